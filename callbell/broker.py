@@ -1,0 +1,195 @@
+"""A Mosquitto broker run as a child process: the embedded broker of ``callbell hub`` and the
+demo, and the real broker of the tests and benchmarks.
+
+"Embedded" means started, configured and supervised by Callbell, so a demo needs nothing else
+running; it is still the real Mosquitto, with the durability settings a store needs:
+
+- ``persistence`` with ``autosave_on_changes`` after every change: without it, a broker crash
+  loses every queued QoS 1 message since the last periodic save (default: 30 minutes);
+- ``max_queued_messages`` raised: the default (1000) drops messages for an offline client
+  silently;
+- ``set_tcp_nodelay``: no Nagle delay on the broker's side either.
+"""
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+log = logging.getLogger("callbell.broker")
+
+#: QoS 1 messages queued per offline client before Mosquitto drops. A store day is a few
+#: thousand presses; 100 000 covers a hub that is down for days.
+MAX_QUEUED_MESSAGES = 100_000
+
+#: How long Mosquitto keeps an MQTT 3.1.1 persistent session of a client that went away.
+PERSISTENT_CLIENT_EXPIRATION = "14d"
+
+#: Seconds to wait for a started broker to accept connections.
+START_TIMEOUT_S = 10.0
+
+#: Seconds between checks that the supervised broker is alive, and restart backoff cap.
+SUPERVISE_PERIOD_S = 0.5
+
+
+class BrokerError(RuntimeError):
+    pass
+
+
+def find_mosquitto() -> str:
+    found = shutil.which("mosquitto") or next(
+        (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/opt/homebrew/sbin/mosquitto")
+         if os.access(p, os.X_OK)), None)
+    if not found:
+        raise BrokerError(
+            "Mosquitto is not installed. Install it (Debian/Raspberry Pi OS: "
+            "'sudo apt-get install mosquitto'), or set [mqtt] url in the store config to an "
+            "existing broker.")
+    return found
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free right now. Mosquitto cannot bind port 0, so we ask the kernel for one."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(host: str, port: int, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.2):
+                return True
+        except OSError:
+            time.sleep(0.02)
+    return False
+
+
+class Broker:
+    """A Mosquitto process with its data (persistence, config, log) in ``data_dir``.
+
+        broker = Broker(Path("var/broker"))
+        broker.start()            # picks a free port unless one is given
+        print(broker.url)         # mqtt://127.0.0.1:41234
+        broker.kill()             # SIGKILL, as a crash; broker.start() again on the same port
+        broker.stop()
+    """
+
+    def __init__(self, data_dir: Path, port: int | None = None, host: str = "127.0.0.1",
+                 extra_config: str = ""):
+        self.data_dir = Path(data_dir)
+        self.host = host
+        self.port = port or free_port(host)
+        self.extra_config = extra_config
+        self._proc: subprocess.Popen | None = None
+        self._supervisor: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self.restarts = 0
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{self.host}:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def log_file(self) -> Path:
+        return self.data_dir / "mosquitto.log"
+
+    def config_text(self) -> str:
+        d = self.data_dir.resolve()
+        # Run as root, Mosquitto drops privileges to user 'mosquitto', which then cannot write
+        # our data dir; naming the current user keeps it on the account that owns the files.
+        return "\n".join([
+            f"listener {self.port} {self.host}",
+            "allow_anonymous true",
+            "persistence true",
+            f"persistence_location {d}/",
+            "persistence_file mosquitto.db",
+            "autosave_on_changes true",
+            "autosave_interval 1",
+            f"max_queued_messages {MAX_QUEUED_MESSAGES}",
+            f"persistent_client_expiration {PERSISTENT_CLIENT_EXPIRATION}",
+            "set_tcp_nodelay true",
+            f"user {getpass.getuser()}",
+            f"log_dest file {d}/mosquitto.log",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+            "log_type information",
+            self.extra_config,
+            "",
+        ])
+
+    def start(self) -> "Broker":
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        conf = self.data_dir / "mosquitto.conf"
+        conf.write_text(self.config_text())
+        self._proc = subprocess.Popen(
+            [find_mosquitto(), "-c", str(conf)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            start_new_session=True,  # Ctrl-C in the terminal reaches us, not the broker
+        )
+        if not wait_for_port(self.host, self.port, START_TIMEOUT_S):
+            err = b""
+            if self._proc.poll() is not None and self._proc.stderr:
+                err = self._proc.stderr.read()
+            self.kill()
+            tail = ""
+            if self.log_file.exists():
+                tail = "\n".join(self.log_file.read_text(errors="replace").splitlines()[-5:])
+            raise BrokerError(f"Mosquitto did not start on {self.host}:{self.port}: "
+                              f"{err.decode(errors='replace').strip()} {tail}".strip())
+        log.info("broker listening on %s (data in %s)", self.url, self.data_dir)
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or power cut would."""
+        if self._proc and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGKILL)
+            self._proc.wait()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._proc and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        if self._proc and self._proc.stderr:
+            self._proc.stderr.close()
+
+    def supervise(self) -> None:
+        """Restart the broker whenever it dies, until stop(); for the hub's embedded broker."""
+        def watch() -> None:
+            while not self._stopping.wait(SUPERVISE_PERIOD_S):
+                if self._proc is not None and self._proc.poll() is not None:
+                    log.error("embedded broker exited (code %s); restarting", self._proc.returncode)
+                    try:
+                        self.start()
+                        self.restarts += 1
+                    except BrokerError as e:
+                        log.error("%s", e)
+        self._supervisor = threading.Thread(target=watch, name="broker-supervisor", daemon=True)
+        self._supervisor.start()
+
+    def __enter__(self) -> "Broker":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

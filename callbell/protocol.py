@@ -1,0 +1,294 @@
+"""The Callbell wire contract, version 1: MQTT topic names and payload shapes.
+
+Defined once, here, and used by the firmware, the hub, the simulator and the tests alike.
+Nothing in this module does I/O; it only builds and parses topics and payloads. Parsing is
+strict about what the contract requires and lenient about additive extras (unknown JSON fields
+are ignored), so that newer devices can talk to an older hub.
+
+    >>> t = Topics("callbell", "store-1")
+    >>> t.event("fitting-1")
+    'callbell/store-1/room/fitting-1/event'
+    >>> t.parse("callbell/store-1/room/fitting-1/event")
+    ('event', 'fitting-1')
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import asdict, dataclass, field
+
+PROTOCOL_VERSION = 1
+DEFAULT_PREFIX = "callbell"
+
+#: Ids of stores, rooms, devices, associates and calls: 1-64 of a-z 0-9 - _
+ID_PATTERN = re.compile(r"^[a-z0-9_-]{1,64}$")
+
+#: Largest payload the hub reads. A real event is ~150 bytes; anything near this is junk or
+#: an attack, and refusing it early keeps a flood from costing JSON parsing time.
+MAX_PAYLOAD_BYTES = 4096
+
+#: An event id is unique per event and at most this long (PROTOCOL.md).
+MAX_EVENT_ID_LENGTH = 64
+
+#: A press older than this is not a press any more but corrupt data: a device clock that
+#: ran for a year without reaching the hub. One year, in milliseconds.
+MAX_AGE_MS = 366 * 24 * 3600 * 1000
+
+#: MQTT 5 Message Expiry Interval a device sets on every event, seconds (an additive part of
+#: contract v1). The broker counts it down while it holds the message, so the hub learns how
+#: long a press waited at the broker (e.g. while the hub was down) and adds that to ``age_ms``.
+#: A week, like the sessions: a press is never dropped for being old, only dated correctly.
+EVENT_EXPIRY_S = 7 * 24 * 3600
+
+#: Held times below this are not counted: the broker reports whole seconds, so a fresh message
+#: can look up to 1 s old. Above it, the estimate is within 1 s of the truth.
+MIN_HELD_S = 2
+
+EVENT_TYPES = ("call", "cancel", "presence")
+LAMP_STATES = ("idle", "called", "acknowledged", "overdue")
+#: What a device shows on its own while it cannot reach the hub; never sent on the wire.
+FAULT = "fault"
+DEFAULT_REASON = "help"
+
+ONLINE = "online"
+OFFLINE = "offline"
+
+
+class ProtocolError(ValueError):
+    """A topic or payload that does not follow the contract. The message says why, for humans
+    (it is what the hub publishes on ``hub/rejected``)."""
+
+
+def held_at_broker_s(remaining_expiry_s: int | None) -> float:
+    """Seconds an event waited at the broker, from the Message Expiry Interval it arrived with
+    (None when the sender set none, or over MQTT 3.1.1: then 0)."""
+    if remaining_expiry_s is None or not 0 <= remaining_expiry_s <= EVENT_EXPIRY_S:
+        return 0.0
+    held = EVENT_EXPIRY_S - remaining_expiry_s
+    return float(held) if held >= MIN_HELD_S else 0.0
+
+
+def check_id(value: object, what: str) -> str:
+    """Return ``value`` if it is a valid id, else raise ProtocolError naming ``what``."""
+    if not isinstance(value, str) or not ID_PATTERN.match(value):
+        raise ProtocolError(f"{what} must be 1-64 characters of a-z 0-9 - _, got {value!r:.80}")
+    return value
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Topic names for one store. ``prefix`` is ``{p}``, ``store`` is ``{store}``."""
+
+    prefix: str = DEFAULT_PREFIX
+    store: str = "store"
+
+    @property
+    def base(self) -> str:
+        return f"{self.prefix}/{self.store}"
+
+    def event(self, room: str) -> str:
+        return f"{self.base}/room/{room}/event"
+
+    def lamp(self, room: str) -> str:
+        return f"{self.base}/room/{room}/lamp"
+
+    def device_status(self, device: str) -> str:
+        return f"{self.base}/device/{device}/status"
+
+    def device_health(self, device: str) -> str:
+        return f"{self.base}/device/{device}/health"
+
+    @property
+    def hub_status(self) -> str:
+        return f"{self.base}/hub/status"
+
+    @property
+    def hub_rejected(self) -> str:
+        return f"{self.base}/hub/rejected"
+
+    def associate_location(self, associate: str) -> str:
+        return f"{self.base}/associate/{associate}/location"
+
+    def call(self, call: str) -> str:
+        return f"{self.base}/call/{call}"
+
+    # Subscription filters.
+    @property
+    def all_events(self) -> str:
+        return f"{self.base}/room/+/event"
+
+    @property
+    def all_device_status(self) -> str:
+        return f"{self.base}/device/+/status"
+
+    @property
+    def all_device_health(self) -> str:
+        return f"{self.base}/device/+/health"
+
+    @property
+    def all_locations(self) -> str:
+        return f"{self.base}/associate/+/location"
+
+    def parse(self, topic: str) -> tuple[str, str]:
+        """Split a topic of this store into (kind, id).
+
+        kind is one of ``event``, ``lamp``, ``status``, ``health``, ``location``, ``call``,
+        ``hub-status``, ``hub-rejected``. Raises ProtocolError for anything else.
+        """
+        base = self.base + "/"
+        if not topic.startswith(base):
+            raise ProtocolError(f"topic {topic!r:.120} is not under {self.base}")
+        parts = topic[len(base):].split("/")
+        if parts == ["hub", "status"]:
+            return "hub-status", ""
+        if parts == ["hub", "rejected"]:
+            return "hub-rejected", ""
+        if len(parts) == 3:
+            scope, ident, leaf = parts
+            kinds = {
+                ("room", "event"): "event",
+                ("room", "lamp"): "lamp",
+                ("device", "status"): "status",
+                ("device", "health"): "health",
+                ("associate", "location"): "location",
+            }
+            kind = kinds.get((scope, leaf))
+            if kind:
+                return kind, check_id(ident, scope)
+        if len(parts) == 2 and parts[0] == "call":
+            return "call", check_id(parts[1], "call")
+        raise ProtocolError(f"unknown topic {topic!r:.120}")
+
+
+def _load_object(payload: bytes | str, what: str) -> dict:
+    if isinstance(payload, str):
+        payload = payload.encode()
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise ProtocolError(f"{what} is {len(payload)} bytes; the limit is {MAX_PAYLOAD_BYTES}")
+    try:
+        data = json.loads(payload)
+    except (UnicodeDecodeError, ValueError) as e:
+        raise ProtocolError(f"{what} is not valid JSON: {e}") from None
+    except RecursionError:
+        raise ProtocolError(f"{what} is nested too deeply") from None
+    if not isinstance(data, dict):
+        raise ProtocolError(f"{what} must be a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _number(data: dict, key: str, what: str, *, required: bool = True) -> float | None:
+    value = data.get(key)
+    if value is None and not required:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ProtocolError(f"{what} field {key!r} must be a number, got {value!r:.40}")
+    return float(value)
+
+
+def _version(data: dict, what: str) -> None:
+    v = data.get("v")
+    if v != PROTOCOL_VERSION or isinstance(v, bool):
+        raise ProtocolError(f"{what} field 'v' must be {PROTOCOL_VERSION}, got {v!r:.20}")
+
+
+@dataclass(frozen=True)
+class Event:
+    """A device → hub event: a shopper's call or cancel, or staff presence at the door.
+
+    ``age_ms`` is the time between the physical press and the publish, in milliseconds, on
+    the device's monotonic clock; ``at`` is the device's wall clock at the press (seconds since
+    the epoch, diagnostics only).
+    """
+
+    id: str
+    device: str
+    type: str
+    age_ms: float = 0
+    reason: str | None = None
+    at: float | None = None
+    badge: str | None = None
+    v: int = PROTOCOL_VERSION
+
+    def to_json(self) -> bytes:
+        data = {k: v for k, v in asdict(self).items() if v is not None}
+        return json.dumps(data, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, payload: bytes | str) -> "Event":
+        data = _load_object(payload, "event")
+        _version(data, "event")
+        ident = data.get("id")
+        if not isinstance(ident, str) or not 1 <= len(ident) <= MAX_EVENT_ID_LENGTH:
+            raise ProtocolError(f"event field 'id' must be a string of 1-64 characters, got {ident!r:.80}")
+        device = check_id(data.get("device"), "event field 'device'")
+        kind = data.get("type")
+        if kind not in EVENT_TYPES:
+            raise ProtocolError(f"event field 'type' must be one of {', '.join(EVENT_TYPES)}, got {kind!r:.40}")
+        age_ms = _number(data, "age_ms", "event")
+        if not 0 <= age_ms <= MAX_AGE_MS:
+            raise ProtocolError(f"event field 'age_ms' must be between 0 and {MAX_AGE_MS}, got {age_ms:g}")
+        at = _number(data, "at", "event", required=False)
+        reason = data.get("reason")
+        if kind == "call":
+            reason = DEFAULT_REASON if reason is None else check_id(reason, "event field 'reason'")
+        else:
+            reason = None
+        badge = data.get("badge")
+        if badge is not None and (kind != "presence" or not isinstance(badge, str) or not 1 <= len(badge) <= 64):
+            raise ProtocolError("event field 'badge' must be a string of 1-64 characters on a presence event")
+        return cls(id=ident, device=device, type=kind, age_ms=age_ms, reason=reason, at=at, badge=badge)
+
+
+@dataclass(frozen=True)
+class LampState:
+    """Hub → device, retained: what a room's lamp shows. ``since`` is seconds since the epoch;
+    ``by`` names who is on the way once acknowledged."""
+
+    state: str = "idle"
+    call: str | None = None
+    reason: str | None = None
+    since: float | None = None
+    by: str | None = None
+    v: int = PROTOCOL_VERSION
+
+    def to_json(self) -> bytes:
+        return json.dumps(
+            {"v": self.v, "state": self.state, "call": self.call, "reason": self.reason,
+             "since": self.since, "by": self.by},
+            separators=(",", ":"),
+        ).encode()
+
+    @classmethod
+    def from_json(cls, payload: bytes | str) -> "LampState":
+        data = _load_object(payload, "lamp state")
+        _version(data, "lamp state")
+        state = data.get("state")
+        if state not in LAMP_STATES:
+            raise ProtocolError(f"lamp field 'state' must be one of {', '.join(LAMP_STATES)}, got {state!r:.40}")
+        since = _number(data, "since", "lamp state", required=False)
+        call, reason, by = data.get("call"), data.get("reason"), data.get("by")
+        for key, value in (("call", call), ("reason", reason), ("by", by)):
+            if value is not None and not isinstance(value, str):
+                raise ProtocolError(f"lamp field {key!r} must be a string or null")
+        return cls(state=state, call=call, reason=reason, since=since, by=by)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """What the hub publishes on ``hub/rejected`` for a message it could not accept."""
+
+    topic: str
+    reason: str
+    excerpt: str = field(default="")
+
+    #: How much of the offending payload to echo back: enough to recognise it, not to amplify.
+    EXCERPT_CHARS = 200
+
+    @classmethod
+    def of(cls, topic: str, reason: str, payload: bytes) -> "Rejection":
+        return cls(topic=topic, reason=reason,
+                   excerpt=payload[: cls.EXCERPT_CHARS].decode("utf-8", "replace"))
+
+    def to_json(self) -> bytes:
+        return json.dumps({"topic": self.topic, "reason": self.reason, "excerpt": self.excerpt}).encode()

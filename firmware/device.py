@@ -1,0 +1,210 @@
+"""The device program: the rooms of one Pi, their outbox, and the link to the hub.
+
+    device = Device(load_device_config("device.toml"))            # real GPIO
+    device = Device(config, pin_factory=MockFactory())             # a laptop, tests, the demo
+    device.start()
+
+What it does:
+
+- a press lights the room at once (firmware.room), is written to the outbox (firmware.outbox),
+  then published QoS 1; it leaves the outbox only when the broker acknowledges it;
+- on every connect it publishes ``online`` (retained; ``offline`` is its last will) and sends
+  whatever the outbox still holds, oldest first;
+- it follows each room's retained lamp topic and the hub's status; while it has no broker
+  connection or the hub says ``offline``, every room shows the fault pattern;
+- every ``heartbeat_s`` it publishes its health, retained.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+from gpiozero import LED, Button
+
+from callbell import __version__
+from callbell.clock import Clock, SystemClock
+from callbell.mqtt import Message, MqttLink
+from callbell.protocol import EVENT_EXPIRY_S, OFFLINE, ONLINE, Event, LampState, ProtocolError, Topics
+from firmware.button import CallButton
+from firmware.config import DeviceConfig
+from firmware.lamp import Output
+from firmware.outbox import Outbox, OutboxFull, Pending
+from firmware.room import FittingRoom
+
+log = logging.getLogger("callbell.device")
+
+#: Where the Pi reports its SoC temperature, millidegrees Celsius.
+THERMAL_ZONE = Path("/sys/class/thermal/thermal_zone0/temp")
+
+
+def cpu_temperature_c() -> float | None:
+    try:
+        return round(int(THERMAL_ZONE.read_text().strip()) / 1000.0, 1)
+    except (OSError, ValueError):
+        return None
+
+
+class Device:
+    def __init__(self, config: DeviceConfig, *, pin_factory=None, clock: Clock | None = None,
+                 on_display: Callable[[str, str, str], None] | None = None,
+                 broker_url: str | None = None):
+        self.config = config
+        d = config.device
+        self.id = d.id
+        self.clock = clock or SystemClock()
+        self.topics = Topics(d.prefix, d.store)
+        self.outbox = Outbox(d.outbox, d.id, self.clock, d.outbox_limit)
+        self._on_display = on_display
+        self._inflight: dict[int, Pending] = {}  # paho mid → outbox entry
+        self._queued: set[int] = set()  # outbox seqs handed to paho in this run
+        self._lock = threading.RLock()
+        self._started = self.clock.monotonic()
+        self._hub_online = False
+        self._last_hub_contact: float | None = None
+        self._stop = threading.Event()
+        self.rooms: dict[str, FittingRoom] = {}
+        for r in config.rooms:
+            self.rooms[r.id] = self._build_room(r, pin_factory)
+        self.link = MqttLink(
+            broker_url or d.broker,
+            f"callbell-device-{d.id}",
+            will=(self.topics.device_status(d.id), OFFLINE.encode()),
+            subscriptions=[(self.topics.hub_status, 1)] + [(self.topics.lamp(r), 1) for r in self.rooms],
+            on_message=self._message,
+            on_connected=self._connected,
+            on_disconnected=self._disconnected,
+            on_published=self._published,
+            fresh_resend=True,  # age_ms must be computed when a message is (re)sent
+        )
+        self._set_fault(True)  # until the hub is seen
+
+    def _build_room(self, r, pin_factory) -> FittingRoom:
+        d = self.config.device
+        kw = {"pin_factory": pin_factory} if pin_factory is not None else {}
+
+        def button(pin: str | None) -> CallButton | None:
+            if not pin:
+                return None
+            return CallButton(Button(pin, pull_up=True, **kw), self.clock, d.hold_s, d.debounce_ms)
+
+        lamp = Output(LED(r.lamp, active_high=r.lamp_active_high, **kw))
+        light = Output(LED(r.light, active_high=r.light_active_high, **kw)) if r.light else None
+        return FittingRoom(r.id, call=button(r.call), lamp=lamp, light=light, send=self.send,
+                           size=button(r.size), presence=button(r.presence), size_reason=r.size_reason,
+                           on_display=self._on_display)
+
+    # -- life cycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        self.link.start()
+        self._heartbeat_thread = threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)
+        self._heartbeat_thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.link.stop(farewell=[(self.topics.device_status(self.id), OFFLINE.encode(), 1, True)])
+        for room in self.rooms.values():
+            room.close()
+        self.outbox.close()
+
+    # -- events out -------------------------------------------------------------------------
+    def send(self, room: str, type: str, reason: str | None, pressed_mono: float) -> str | None:
+        """Queue an event durably, then publish it if connected. Returns its id."""
+        wall = self.clock.time() - (self.clock.monotonic() - pressed_mono)
+        try:
+            entry = self.outbox.add(room, type, reason, mono=pressed_mono, wall=wall)
+        except OutboxFull:
+            return None
+        log.info("%s %s%s queued as %s", room, type, f" ({reason})" if reason else "", entry.id)
+        if self.link.connected:
+            self._publish(entry)
+        return entry.id
+
+    def _publish(self, entry: Pending) -> None:
+        with self._lock:
+            if entry.seq in self._queued:
+                return
+            event = Event(id=entry.id, device=self.id, type=entry.type, reason=entry.reason,
+                          age_ms=entry.age_ms(self.clock, self.outbox.boot), at=round(entry.wall, 3),
+                          badge=entry.badge)
+            mid = self.link.publish(self.topics.event(entry.room), event.to_json(), qos=1,
+                                    expiry_s=EVENT_EXPIRY_S)
+            self._inflight[mid] = entry
+            self._queued.add(entry.seq)
+
+    def _published(self, mid: int) -> None:
+        with self._lock:
+            entry = self._inflight.pop(mid, None)
+        if entry is None:
+            return
+        self.outbox.delivered(entry.seq)
+        room = self.rooms.get(entry.room)
+        if room:
+            room.delivered(entry.id)
+
+    def _flush(self) -> None:
+        for entry in self.outbox.pending():
+            self._publish(entry)
+
+    # -- link -------------------------------------------------------------------------------
+    def _connected(self, session_present: bool) -> None:
+        with self._lock:
+            # paho's copies were dropped (fresh_resend): everything unsent goes again from the
+            # outbox, with its age measured now.
+            self._inflight.clear()
+            self._queued.clear()
+        self.link.publish(self.topics.device_status(self.id), ONLINE.encode(), qos=1, retain=True)
+        self._flush()
+        self._publish_health()
+
+    def _disconnected(self) -> None:
+        self._set_fault(True)
+
+    def _message(self, msg: Message) -> None:
+        try:
+            kind, ident = self.topics.parse(msg.topic)
+            if kind == "hub-status":
+                self._hub_online = msg.payload.strip() == ONLINE.encode()
+                self._last_hub_contact = self.clock.time()
+                self._set_fault(not self._hub_online)
+            elif kind == "lamp" and ident in self.rooms:
+                self._last_hub_contact = self.clock.time()
+                self.rooms[ident].show_hub(LampState.from_json(msg.payload))
+        except ProtocolError as e:
+            log.warning("ignored a bad message on %s: %s", msg.topic, e)
+
+    def _set_fault(self, fault: bool) -> None:
+        for room in self.rooms.values():
+            room.set_fault(fault)
+        if self._on_display:
+            self._on_display("", "status", "fault" if fault else "ok")
+
+    @property
+    def fault(self) -> bool:
+        return any(r.fault for r in self.rooms.values())
+
+    # -- health -----------------------------------------------------------------------------
+    def health(self) -> dict:
+        now = self.clock.time()
+        return {
+            "uptime_s": round(self.clock.monotonic() - self._started, 1),
+            "outbox": len(self.outbox),
+            "outbox_refused": self.outbox.refused,
+            "version": __version__,
+            "temperature_c": cpu_temperature_c(),
+            "last_hub_contact_s": None if self._last_hub_contact is None else round(now - self._last_hub_contact, 1),
+            "reconnects": self.link.reconnects,
+            "rooms": sorted(self.rooms),
+        }
+
+    def _publish_health(self) -> None:
+        self.link.publish(self.topics.device_health(self.id), json.dumps(self.health()).encode(),
+                          qos=0, retain=True)
+
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(self.config.device.heartbeat_s):
+            if self.link.connected:
+                self._publish_health()

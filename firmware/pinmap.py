@@ -1,0 +1,52 @@
+"""The default pin map: which GPIO pins each room "slot" of a Pi uses.
+
+This is the single source for the firmware's defaults, the example ``device.toml`` and the
+wiring documentation in ``hardware/`` (a test keeps them from drifting apart). Pin names are
+gpiozero's (``GPIO17`` is BCM 17, physical pin 11 on the 40-pin header).
+
+Why these pins: I2C (GPIO2/3) stays free for an NFC badge reader and has fixed 1.8 kΩ pull-ups
+that fight a button; UART (GPIO14/15) stays free for a serial console; GPIO9/10 stay spare.
+Buttons switch to ground and use the Pi's internal pull-up; lamps and button lights drive the
+gate of a logic-level MOSFET (active high), never a 12/24 V load directly.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SlotPins:
+    """The pins of one room on a Pi.
+
+    call: the shopper's call button (short press: call; hold 2 s: cancel).
+    size: the optional second button ("bring another size").
+    presence: the staff button or key switch by the door.
+    lamp: the door lamp's MOSFET gate.
+    light: the call button's own LED ring (via its MOSFET).
+    """
+
+    call: str
+    size: str
+    presence: str
+    lamp: str
+    light: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"call": self.call, "size": self.size, "presence": self.presence,
+                "lamp": self.lamp, "light": self.light}
+
+
+#: Four rooms per Pi with every button fitted (5 pins each, 20 of the 26 usable GPIOs).
+DEFAULT_SLOTS: tuple[SlotPins, ...] = (
+    SlotPins(call="GPIO17", size="GPIO27", presence="GPIO22", lamp="GPIO23", light="GPIO24"),
+    SlotPins(call="GPIO5", size="GPIO6", presence="GPIO13", lamp="GPIO19", light="GPIO26"),
+    SlotPins(call="GPIO16", size="GPIO20", presence="GPIO21", lamp="GPIO12", light="GPIO25"),
+    SlotPins(call="GPIO18", size="GPIO4", presence="GPIO7", lamp="GPIO8", light="GPIO11"),
+)
+
+#: BCM number → physical header pin (40-pin header), for wiring tables.
+BCM_TO_PHYSICAL = {
+    2: 3, 3: 5, 4: 7, 5: 29, 6: 31, 7: 26, 8: 24, 9: 21, 10: 19, 11: 23, 12: 32, 13: 33,
+    14: 8, 15: 10, 16: 36, 17: 11, 18: 12, 19: 35, 20: 38, 21: 40, 22: 15, 23: 16, 24: 18,
+    25: 22, 26: 37, 27: 13,
+}

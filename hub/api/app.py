@@ -1,0 +1,36 @@
+"""The hub's FastAPI application: API v1, the SSE stream and the dashboard pages."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+import dashboard
+from callbell import __version__
+from hub.api import errors
+from hub.api.deps import HubContext
+from hub.api.routes import calls, exports, stats, status, stream
+
+PAGES = Path(dashboard.__file__).parent
+
+
+def create_app(context: HubContext) -> FastAPI:
+    app = FastAPI(
+        title="Callbell hub",
+        version=__version__,
+        description="Fitting-room calls: the HTTP side of the Callbell wire contract v1.",
+        openapi_url="/openapi.json",
+    )
+    app.state.hub = context
+    errors.install(app)
+    for module in (status, calls, stats, exports, stream):
+        app.include_router(module.router)
+
+    @app.get("/", include_in_schema=False)
+    def floor_dashboard():
+        return FileResponse(PAGES / "index.html", headers={"Cache-Control": "no-cache"})
+
+    app.mount("/static", StaticFiles(directory=PAGES), name="static")
+    return app

@@ -1,0 +1,66 @@
+"""One error shape for every failure: ``{"error": {"code": ..., "message": ...}}`` with a 4xx
+status, never a 500 for bad input. Bad requests are also recorded in the ``rejected`` table."""
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from hub.domain.call import DomainError
+
+log = logging.getLogger("callbell.hub.http")
+
+STATUS = {"not_found": 404, "unknown_room": 404, "unknown_associate": 400, "conflict": 409,
+          "invalid": 400, "bad_request": 400, "unavailable": 503}
+
+
+class ApiError(Exception):
+    def __init__(self, code: str, message: str, status: int | None = None):
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status or STATUS.get(code, 400)
+
+
+def error_response(code: str, message: str, status: int) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def _record(request: Request, reason: str) -> None:
+    hub = getattr(request.app.state, "hub", None)
+    if hub is not None:
+        hub.dispatcher.reject("http", f"{request.method} {request.url.path}", reason,
+                              str(request.url.query)[:200])
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, e: ApiError):
+        if e.status < 500 and e.code != "not_found":
+            _record(request, e.message)
+        return error_response(e.code, e.message, e.status)
+
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, e: DomainError):
+        return error_response(e.code, e.message, STATUS.get(e.code, 400))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, e: RequestValidationError):
+        parts = []
+        for err in e.errors():
+            loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+            parts.append(f"{loc}: {err.get('msg')}")
+        message = "; ".join(parts) or "invalid request"
+        _record(request, message)
+        return error_response("bad_request", message, 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, e: StarletteHTTPException):
+        code = {404: "not_found", 405: "method_not_allowed"}.get(e.status_code, "bad_request")
+        return error_response(code, str(e.detail), e.status_code)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, e: Exception):
+        log.exception("unexpected error in %s %s", request.method, request.url.path)
+        return error_response("internal", "the hub hit an unexpected error; it is logged", 500)

@@ -1,0 +1,102 @@
+"""Calls: list, read, and the associate's actions (on my way, not me, arrived, done)."""
+from __future__ import annotations
+
+import asyncio
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from callbell.protocol import ID_PATTERN
+from hub.api.deps import HubContext, hub
+from hub.api.errors import ApiError
+from hub.api.params import parse_time
+from hub.domain.call import Floor
+from hub.views import call_object
+
+router = APIRouter(prefix="/api/v1", tags=["calls"])
+
+SOURCES = ("phone", "dashboard", "api")
+
+
+class ActionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    associate: str = Field(pattern=ID_PATTERN.pattern, description="Who is acting (an associate id)")
+    source: Literal["phone", "dashboard", "api"] = Field("api", description="Where the action came from")
+
+
+class CallObject(BaseModel):
+    """A call (PROTOCOL.md). Times are ISO 8601 with the store's zone; durations in seconds."""
+    model_config = ConfigDict(extra="allow")
+    id: str
+    room: str
+    zone: str | None
+    reason: str
+    status: Literal["open", "acknowledged", "answered", "done", "cancelled", "missed"]
+    pressed_at: str
+    acknowledged_at: str | None
+    answered_at: str | None
+    done_at: str | None
+    acknowledged_by: str | None
+    answered_by: str | None
+    response_s: float | None
+    reminders: int
+    alerted: list[dict]
+    overdue: bool
+
+
+@router.get("/calls", response_model=list[CallObject])
+def list_calls(
+    h: HubContext = Depends(hub),
+    status: Literal["open", "closed", "all"] = Query("all", description="open: not yet done, cancelled or missed"),
+    since: str | None = Query(None, description="Pressed at or after (ISO 8601 or epoch seconds)"),
+    until: str | None = Query(None, description="Pressed before (ISO 8601 or epoch seconds)"),
+    room: str | None = Query(None, pattern=ID_PATTERN.pattern),
+    limit: int = Query(1000, ge=1, le=100_000),
+):
+    tz = h.config.tz
+    rows = h.reader.calls(status, parse_time(since, "since", tz), parse_time(until, "until", tz), room, limit)
+    return [call_object(r, tz) for r in rows]
+
+
+@router.get("/calls/{call}", response_model=CallObject)
+def get_call(call: str, h: HubContext = Depends(hub)):
+    row = h.reader.call(call)
+    if row is None:
+        raise ApiError("not_found", f"no call {call!r}")
+    return call_object(row, h.config.tz)
+
+
+async def _act(h: HubContext, call: str, body: ActionBody, verb: str) -> dict:
+    if body.associate not in {a.id for a in h.config.associates}:
+        raise ApiError("unknown_associate", f"unknown associate {body.associate!r}")
+    if h.reader.call(call) is None:
+        raise ApiError("not_found", f"no call {call!r}")
+
+    def action(floor: Floor, now: float):
+        return getattr(floor, verb)(call, body.associate, now, body.source)
+
+    row = await asyncio.wrap_future(h.dispatcher.command(action, call))
+    if row is None:  # no change (a repeat of the same action)
+        row = h.reader.call(call)
+    return call_object(row, h.config.tz)
+
+
+@router.post("/calls/{call}/acknowledge", response_model=CallObject, summary="On my way")
+async def acknowledge(call: str, body: ActionBody, h: HubContext = Depends(hub)):
+    return await _act(h, call, body, "acknowledge")
+
+
+@router.post("/calls/{call}/decline", response_model=CallObject, summary="Not me")
+async def decline(call: str, body: ActionBody, h: HubContext = Depends(hub)):
+    return await _act(h, call, body, "decline")
+
+
+@router.post("/calls/{call}/answer", response_model=CallObject, summary="Arrived at the room")
+async def answer(call: str, body: ActionBody, h: HubContext = Depends(hub)):
+    return await _act(h, call, body, "answer")
+
+
+@router.post("/calls/{call}/done", response_model=CallObject, summary="Finished")
+async def done(call: str, body: ActionBody, h: HubContext = Depends(hub)):
+    return await _act(h, call, body, "done")

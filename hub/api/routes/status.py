@@ -1,0 +1,46 @@
+"""Health of the hub and its store layout (rooms, zones, associates) for the pages."""
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter, Depends
+
+from hub.api.deps import HubContext, hub
+from hub.views import iso
+
+router = APIRouter(prefix="/api/v1", tags=["status"])
+
+
+@router.get("/health")
+def health(h: HubContext = Depends(hub)):
+    broker, db = h.broker_connected(), h.reader.ping() and h.dispatcher.healthy
+    return {"status": "ok" if broker and db else "degraded", "broker": broker, "db": db,
+            "backlog": h.dispatcher.backlog, "stream_clients": h.stream.clients}
+
+
+@router.get("/store")
+def store(h: HubContext = Depends(hub)):
+    c = h.config
+    return {
+        "id": c.store.id, "name": c.store.name or c.store.id, "timezone": c.store.timezone,
+        "standard_s": c.store.standard_s, "target_share": c.store.target_share,
+        "demo": c.http.demo,
+        "zones": [z.model_dump() for z in c.zones],
+        "rooms": [r.model_dump() for r in c.rooms],
+        "associates": [{"id": a.id, "name": a.name or a.id, "zone": a.zone, "role": a.role}
+                       for a in c.associates],
+    }
+
+
+@router.get("/devices")
+def devices(h: HubContext = Depends(hub)):
+    tz = h.config.tz
+    return [{"id": d["id"], "status": d["status"], "status_at": iso(d["status_at"], tz),
+             "health": json.loads(d["health"]) if d["health"] else None,
+             "health_at": iso(d["health_at"], tz)} for d in h.reader.devices()]
+
+
+@router.get("/rejected")
+def rejected(h: HubContext = Depends(hub), limit: int = 100):
+    tz = h.config.tz
+    return [{**r, "at": iso(r["at"], tz)} for r in h.reader.rejected(min(max(limit, 1), 1000))]

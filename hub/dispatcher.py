@@ -1,0 +1,321 @@
+"""The dispatcher: the one thread that runs the domain and writes the database.
+
+Inputs arrive on a queue — MQTT messages from the broker thread, commands from HTTP handlers —
+and are worked in batches:
+
+1. apply each to the :class:`~hub.domain.call.Floor` (the pure state machine) and the clock's
+   timers, collecting the transitions;
+2. append them to the event log and rewrite the changed calls, all in **one** transaction;
+3. hand the changes to each communicator (MQTT lamps and call topics, the SSE stream);
+4. only then acknowledge the MQTT messages and answer the HTTP callers.
+
+Because the broker gets its PUBACK only after step 2, a hub killed at any moment loses no
+press: the broker still holds the unacknowledged message and delivers it again, and the event
+id (kept in the ``inbox`` table) makes the repeat harmless. Batching turns a burst of presses
+into one disk sync instead of one each.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import logging
+import queue
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol
+
+from callbell.clock import Clock
+from callbell.mqtt import Message
+from callbell.protocol import (OFFLINE, ONLINE, Event, LampState, ProtocolError, Rejection, Topics,
+                               held_at_broker_s)
+from hub.domain.call import DomainError, Floor, Room, Timing, Transition
+from hub.store import Writer
+
+log = logging.getLogger("callbell.hub")
+
+#: Most inputs worked in one transaction. Bounds how long an HTTP caller waits behind a burst.
+MAX_BATCH = 200
+
+#: Longest sleep of the dispatcher between timer checks, seconds. Deadlines are computed
+#: exactly; this only bounds the damage of a clock jump.
+MAX_IDLE_S = 1.0
+
+
+@dataclass
+class Batch:
+    """What one round of work changed, for the communicators."""
+
+    events: list[tuple[int, Transition]] = field(default_factory=list)
+    calls: dict[str, tuple[int, dict]] = field(default_factory=dict)  # id → (last seq, stored row)
+    lamps: dict[str, LampState] = field(default_factory=dict)
+    rejected: list[Rejection] = field(default_factory=list)
+    devices: list[tuple[int, dict]] = field(default_factory=list)  # (seq, {"id", "status", "at"})
+
+    def __bool__(self) -> bool:
+        return bool(self.events or self.calls or self.lamps or self.rejected or self.devices)
+
+
+class Communicator(Protocol):
+    """A transport that passes the dispatcher's changes on (MQTT, SSE, push, webhook)."""
+
+    def send(self, batch: Batch) -> None: ...
+
+
+@dataclass
+class _Command:
+    action: Callable[[Floor, float], list[Transition]]
+    future: concurrent.futures.Future
+    call: str | None
+
+
+@dataclass
+class _Received:
+    message: Message
+    at: float  # wall clock when it came off the socket: press time = this − age_ms
+
+
+@dataclass
+class _Rejected:
+    channel: str
+    topic: str
+    reason: str
+    excerpt: str
+    at: float
+
+
+class Dispatcher:
+    """Owns the Floor and the database Writer; everything else talks to it through queues."""
+
+    def __init__(self, *, rooms: list[Room], timing: Timing, db_path: Path, topics: Topics,
+                 clock: Clock, ack: Callable[[Message], None] = lambda m: None):
+        self.rooms = {r.id: r for r in rooms}
+        self.timing = timing
+        self.db_path = Path(db_path)
+        self.topics = topics
+        self.clock = clock
+        self.communicators: list[Communicator] = []
+        self._ack = ack
+        self._queue: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._ready = threading.Event()
+        self._lamps: dict[str, LampState] = {}
+        self.floor = Floor(rooms, timing)
+        self.healthy = True
+        self.counters = {"received": 0, "duplicates": 0, "rejected": 0, "batches": 0}
+        self._start_error: BaseException | None = None
+
+    # -- life cycle -------------------------------------------------------------------------
+    def start(self, timeout_s: float = 30.0) -> None:
+        self._thread = threading.Thread(target=self._run, name="dispatcher", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout_s):
+            raise RuntimeError("dispatcher did not start")
+        if self._start_error:
+            raise self._start_error
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._queue.put(None)
+        if self._thread:
+            self._thread.join(timeout=10)
+
+    # -- inputs (any thread) ----------------------------------------------------------------
+    def receive(self, message: Message) -> None:
+        """An MQTT message from the broker (called on the MQTT thread)."""
+        self._queue.put(_Received(message, self.clock.time()))
+
+    def command(self, action: Callable[[Floor, float], list[Transition]],
+                call: str | None = None) -> concurrent.futures.Future:
+        """Run ``action(floor, now)`` on the dispatcher; the future gets the stored call row
+        of ``call`` (or None) once the change is committed, or the DomainError."""
+        fut: concurrent.futures.Future = concurrent.futures.Future()
+        self._queue.put(_Command(action, fut, call))
+        return fut
+
+    def reject(self, channel: str, topic: str, reason: str, excerpt: str = "") -> None:
+        """Record bad input that was refused elsewhere (an HTTP body, say)."""
+        self._queue.put(_Rejected(channel, topic, reason, excerpt[:200], self.clock.time()))
+
+    def lamps(self) -> dict[str, LampState]:
+        """Every room's current lamp state (a snapshot; safe from any thread)."""
+        return dict(self._lamps)
+
+    @property
+    def backlog(self) -> int:
+        return self._queue.qsize()
+
+    # -- the dispatcher thread --------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            self._writer = Writer(self.db_path)
+            self.floor.restore(self._writer.active_calls(), self._writer.last_call_seq())
+            restored = self.floor.active_calls()
+            if restored:
+                log.info("restored %d open call(s) from %s", len(restored), self.db_path)
+            # Catch up with time that passed while the hub was down, then publish every lamp.
+            batch = self._work([])
+            for room in self.rooms:
+                batch.lamps[room] = self._lamps[room] = self.floor.lamp(room)
+            self._send(batch)
+        except BaseException as e:  # reported to start()
+            self._start_error = e
+            self._ready.set()
+            return
+        self._ready.set()
+        while not self._stopping.is_set():
+            items = self._next_items()
+            if items is None:
+                break
+            batch = self._work(items)
+            if batch:
+                self._send(batch)
+        self._writer.close()
+
+    def _next_items(self) -> list | None:
+        deadline = self.floor.next_deadline()
+        now = self.clock.time()
+        timeout = MAX_IDLE_S if deadline is None else min(MAX_IDLE_S, max(0.0, deadline - now))
+        items = []
+        try:
+            items.append(self._queue.get(timeout=timeout))
+        except queue.Empty:
+            return items
+        while len(items) < MAX_BATCH:
+            try:
+                items.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        if None in items:
+            return None
+        return items
+
+    def _work(self, items: list) -> Batch:
+        now = self.clock.time()
+        batch = Batch()
+        acks: list[Message] = []
+        replies: list[tuple[_Command, object]] = []
+        w = self._writer
+        try:
+            w.begin()
+            for item in items:
+                if isinstance(item, _Received):
+                    self._on_message(item, batch)
+                    acks.append(item.message)
+                elif isinstance(item, _Command):
+                    try:
+                        self._record(item.action(self.floor, now), batch, now)
+                        replies.append((item, None))
+                    except DomainError as e:
+                        replies.append((item, e))
+                elif isinstance(item, _Rejected):
+                    self._rejection(item.channel, item.topic, item.reason, item.excerpt, item.at, batch)
+            self._record(self.floor.tick(now), batch, now)
+            for call in self.floor.take_changed():
+                seq = max((s for s, t in batch.events if t.call == call.id), default=0)
+                batch.calls[call.id] = (seq, w.save_call(call, seq))
+            w.commit()
+        except Exception as e:
+            # A failing disk must not take the hub down; state is rebuilt from what was stored,
+            # and unacknowledged messages come again from the broker.
+            log.exception("could not store a batch of %d input(s); state reloaded from the database", len(items))
+            w.rollback()
+            self.healthy = False
+            self.floor = Floor(self.rooms.values(), self.timing)
+            self.floor.restore(w.active_calls(), w.last_call_seq())
+            for cmd, _ in replies:
+                cmd.future.set_exception(DomainError("unavailable", f"could not store the change: {e}"))
+            return Batch()
+        self.healthy = True
+        self.counters["batches"] += 1
+        for call_id in {t.call for _, t in batch.events if t.call}:
+            room = batch.calls[call_id][1]["room"] if call_id in batch.calls else None
+            if room and self.floor.lamp(room) != self._lamps.get(room):
+                batch.lamps[room] = self._lamps[room] = self.floor.lamp(room)
+        for message in acks:
+            self._ack(message)
+        for cmd, error in replies:
+            if error is not None:
+                cmd.future.set_exception(error)
+            else:
+                cmd.future.set_result(batch.calls.get(cmd.call, (0, None))[1] if cmd.call else None)
+        return batch
+
+    def _send(self, batch: Batch) -> None:
+        for c in self.communicators:
+            try:
+                c.send(batch)
+            except Exception:
+                log.exception("%s failed to send changes", type(c).__name__)
+
+    def _record(self, transitions: list[Transition], batch: Batch, now: float) -> None:
+        for t in transitions:
+            batch.events.append((self._writer.append(t, now), t))
+
+    def _rejection(self, channel: str, topic: str, reason: str, excerpt: str, at: float, batch: Batch) -> None:
+        self.counters["rejected"] += 1
+        log.warning("rejected %s %s: %s", channel, topic, reason)
+        self._writer.reject(at, channel, topic, reason, excerpt)
+        batch.rejected.append(Rejection(topic, reason, excerpt))
+
+    # -- MQTT inputs ------------------------------------------------------------------------
+    def _on_message(self, item: _Received, batch: Batch) -> None:
+        msg = item.message
+        try:
+            kind, ident = self.topics.parse(msg.topic)
+            if kind == "event":
+                # Sent at: when it left the device = when it reached us − time held at the broker.
+                sent_at = item.at - held_at_broker_s(msg.expiry_s)
+                self._on_event(ident, Event.from_json(msg.payload), sent_at, batch)
+            elif kind == "status":
+                self._on_status(ident, msg.payload, item.at, batch)
+            elif kind == "health":
+                self._on_health(ident, msg.payload, item.at)
+            # Our own publications (lamps, hub status) and other kinds are not inputs.
+        except (ProtocolError, DomainError) as e:
+            reason = e.message if isinstance(e, DomainError) else str(e)
+            r = Rejection.of(msg.topic, reason, msg.payload)
+            self._rejection("mqtt", r.topic, r.reason, r.excerpt, item.at, batch)
+
+    def _on_event(self, room: str, ev: Event, received_at: float, batch: Batch) -> None:
+        if room not in self.rooms:
+            raise DomainError("unknown_room", f"unknown room {room!r}")
+        self.counters["received"] += 1
+        w = self._writer
+        if w.seen(ev.id):
+            self.counters["duplicates"] += 1
+            log.debug("duplicate event %s ignored", ev.id)
+            return
+        pressed_at = received_at - ev.age_ms / 1000.0
+        now = self.clock.time()
+        if ev.type == "call":
+            transitions = self.floor.press(room, ev.reason, pressed_at, now, "device", None)
+        elif ev.type == "cancel":
+            transitions = self.floor.cancel(room, pressed_at, "device", None)
+        else:
+            transitions = self.floor.presence(room, pressed_at, "device", ev.badge)
+        for t in transitions:
+            t.detail.setdefault("device", ev.device)
+            t.detail.setdefault("event", ev.id)
+        self._record(transitions, batch, now)
+        outcome = ",".join(t.kind for t in transitions) or "no effect"
+        w.remember(ev.id, ev.device, room, ev.type, received_at, ev.age_ms, outcome)
+
+    def _on_status(self, device: str, payload: bytes, at: float, batch: Batch) -> None:
+        status = payload.decode("utf-8", "replace").strip()
+        if status not in (ONLINE, OFFLINE):
+            raise ProtocolError(f"device status must be 'online' or 'offline', got {status[:40]!r}")
+        self._writer.device_status(device, status, at)
+        t = Transition(f"device_{status}", "", at, "device", None, device)
+        seq = self._writer.append(t, at)
+        batch.devices.append((seq, {"id": device, "status": status, "at": at}))
+
+    def _on_health(self, device: str, payload: bytes, at: float) -> None:
+        try:
+            health = json.loads(payload)
+        except ValueError:
+            raise ProtocolError("device health must be a JSON object") from None
+        if not isinstance(health, dict):
+            raise ProtocolError("device health must be a JSON object")
+        self._writer.device_health(device, health, at)

@@ -1,0 +1,66 @@
+"""The hub's MQTT side: takes device events in, sends lamp states, call changes and rejection
+notices out. All paho handling is in :mod:`callbell.mqtt`; this file only decides what goes
+where on the topics of PROTOCOL.md."""
+from __future__ import annotations
+
+import json
+import logging
+from zoneinfo import ZoneInfo
+
+from callbell.mqtt import MqttLink
+from callbell.protocol import OFFLINE, ONLINE, Topics
+from hub.dispatcher import Batch, Dispatcher
+from hub.views import call_object
+
+log = logging.getLogger("callbell.hub.mqtt")
+
+
+class MqttChannel:
+    """Connects the dispatcher to the broker.
+
+    Subscribes (QoS 1, persistent session, manual acknowledgement) to room events and device
+    status and health; publishes each room's lamp retained, every call change on
+    ``call/{call}``, rejections on ``hub/rejected``, and the hub's own status with a last will.
+    On every (re)connect it publishes all lamps again, so a broker that lost its retained
+    messages is repaired at once.
+    """
+
+    def __init__(self, url: str, topics: Topics, dispatcher: Dispatcher, tz: ZoneInfo,
+                 client_id: str | None = None):
+        self.topics = topics
+        self.dispatcher = dispatcher
+        self.tz = tz
+        self.link = MqttLink(
+            url,
+            client_id or f"callbell-hub-{topics.store}",
+            will=(topics.hub_status, OFFLINE.encode()),
+            subscriptions=[(topics.all_events, 1), (topics.all_device_status, 1),
+                           (topics.all_device_health, 1)],
+            on_message=dispatcher.receive,
+            on_connected=self._connected,
+            manual_ack=True,
+        )
+        dispatcher._ack = self.link.ack
+
+    def start(self) -> None:
+        self.link.start()
+
+    def stop(self) -> None:
+        self.link.stop(farewell=[(self.topics.hub_status, OFFLINE.encode(), 1, True)])
+
+    @property
+    def connected(self) -> bool:
+        return self.link.connected
+
+    def _connected(self, session_present: bool) -> None:
+        self.link.publish(self.topics.hub_status, ONLINE.encode(), qos=1, retain=True)
+        for room, lamp in self.dispatcher.lamps().items():
+            self.link.publish(self.topics.lamp(room), lamp.to_json(), qos=1, retain=True)
+
+    def send(self, batch: Batch) -> None:
+        for room, lamp in batch.lamps.items():
+            self.link.publish(self.topics.lamp(room), lamp.to_json(), qos=1, retain=True)
+        for call_id, (_, row) in batch.calls.items():
+            self.link.publish(self.topics.call(call_id), json.dumps(call_object(row, self.tz)).encode(), qos=1)
+        for r in batch.rejected:
+            self.link.publish(self.topics.hub_rejected, r.to_json(), qos=0)

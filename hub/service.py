@@ -1,0 +1,111 @@
+"""The running hub: broker (embedded or external), dispatcher, MQTT and SSE channels, HTTP.
+
+    hub = HubService(load_store_config("store.toml"))
+    hub.run()          # blocks until Ctrl-C / SIGTERM, then stops everything cleanly
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+import uvicorn
+
+from callbell.broker import Broker
+from callbell.clock import Clock, SystemClock
+from callbell.protocol import Topics
+from hub.api.app import create_app
+from hub.api.deps import HubContext
+from hub.config import StoreConfig
+from hub.dispatcher import Dispatcher
+from hub.mqtt_channel import MqttChannel
+from hub.store import Reader
+from hub.stream import StreamChannel
+
+log = logging.getLogger("callbell.hub")
+
+#: Seconds to wait for the first broker connection before serving anyway (the hub keeps
+#: retrying in the background and reports "degraded" health meanwhile).
+FIRST_CONNECT_WAIT_S = 5.0
+
+
+class HubService:
+    def __init__(self, config: StoreConfig, *, clock: Clock | None = None,
+                 broker_url: str | None = None, http_port: int | None = None,
+                 http_host: str | None = None, broker_dir: Path | None = None):
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.topics = Topics(config.mqtt.prefix, config.store.id)
+        self.http_host = http_host or config.http.host
+        self.http_port = config.http.port if http_port is None else http_port
+        self.broker: Broker | None = None
+        self._broker_url = broker_url or config.mqtt.url
+        self._broker_dir = broker_dir or config.database.path.parent / "broker"
+        self.server: uvicorn.Server | None = None
+
+    @property
+    def broker_url(self) -> str:
+        return self._broker_url
+
+    def start(self) -> None:
+        """Start everything except the HTTP server (see :meth:`run`)."""
+        c = self.config
+        if self._broker_url is None:
+            self.broker = Broker(self._broker_dir, port=c.mqtt.embedded_port, host=c.mqtt.embedded_host)
+            self.broker.start()
+            self.broker.supervise()
+            self._broker_url = self.broker.url
+        self.dispatcher = Dispatcher(rooms=c.domain_rooms(), timing=c.timing, db_path=c.database.path,
+                                     topics=self.topics, clock=self.clock)
+        self.reader = Reader(c.database.path)
+        self.mqtt = MqttChannel(self._broker_url, self.topics, self.dispatcher, c.tz)
+        self.stream = StreamChannel(self.reader, c.tz, self._stream_info)
+        self.dispatcher.communicators = [self.mqtt, self.stream]
+        self.dispatcher.start()
+        self.mqtt.start()
+        if not self.mqtt.link.wait_connected(FIRST_CONNECT_WAIT_S):
+            log.warning("broker %s not reachable yet; serving anyway and retrying", self._broker_url)
+        self.app = create_app(HubContext(config=c, reader=self.reader, dispatcher=self.dispatcher,
+                                         stream=self.stream, clock=self.clock,
+                                         broker_connected=lambda: self.mqtt.connected))
+
+    def _stream_info(self) -> dict:
+        s = self.config.store
+        return {"store": s.id, "name": s.name or s.id, "standard_s": s.standard_s,
+                "demo": self.config.http.demo, "now": self.clock.time()}
+
+    def run(self, ready: threading.Event | None = None) -> None:
+        """Start, serve HTTP until interrupted, then stop. ``ready`` is set once serving."""
+        self.start()
+        try:
+            self.serve(ready)
+        finally:
+            self.stop()
+
+    def serve(self, ready: threading.Event | None = None) -> None:
+        config = uvicorn.Config(self.app, host=self.http_host, port=self.http_port,
+                                log_level="warning", access_log=False, timeout_graceful_shutdown=2)
+        self.server = uvicorn.Server(config)
+        if ready is not None:
+            watcher = threading.Thread(target=self._signal_ready, args=(ready,), daemon=True)
+            watcher.start()
+        log.info("hub for store %s serving on http://%s:%d (broker %s)", self.config.store.id,
+                 self.http_host, self.http_port, self._broker_url)
+        self.server.run()
+
+    def _signal_ready(self, ready: threading.Event) -> None:
+        while self.server and not self.server.started:
+            threading.Event().wait(0.02)
+        ready.set()
+
+    def stop(self) -> None:
+        if hasattr(self, "stream"):
+            self.stream.close()  # open SSE responses would hold up the server's shutdown
+        if self.server:
+            self.server.should_exit = True
+        if hasattr(self, "mqtt"):
+            self.mqtt.stop()
+        if hasattr(self, "dispatcher"):
+            self.dispatcher.stop()
+        if self.broker:
+            self.broker.stop()

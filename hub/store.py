@@ -1,0 +1,305 @@
+"""The one module that owns SQLite (through sqlite-utils).
+
+Tables:
+
+- ``events``: append-only log of every transition (who, when, from where). Never updated.
+- ``calls``: one row per call, derived from its events, rewritten in the same transaction.
+- ``inbox``: every device event id the hub has acted on (duplicates are ignored by id).
+- ``rejected``: every message or request the hub could not accept, with the reason.
+- ``devices``: last status and health per device.
+
+Concurrency: a SQLite file takes one writer at a time, and a sqlite-utils ``Database`` is bound
+to the thread that made it. So exactly one thread (the dispatcher's) owns a :class:`Writer`;
+HTTP handlers read through their own :class:`Reader` connections, which WAL lets run alongside
+the writer without blocking it.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import sqlite_utils
+
+from hub.domain.call import ACTIVE, Alert, Call, Transition
+
+#: How long a connection waits for a lock before failing, seconds. Only the writer writes, so
+#: this only matters while a backup or an external tool holds the file.
+BUSY_TIMEOUT_S = 5.0
+
+CALL_COLUMNS = {
+    "id": str, "seq": int, "room": str, "zone": str, "reason": str, "status": str,
+    "pressed_at": float, "acknowledged_at": float, "acknowledged_by": str,
+    "answered_at": float, "answered_by": str, "done_at": float, "done_by": str,
+    "closed_at": float, "reminders": int, "overdue": int, "auto_closed": int,
+    "response_s": float, "wait_ack_s": float, "handling_s": float,
+    "alerted": str, "declined": str, "last_event": int,
+}
+
+
+def _connect(path: Path, same_thread: bool = True) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                           check_same_thread=same_thread)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA busy_timeout = %d" % int(BUSY_TIMEOUT_S * 1000))
+    return conn
+
+
+def create_schema(path: Path) -> None:
+    """Create the database and its tables if missing. Idempotent."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = _connect(path)
+    try:
+        # WAL: readers never block the writer. synchronous=FULL: a commit survives a power cut,
+        # which matters because the hub acknowledges a press to the broker only after it.
+        conn.execute("PRAGMA journal_mode = WAL")
+        db = sqlite_utils.Database(conn)
+        db["events"].create({
+            "seq": int, "at": float, "recorded_at": float, "kind": str, "call": str, "room": str,
+            "actor": str, "source": str, "detail": str,
+        }, pk="seq", if_not_exists=True)
+        db["calls"].create(CALL_COLUMNS, pk="id", if_not_exists=True)
+        db["inbox"].create({
+            "id": str, "device": str, "room": str, "type": str, "received_at": float,
+            "age_ms": float, "outcome": str,
+        }, pk="id", if_not_exists=True)
+        db["rejected"].create({
+            "seq": int, "at": float, "channel": str, "topic": str, "reason": str, "excerpt": str,
+        }, pk="seq", if_not_exists=True)
+        db["devices"].create({
+            "id": str, "status": str, "status_at": float, "health": str, "health_at": float,
+        }, pk="id", if_not_exists=True)
+        db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
+        for table, cols in (("events", ["call"]), ("events", ["kind"]), ("calls", ["pressed_at"]),
+                            ("calls", ["status"]), ("calls", ["room", "pressed_at"])):
+            db[table].create_index(cols, if_not_exists=True)
+    finally:
+        conn.close()
+
+
+def call_row(call: Call, last_event: int) -> dict:
+    return {
+        "id": call.id, "seq": int(call.id.split("-")[1]), "room": call.room, "zone": call.zone,
+        "reason": call.reason, "status": call.status, "pressed_at": call.pressed_at,
+        "acknowledged_at": call.acknowledged_at, "acknowledged_by": call.acknowledged_by,
+        "answered_at": call.answered_at, "answered_by": call.answered_by,
+        "done_at": call.done_at, "done_by": call.done_by, "closed_at": call.closed_at,
+        "reminders": call.reminders, "overdue": int(call.overdue), "auto_closed": int(call.auto_closed),
+        "response_s": call.response_s, "wait_ack_s": call.wait_ack_s, "handling_s": call.handling_s,
+        "alerted": json.dumps([a.as_dict() for a in call.alerted]),
+        "declined": json.dumps(call.declined), "last_event": last_event,
+    }
+
+
+def call_from_row(row: dict) -> Call:
+    return Call(
+        id=row["id"], room=row["room"], zone=row["zone"], reason=row["reason"],
+        pressed_at=row["pressed_at"], status=row["status"],
+        acknowledged_at=row["acknowledged_at"], acknowledged_by=row["acknowledged_by"],
+        answered_at=row["answered_at"], answered_by=row["answered_by"],
+        done_at=row["done_at"], done_by=row["done_by"], closed_at=row["closed_at"],
+        reminders=row["reminders"] or 0, overdue=bool(row["overdue"]),
+        alerted=[Alert(**a) for a in json.loads(row["alerted"] or "[]")],
+        declined=json.loads(row["declined"] or "[]"), auto_closed=bool(row["auto_closed"]),
+    )
+
+
+class Writer:
+    """The single writing connection. Use only from the thread that created it."""
+
+    def __init__(self, path: Path):
+        create_schema(path)
+        self._conn = _connect(path)
+        self._conn.execute("PRAGMA synchronous = FULL")
+        self.db = sqlite_utils.Database(self._conn)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    # Everything for one batch of work goes through one transaction.
+    def begin(self) -> None:
+        self._conn.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        self._conn.execute("COMMIT")
+
+    def rollback(self) -> None:
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
+
+    def append(self, t: Transition, recorded_at: float) -> int:
+        """Append one event; returns its sequence number (the SSE event id)."""
+        cur = self._conn.execute(
+            "INSERT INTO events (at, recorded_at, kind, call, room, actor, source, detail) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (t.at, recorded_at, t.kind, t.call, t.room, t.actor, t.source,
+             json.dumps(t.detail) if t.detail else None))
+        return cur.lastrowid
+
+    def save_call(self, call: Call, last_event: int) -> dict:
+        row = call_row(call, last_event)
+        cols = ", ".join(row)
+        self._conn.execute(f"INSERT OR REPLACE INTO calls ({cols}) VALUES ({', '.join('?' * len(row))})",
+                           tuple(row.values()))
+        return row
+
+    def seen(self, event_id: str) -> bool:
+        return self._conn.execute("SELECT 1 FROM inbox WHERE id = ?", (event_id,)).fetchone() is not None
+
+    def remember(self, event_id: str, device: str, room: str, kind: str, received_at: float,
+                 age_ms: float, outcome: str) -> None:
+        self._conn.execute("INSERT OR IGNORE INTO inbox VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           (event_id, device, room, kind, received_at, age_ms, outcome))
+
+    def reject(self, at: float, channel: str, topic: str, reason: str, excerpt: str) -> None:
+        self._conn.execute("INSERT INTO rejected (at, channel, topic, reason, excerpt) VALUES (?, ?, ?, ?, ?)",
+                           (at, channel, topic, reason, excerpt))
+
+    def device_status(self, device: str, status: str, at: float) -> None:
+        self._conn.execute(
+            "INSERT INTO devices (id, status, status_at) VALUES (?, ?, ?) "
+            "ON CONFLICT(id) DO UPDATE SET status = excluded.status, status_at = excluded.status_at",
+            (device, status, at))
+
+    def device_health(self, device: str, health: dict, at: float) -> None:
+        self._conn.execute(
+            "INSERT INTO devices (id, health, health_at) VALUES (?, ?, ?) "
+            "ON CONFLICT(id) DO UPDATE SET health = excluded.health, health_at = excluded.health_at",
+            (device, json.dumps(health), at))
+
+    def active_calls(self) -> list[Call]:
+        marks = ", ".join("?" * len(ACTIVE))
+        rows = self._conn.execute(f"SELECT * FROM calls WHERE status IN ({marks})", ACTIVE).fetchall()
+        return [call_from_row(dict(r)) for r in rows]
+
+    def last_call_seq(self) -> int:
+        return self._conn.execute("SELECT COALESCE(MAX(seq), 0) FROM calls").fetchone()[0]
+
+
+class Reader:
+    """Read-only queries, each thread on its own connection."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._local = threading.local()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = _connect(self.path)
+            conn.execute("PRAGMA query_only = ON")
+            self._local.conn = conn
+        return conn
+
+    def ping(self) -> bool:
+        try:
+            self._conn().execute("SELECT 1 FROM events LIMIT 1").fetchall()
+            return True
+        except sqlite3.Error:
+            return False
+
+    def call(self, call_id: str) -> dict | None:
+        row = self._conn().execute("SELECT * FROM calls WHERE id = ?", (call_id,)).fetchone()
+        return dict(row) if row else None
+
+    def calls(self, status: str = "all", since: float | None = None, until: float | None = None,
+              room: str | None = None, limit: int | None = None) -> list[dict]:
+        sql, args = self._calls_query(status, since, until, room)
+        if limit:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return [dict(r) for r in self._conn().execute(sql, args)]
+
+    def iter_calls(self, since: float | None = None, until: float | None = None,
+                   room: str | None = None) -> Iterator[dict]:
+        """Calls in press order, streamed row by row (for exports of any size)."""
+        sql, args = self._calls_query("all", since, until, room, newest_first=False)
+        yield from self._stream(sql, args)
+
+    @staticmethod
+    def _calls_query(status, since, until, room, newest_first=True) -> tuple[str, list]:
+        where, args = [], []
+        if status == "open":
+            where.append(f"status IN ({', '.join('?' * len(ACTIVE))})")
+            args += ACTIVE
+        elif status == "closed":
+            where.append(f"status NOT IN ({', '.join('?' * len(ACTIVE))})")
+            args += ACTIVE
+        if since is not None:
+            where.append("pressed_at >= ?")
+            args.append(since)
+        if until is not None:
+            where.append("pressed_at < ?")
+            args.append(until)
+        if room:
+            where.append("room = ?")
+            args.append(room)
+        sql = "SELECT * FROM calls" + (" WHERE " + " AND ".join(where) if where else "")
+        sql += " ORDER BY pressed_at " + ("DESC" if newest_first else "ASC")
+        return sql, args
+
+    def iter_events(self, since: float | None = None, until: float | None = None) -> Iterator[dict]:
+        where, args = [], []
+        if since is not None:
+            where.append("at >= ?")
+            args.append(since)
+        if until is not None:
+            where.append("at < ?")
+            args.append(until)
+        sql = "SELECT * FROM events" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq"
+        yield from self._stream(sql, args)
+
+    def _stream(self, sql: str, args: list) -> Iterator[dict]:
+        # A streamed response is iterated from whichever worker thread is free, so it gets a
+        # connection of its own that may cross threads (used by one thread at a time).
+        conn = _connect(self.path, same_thread=False)
+        try:
+            for r in conn.execute(sql, args):
+                yield dict(r)
+        finally:
+            conn.close()
+
+    def snapshot(self) -> tuple[int, list[dict], list[dict]]:
+        """(last event seq, active calls, devices), read in one consistent transaction."""
+        conn = self._conn()
+        conn.execute("BEGIN")
+        try:
+            seq = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
+            marks = ", ".join("?" * len(ACTIVE))
+            calls = [dict(r) for r in conn.execute(
+                f"SELECT * FROM calls WHERE status IN ({marks}) ORDER BY pressed_at", ACTIVE)]
+            devices = [dict(r) for r in conn.execute("SELECT * FROM devices ORDER BY id")]
+        finally:
+            conn.execute("COMMIT")
+        return seq, calls, devices
+
+    def changes_since(self, seq: int) -> tuple[int, list[tuple[int, dict]]]:
+        """Calls changed after event ``seq``: (last seq, [(seq of its last change, call row)])."""
+        conn = self._conn()
+        conn.execute("BEGIN")
+        try:
+            last = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
+            rows = conn.execute(
+                "SELECT c.*, e.mseq FROM (SELECT call, MAX(seq) AS mseq FROM events "
+                "WHERE seq > ? AND call IS NOT NULL GROUP BY call) e JOIN calls c ON c.id = e.call "
+                "ORDER BY e.mseq", (seq,)).fetchall()
+        finally:
+            conn.execute("COMMIT")
+        return last, [(r["mseq"], {k: r[k] for k in r.keys() if k != "mseq"}) for r in rows]
+
+    def count_changes_since(self, seq: int) -> int:
+        return self._conn().execute("SELECT COUNT(*) FROM events WHERE seq > ?", (seq,)).fetchone()[0]
+
+    def rejected(self, limit: int = 100) -> list[dict]:
+        return [dict(r) for r in self._conn().execute(
+            "SELECT * FROM rejected ORDER BY seq DESC LIMIT ?", (limit,))]
+
+    def devices(self) -> list[dict]:
+        return [dict(r) for r in self._conn().execute("SELECT * FROM devices ORDER BY id")]
+
+    def calls_between(self, since: float, until: float, columns: Iterable[str]) -> list[dict]:
+        cols = ", ".join(columns)
+        return [dict(r) for r in self._conn().execute(
+            f"SELECT {cols} FROM calls WHERE pressed_at >= ? AND pressed_at < ?", (since, until))]

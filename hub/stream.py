@@ -1,0 +1,169 @@
+"""Server-Sent Events: every change, live, to every open page; resumable with Last-Event-ID.
+
+Each message's id is the sequence number of the last stored event it reflects, so a page that
+reconnects sends ``Last-Event-ID: N`` and is sent every call changed after N (read from the
+database), then the live stream — no gap, no duplicate rows. A new page gets a ``snapshot``
+(all open calls and devices) first.
+
+Message kinds (``event:`` field):
+
+- ``snapshot``: ``{"calls": [call...], "devices": [...], "standard_s", "now"}``
+- ``call``: a call object (PROTOCOL.md) after any change
+- ``device``: ``{"id", "status", "at"}`` when a device goes online or offline
+- ``rejected``: ``{"topic", "reason", "excerpt"}``
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from typing import AsyncIterator, Callable
+from zoneinfo import ZoneInfo
+
+from hub.dispatcher import Batch
+from hub.store import Reader
+from hub.views import call_object, iso
+
+log = logging.getLogger("callbell.hub.stream")
+
+#: Messages buffered per client before it is dropped as too slow. A dropped page reconnects
+#: and catches up from the database, so this bounds memory without losing anything.
+CLIENT_BUFFER = 1000
+
+#: Seconds between keep-alive comments; lets proxies keep the connection and lets us notice a
+#: client that went away.
+PING_S = 15.0
+
+#: A client that is this many events behind gets a fresh snapshot instead of a replay.
+MAX_REPLAY = 5000
+
+
+@dataclass(frozen=True)
+class Item:
+    seq: int | None
+    kind: str
+    data: dict
+
+    def encode(self) -> bytes:
+        head = f"id: {self.seq}\n" if self.seq is not None else ""
+        return f"{head}event: {self.kind}\ndata: {json.dumps(self.data, separators=(',', ':'))}\n\n".encode()
+
+
+class _Client:
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.loop = loop
+        self.queue: asyncio.Queue = asyncio.Queue(CLIENT_BUFFER)
+        self.dropped = False
+        self.closed = False
+
+    def close(self) -> None:  # runs on the event loop
+        self.closed = True
+        try:
+            self.queue.put_nowait(None)
+        except asyncio.QueueFull:
+            self.dropped = True
+
+    def offer(self, items: list[Item]) -> None:  # runs on the event loop
+        for item in items:
+            try:
+                self.queue.put_nowait(item)
+            except asyncio.QueueFull:
+                self.dropped = True
+                return
+
+
+class StreamChannel:
+    """The dispatcher's SSE communicator: fans each batch out to the connected pages."""
+
+    def __init__(self, reader: Reader, tz: ZoneInfo, info: Callable[[], dict]):
+        self.reader = reader
+        self.tz = tz
+        self.info = info
+        self._clients: set[_Client] = set()
+        self._lock = threading.Lock()
+
+    @property
+    def clients(self) -> int:
+        return len(self._clients)
+
+    def send(self, batch: Batch) -> None:  # dispatcher thread
+        items = [Item(seq, "call", call_object(row, self.tz)) for seq, row in
+                 sorted(batch.calls.values(), key=lambda c: c[0])]
+        items += [Item(seq, "device", {**d, "at": iso(d["at"], self.tz)}) for seq, d in batch.devices]
+        items += [Item(None, "rejected", {"topic": r.topic, "reason": r.reason, "excerpt": r.excerpt})
+                  for r in batch.rejected]
+        if not items:
+            return
+        with self._lock:
+            clients = list(self._clients)
+        for c in clients:
+            try:
+                c.loop.call_soon_threadsafe(c.offer, items)
+            except RuntimeError:  # loop closed
+                self._remove(c)
+
+    def close(self) -> None:
+        """End every stream (the hub is stopping); pages reconnect to the next hub."""
+        with self._lock:
+            clients = list(self._clients)
+        for c in clients:
+            try:
+                c.loop.call_soon_threadsafe(c.close)
+            except RuntimeError:
+                pass
+
+    def _remove(self, c: _Client) -> None:
+        with self._lock:
+            self._clients.discard(c)
+
+    async def events(self, last_event_id: str | None, is_disconnected: Callable) -> AsyncIterator[bytes]:
+        """The byte stream of one SSE client."""
+        client = _Client(asyncio.get_running_loop())
+        with self._lock:
+            self._clients.add(client)  # before reading the database: nothing falls in between
+        try:
+            last = await asyncio.to_thread(self._catch_up_plan, last_event_id)
+            sent_up_to, first = last
+            for item in first:
+                yield item.encode()
+            while True:
+                if client.dropped:
+                    log.info("SSE client too slow; dropped (it will reconnect and catch up)")
+                    return
+                try:
+                    item = await asyncio.wait_for(client.queue.get(), PING_S)
+                except asyncio.TimeoutError:
+                    if await is_disconnected():
+                        return
+                    yield b": ping\n\n"
+                    continue
+                if item is None:  # the hub is stopping
+                    return
+                if item.seq is not None and item.seq <= sent_up_to:
+                    continue  # already part of the snapshot or replay
+                yield item.encode()
+        finally:
+            self._remove(client)
+
+    def _catch_up_plan(self, last_event_id: str | None) -> tuple[int, list[Item]]:
+        seq = None
+        if last_event_id:
+            try:
+                seq = int(last_event_id)
+            except ValueError:
+                seq = None
+        if seq is not None and seq >= 0 and self.reader.count_changes_since(seq) <= MAX_REPLAY:
+            last, changed = self.reader.changes_since(seq)
+            items = [Item(s, "call", call_object(row, self.tz)) for s, row in changed]
+            items.append(Item(last, "resumed", {"from": seq, "to": last, "calls": len(changed)}))
+            return last, items
+        last, calls, devices = self.reader.snapshot()
+        data = {
+            **self.info(),
+            "calls": [call_object(r, self.tz) for r in calls],
+            "devices": [{"id": d["id"], "status": d["status"], "at": iso(d["status_at"], self.tz),
+                         "health": json.loads(d["health"]) if d["health"] else None} for d in devices],
+        }
+        return last, [Item(last, "snapshot", data)]

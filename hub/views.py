@@ -1,0 +1,58 @@
+"""The call object of the HTTP API, the SSE stream and the ``call/{call}`` MQTT topic
+(PROTOCOL.md): one shape, built here from a stored calls row. Times are ISO 8601 with the
+store's zone; durations are seconds."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, tzinfo
+
+TIME_FIELDS = ("pressed_at", "acknowledged_at", "answered_at", "done_at", "closed_at")
+
+
+def iso(t: float | None, tz: tzinfo) -> str | None:
+    if t is None:
+        return None
+    return datetime.fromtimestamp(t, tz).isoformat(timespec="milliseconds")
+
+
+def call_object(row: dict, tz: tzinfo) -> dict:
+    """A stored calls row → the API's call object."""
+    alerted = json.loads(row.get("alerted") or "[]")
+    return {
+        "id": row["id"],
+        "room": row["room"],
+        "zone": row["zone"],
+        "reason": row["reason"],
+        "status": row["status"],
+        **{f: iso(row.get(f), tz) for f in TIME_FIELDS},
+        "acknowledged_by": row.get("acknowledged_by"),
+        "answered_by": row.get("answered_by"),
+        "done_by": row.get("done_by"),
+        "response_s": row.get("response_s"),
+        "wait_ack_s": row.get("wait_ack_s"),
+        "handling_s": row.get("handling_s"),
+        "reminders": row.get("reminders") or 0,
+        "urgency": 1 + (row.get("reminders") or 0),
+        "alerted": [{"associate": a["associate"], "at": iso(a["at"], tz), "step": a["step"]} for a in alerted],
+        "declined": json.loads(row.get("declined") or "[]"),
+        "overdue": bool(row.get("overdue")),
+        "auto_closed": bool(row.get("auto_closed")),
+        # Seconds since the epoch too, so a page can run its timer without parsing dates.
+        "pressed_ts": row["pressed_at"],
+    }
+
+
+#: Columns of the calls CSV export, in order.
+CSV_CALL_COLUMNS = ("id", "room", "zone", "reason", "status", "pressed_at", "acknowledged_at",
+                    "answered_at", "done_at", "closed_at", "acknowledged_by", "answered_by",
+                    "done_by", "response_s", "wait_ack_s", "handling_s", "reminders", "overdue",
+                    "auto_closed")
+CSV_EVENT_COLUMNS = ("seq", "at", "recorded_at", "kind", "call", "room", "actor", "source", "detail")
+
+
+def csv_call(row: dict, tz: tzinfo) -> list:
+    return [iso(row[c], tz) if c in TIME_FIELDS else row[c] for c in CSV_CALL_COLUMNS]
+
+
+def csv_event(row: dict, tz: tzinfo) -> list:
+    return [iso(row[c], tz) if c in ("at", "recorded_at") else row[c] for c in CSV_EVENT_COLUMNS]

@@ -1,0 +1,73 @@
+"""Shared fixtures: a real Mosquitto per test, store configs, the hub in-process or as a process."""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from callbell.broker import Broker, free_port
+from callbell.protocol import Topics
+from hub.config import load_store_config
+from hub.service import HubService
+from tests.helpers import Api, HubProcess, Recorder, write_store
+
+
+def pytest_addoption(parser):
+    parser.addoption("--soak", action="store_true", help="also run long soak tests")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Soak tests run only with --soak (CI time is limited); they are deselected, not skipped."""
+    if config.getoption("--soak"):
+        return
+    soak = [i for i in items if "soak" in i.keywords]
+    if soak:
+        config.hook.pytest_deselected(items=soak)
+        items[:] = [i for i in items if "soak" not in i.keywords]
+
+
+@pytest.fixture
+def broker(tmp_path: Path):
+    b = Broker(tmp_path / "broker").start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def topics() -> Topics:
+    return Topics("callbell", "test-store")
+
+
+@pytest.fixture
+def store_file(tmp_path: Path, broker: Broker) -> Path:
+    return write_store(tmp_path / "store.toml", broker_url=broker.url, http_port=free_port())
+
+
+@pytest.fixture
+def recorder(broker: Broker):
+    r = Recorder(broker.url, ["callbell/#"])
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def hub(store_file: Path):
+    """The hub in this process (fast); use hub_process for kill -9 tests."""
+    service = HubService(load_store_config(store_file))
+    ready = threading.Event()
+    thread = threading.Thread(target=service.run, args=(ready,), daemon=True)
+    thread.start()
+    assert ready.wait(20), "hub did not start"
+    service.api = Api(f"http://127.0.0.1:{service.http_port}")
+    yield service
+    service.stop()
+    thread.join(10)
+
+
+@pytest.fixture
+def hub_process(store_file: Path, tmp_path: Path):
+    config = load_store_config(store_file)
+    p = HubProcess(store_file, config.http.port, tmp_path / "hub.log").start()
+    yield p
+    p.stop()

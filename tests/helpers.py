@@ -1,0 +1,222 @@
+"""Test helpers: a recording MQTT client, an HTTP client for the hub, a hub process."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Callable
+
+import paho.mqtt.client as paho
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from callbell.broker import free_port
+from callbell.protocol import EVENT_EXPIRY_S
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 5.0, interval: float = 0.01, what: str = "condition"):
+    """Poll ``predicate`` until it returns something truthy; fail with ``what`` on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+class Recorder:
+    """A plain paho client (no Callbell code) that records what it sees and publishes for tests."""
+
+    def __init__(self, url: str, topics: list[str], client_id: str | None = None):
+        host, port = url.removeprefix("mqtt://").split(":")
+        self.messages: list[tuple[str, bytes, bool]] = []
+        self._lock = threading.Lock()
+        self.client = paho.Client(callback_api_version=paho.CallbackAPIVersion.VERSION2,
+                                  client_id=client_id or f"test-{id(self)}", protocol=paho.MQTTv5)
+        self.client.on_message = self._on_message
+        ready = threading.Event()
+        self.client.on_subscribe = lambda *a: ready.set()
+        self.client.connect(host, int(port))
+        self.client.loop_start()
+        for t in topics:
+            ready.clear()
+            self.client.subscribe(t, qos=1)
+            ready.wait(5)
+
+    def _on_message(self, client, userdata, msg):
+        with self._lock:
+            self.messages.append((msg.topic, msg.payload, bool(msg.retain)))
+
+    def of(self, topic: str) -> list[bytes]:
+        with self._lock:
+            return [p for t, p, _ in self.messages if t == topic]
+
+    def json_of(self, topic: str) -> list[dict]:
+        return [json.loads(p) for p in self.of(topic)]
+
+    def last(self, topic: str) -> dict | None:
+        found = self.json_of(topic)
+        return found[-1] if found else None
+
+    def clear(self) -> None:
+        with self._lock:
+            self.messages.clear()
+
+    def publish(self, topic: str, payload: bytes | str | dict, qos: int = 1, retain: bool = False,
+                expiry_s: int | None = EVENT_EXPIRY_S) -> None:
+        """Publish as a device does: QoS 1 with the event expiry interval (None: without)."""
+        if isinstance(payload, dict):
+            payload = json.dumps(payload)
+        props = None
+        if expiry_s is not None:
+            props = Properties(PacketTypes.PUBLISH)
+            props.MessageExpiryInterval = expiry_s
+        info = self.client.publish(topic, payload, qos=qos, retain=retain, properties=props)
+        info.wait_for_publish(5)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+class Api:
+    """Minimal JSON HTTP client for the hub (standard library only)."""
+
+    def __init__(self, base: str):
+        self.base = base.rstrip("/")
+
+    def request(self, method: str, path: str, body=None, raw: bytes | None = None,
+                headers: dict | None = None) -> tuple[int, object]:
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        req = urllib.request.Request(self.base + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json", **(headers or {})})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, _decode(r.read(), r.headers.get("Content-Type", ""))
+        except urllib.error.HTTPError as e:
+            return e.code, _decode(e.read(), e.headers.get("Content-Type", ""))
+
+    def get(self, path: str):
+        return self.request("GET", path)
+
+    def post(self, path: str, body=None, **kw):
+        return self.request("POST", path, body, **kw)
+
+    def ok(self, method: str, path: str, body=None):
+        status, data = self.request(method, path, body)
+        assert 200 <= status < 300, f"{method} {path} → {status}: {data}"
+        return data
+
+
+def _decode(raw: bytes, content_type: str):
+    if "json" in content_type:
+        return json.loads(raw)
+    return raw.decode()
+
+
+def write_store(path: Path, *, broker_url: str | None, http_port: int, db: str = "callbell.db",
+                rooms: int = 3, standard_s: float = 90, expiry_s: float = 900, store_id: str = "test-store") -> Path:
+    room_blocks = "\n".join(
+        f'[[rooms]]\nid = "room-{i}"\nname = "Room {i}"\nzone = "{"a" if i <= 2 else "b"}"\n'
+        for i in range(1, rooms + 1))
+    mqtt = f'url = "{broker_url}"' if broker_url else f"embedded_port = {free_port()}"
+    path.write_text(f"""
+[store]
+id = "{store_id}"
+name = "Test store"
+timezone = "Europe/Berlin"
+standard_s = {standard_s}
+expiry_s = {expiry_s}
+
+[mqtt]
+{mqtt}
+
+[database]
+path = "{db}"
+
+[http]
+host = "127.0.0.1"
+port = {http_port}
+demo = true
+
+[[zones]]
+id = "a"
+[[zones]]
+id = "b"
+
+{room_blocks}
+
+[[associates]]
+id = "ana"
+name = "Ana"
+zone = "a"
+[[associates]]
+id = "ben"
+name = "Ben"
+zone = "b"
+[[associates]]
+id = "maria"
+role = "manager"
+""")
+    return path
+
+
+class HubProcess:
+    """The real hub, as its own process (``python -m callbell.cli hub``)."""
+
+    def __init__(self, config: Path, port: int, log: Path):
+        self.config, self.port, self.log = config, port, log
+        self.proc: subprocess.Popen | None = None
+        self.api = Api(f"http://127.0.0.1:{port}")
+
+    def start(self, timeout: float = 20.0) -> "HubProcess":
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        self._log = open(self.log, "ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "callbell.cli", "hub", "--config", str(self.config)],
+                                     stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=str(self.config.parent))
+        wait_until(self._healthy, timeout, 0.05, "the hub to serve /api/v1/health")
+        return self
+
+    def _healthy(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"hub exited with {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
+        try:
+            status, body = self.api.get("/api/v1/health")
+            return status == 200 and body.get("broker")
+        except OSError:
+            return False
+
+    def kill9(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self._log.close()
+
+    def stop(self) -> int:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if hasattr(self, "_log") and not self._log.closed:
+            self._log.close()
+        return self.proc.returncode if self.proc else 0
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def event(id: str, type: str = "call", device: str = "pi-test", age_ms: float = 0, **extra) -> dict:
+    return {"v": 1, "id": id, "device": device, "type": type, "age_ms": age_ms, "at": time.time(), **extra}
