@@ -110,6 +110,31 @@ class Broker:
     def log_file(self) -> Path:
         return self.data_dir / "mosquitto.log"
 
+    @property
+    def pid_file(self) -> Path:
+        return self.data_dir / "mosquitto.pid"
+
+    def _stop_stale(self) -> None:
+        """Stop a broker of ours still running from a hub that was killed (kill -9 leaves the
+        child running). SIGTERM makes it save its queued messages, which ours then loads."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, ValueError):
+            return
+        if "mosquitto" not in cmdline or str(self.data_dir.resolve()) not in cmdline:
+            return
+        log.warning("taking over from a broker left running by a previous hub (pid %d)", pid)
+        try:
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                os.kill(pid, 0)
+                time.sleep(0.05)
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
     def config_text(self) -> str:
         d = self.data_dir.resolve()
         # Run as root, Mosquitto drops privileges to user 'mosquitto', which then cannot write
@@ -137,13 +162,15 @@ class Broker:
 
     def start(self) -> "Broker":
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._stop_stale()
         conf = self.data_dir / "mosquitto.conf"
         conf.write_text(self.config_text())
         self._proc = subprocess.Popen(
-            [find_mosquitto(), "-c", str(conf)],
+            [find_mosquitto(), "-c", str(conf.resolve())],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             start_new_session=True,  # Ctrl-C in the terminal reaches us, not the broker
         )
+        self.pid_file.write_text(str(self._proc.pid))
         if not wait_for_port(self.host, self.port, START_TIMEOUT_S):
             err = b""
             if self._proc.poll() is not None and self._proc.stderr:

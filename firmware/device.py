@@ -63,6 +63,7 @@ class Device:
         self._queued: set[int] = set()  # outbox seqs handed to paho in this run
         self._lock = threading.RLock()
         self._started = self.clock.monotonic()
+        self._connected_since = float("inf")
         self._hub_online = False
         self._last_hub_contact: float | None = None
         self._stop = threading.Event()
@@ -141,6 +142,7 @@ class Device:
         if entry is None:
             return
         self.outbox.delivered(entry.seq)
+        self.outbox.sweep(self._connected_since)
         room = self.rooms.get(entry.room)
         if room:
             room.delivered(entry.id)
@@ -156,11 +158,13 @@ class Device:
             # outbox, with its age measured now.
             self._inflight.clear()
             self._queued.clear()
+            self._connected_since = self.clock.monotonic()
         self.link.publish(self.topics.device_status(self.id), ONLINE.encode(), qos=1, retain=True)
         self._flush()
         self._publish_health()
 
     def _disconnected(self) -> None:
+        self._connected_since = float("inf")  # events acked so far stay, to be sent again
         self._set_fault(True)
 
     def _message(self, msg: Message) -> None:
@@ -207,4 +211,5 @@ class Device:
     def _heartbeat(self) -> None:
         while not self._stop.wait(self.config.device.heartbeat_s):
             if self.link.connected:
+                self.outbox.sweep(self._connected_since)
                 self._publish_health()

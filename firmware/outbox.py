@@ -13,6 +13,10 @@ Age of a press (``age_ms`` on the wire) is computed at publish time:
 
 When full (``limit`` events), the newest event is refused and logged, the oldest kept: the
 oldest are real calls still unserved, while a flood of new ones comes from a stuck button.
+
+An acknowledged event is kept a little longer (``LINGER_S``): Mosquitto acknowledges a message
+a moment before it saves it, so a broker crash right after the acknowledgement could lose it.
+If the connection drops within the linger, the event is sent again (the hub ignores repeats).
 """
 from __future__ import annotations
 
@@ -26,6 +30,10 @@ from pathlib import Path
 from callbell.clock import Clock
 
 log = logging.getLogger("callbell.device.outbox")
+
+#: Seconds an acknowledged event stays in the outbox. Must cover the broker's ack-to-disk window
+#: (milliseconds) plus the time to notice a dead connection (1.5 × keepalive = 7.5 s).
+LINGER_S = 10.0
 
 
 def boot_id() -> str:
@@ -77,7 +85,9 @@ class Outbox:
         self._db.execute("PRAGMA synchronous = FULL")  # a press must survive a power cut
         self._db.execute("CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
                          "id TEXT UNIQUE, room TEXT, type TEXT, reason TEXT, badge TEXT, mono REAL, "
-                         "wall REAL, boot TEXT)")
+                         "wall REAL, boot TEXT, acked REAL)")
+        # Ack times are monotonic seconds of the run that saw them; a new run resends all.
+        self._db.execute("UPDATE outbox SET acked = NULL")
         self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
         row = self._db.execute("SELECT value FROM meta WHERE key = 'token'").fetchone()
         if row is None:
@@ -94,7 +104,7 @@ class Outbox:
         mono = self.clock.monotonic() if mono is None else mono
         wall = self.clock.time() if wall is None else wall
         with self._lock:
-            depth = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+            depth = self._db.execute("SELECT COUNT(*) FROM outbox WHERE acked IS NULL").fetchone()[0]
             if depth >= self.limit:
                 self.refused += 1
                 log.error("outbox full (%d events unsent); refusing a %s in %s — is the broker "
@@ -117,12 +127,22 @@ class Outbox:
         return [Pending(*r) for r in rows]
 
     def delivered(self, seq: int) -> None:
+        """The broker acknowledged it: it leaves after the linger (see :meth:`sweep`)."""
         with self._lock:
-            self._db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+            self._db.execute("UPDATE outbox SET acked = ? WHERE seq = ?", (self.clock.monotonic(), seq))
+
+    def sweep(self, connected_since: float) -> int:
+        """Delete events acknowledged over LINGER_S ago on the current connection (opened at
+        monotonic ``connected_since``); returns how many."""
+        with self._lock:
+            cur = self._db.execute("DELETE FROM outbox WHERE acked IS NOT NULL AND acked >= ? AND acked < ?",
+                                   (connected_since, self.clock.monotonic() - LINGER_S))
+            return cur.rowcount
 
     def __len__(self) -> int:
+        """Events not yet acknowledged by the broker."""
         with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+            return self._db.execute("SELECT COUNT(*) FROM outbox WHERE acked IS NULL").fetchone()[0]
 
     def close(self) -> None:
         with self._lock:

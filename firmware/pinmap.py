@@ -7,7 +7,9 @@ gpiozero's (``GPIO17`` is BCM 17, physical pin 11 on the 40-pin header).
 Why these pins: I2C (GPIO2/3) stays free for an NFC badge reader and has fixed 1.8 kΩ pull-ups
 that fight a button; UART (GPIO14/15) stays free for a serial console; GPIO9/10 stay spare.
 Buttons switch to ground and use the Pi's internal pull-up; lamps and button lights drive the
-gate of a logic-level MOSFET (active high), never a 12/24 V load directly.
+gate of a logic-level MOSFET (active high), never a 12/24 V load directly. Every output is on a
+pin the Pi pulls *down* at boot (GPIO9-27), so no lamp flashes while the Pi starts; GPIO4-8,
+pulled up at boot, carry only buttons.
 """
 from __future__ import annotations
 
@@ -41,7 +43,7 @@ DEFAULT_SLOTS: tuple[SlotPins, ...] = (
     SlotPins(call="GPIO17", size="GPIO27", presence="GPIO22", lamp="GPIO23", light="GPIO24"),
     SlotPins(call="GPIO5", size="GPIO6", presence="GPIO13", lamp="GPIO19", light="GPIO26"),
     SlotPins(call="GPIO16", size="GPIO20", presence="GPIO21", lamp="GPIO12", light="GPIO25"),
-    SlotPins(call="GPIO18", size="GPIO4", presence="GPIO7", lamp="GPIO8", light="GPIO11"),
+    SlotPins(call="GPIO8", size="GPIO4", presence="GPIO7", lamp="GPIO18", light="GPIO11"),
 )
 
 #: BCM number → physical header pin (40-pin header), for wiring tables.

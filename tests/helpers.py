@@ -38,7 +38,7 @@ def wait_until(predicate: Callable[[], object], timeout: float = 5.0, interval: 
 class Recorder:
     """A plain paho client (no Callbell code) that records what it sees and publishes for tests."""
 
-    def __init__(self, url: str, topics: list[str], client_id: str | None = None):
+    def __init__(self, url: str, topics: list[str], client_id: str | None = None, persistent: bool = False):
         host, port = url.removeprefix("mqtt://").split(":")
         self.messages: list[tuple[str, bytes, bool]] = []
         self._lock = threading.Lock()
@@ -47,7 +47,12 @@ class Recorder:
         self.client.on_message = self._on_message
         ready = threading.Event()
         self.client.on_subscribe = lambda *a: ready.set()
-        self.client.connect(host, int(port))
+        if persistent:  # the broker queues QoS 1 messages for us while we are away
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = 3600
+            self.client.connect(host, int(port), clean_start=False, properties=props)
+        else:
+            self.client.connect(host, int(port))
         self.client.loop_start()
         for t in topics:
             ready.clear()

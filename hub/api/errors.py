@@ -58,6 +58,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, e: StarletteHTTPException):
         code = {404: "not_found", 405: "method_not_allowed"}.get(e.status_code, "bad_request")
+        if code == "bad_request":
+            _record(request, str(e.detail))
         return error_response(code, str(e.detail), e.status_code)
 
     @app.exception_handler(Exception)
