@@ -35,15 +35,12 @@ MAX_EVENT_ID_LENGTH = 64
 #: ran for a year without reaching the hub. One year, in milliseconds.
 MAX_AGE_MS = 366 * 24 * 3600 * 1000
 
-#: MQTT 5 Message Expiry Interval a device sets on every event, seconds (an additive part of
-#: contract v1). The broker counts it down while it holds the message, so the hub learns how
-#: long a press waited at the broker (e.g. while the hub was down) and adds that to ``age_ms``.
-#: A week, like the sessions: a press is never dropped for being old, only dated correctly.
+#: MQTT 5 Message Expiry Interval a Callbell device sets on every event, seconds, and declares
+#: in the event's ``expiry_s`` field (an additive part of contract v1). The broker counts it
+#: down while it holds the message, so the hub learns how long a press waited at the broker
+#: (e.g. while the hub was down) and adds that to ``age_ms``. A week, like the sessions: a
+#: press is never dropped for being old, only dated correctly.
 EVENT_EXPIRY_S = 7 * 24 * 3600
-
-#: Held times below this are not counted: the broker reports whole seconds, so a fresh message
-#: can look up to 1 s old. Above it, the estimate is within 1 s of the truth.
-MIN_HELD_S = 2
 
 EVENT_TYPES = ("call", "cancel", "presence")
 LAMP_STATES = ("idle", "called", "acknowledged", "overdue")
@@ -60,13 +57,18 @@ class ProtocolError(ValueError):
     (it is what the hub publishes on ``hub/rejected``)."""
 
 
-def held_at_broker_s(remaining_expiry_s: int | None) -> float:
-    """Seconds an event waited at the broker, from the Message Expiry Interval it arrived with
-    (None when the sender set none, or over MQTT 3.1.1: then 0)."""
-    if remaining_expiry_s is None or not 0 <= remaining_expiry_s <= EVENT_EXPIRY_S:
+def held_at_broker_s(declared_expiry_s: int | None, remaining_expiry_s: int | None) -> float:
+    """Seconds an event waited at the broker: the Message Expiry Interval the sender declared
+    in the event (``expiry_s``) minus what was left of it on arrival. 0 when either is
+    unknown (a sender that does not declare it, or MQTT 3.1.1) — never a guess."""
+    if declared_expiry_s is None or remaining_expiry_s is None:
         return 0.0
-    held = EVENT_EXPIRY_S - remaining_expiry_s
-    return float(held) if held >= MIN_HELD_S else 0.0
+    if not 0 <= remaining_expiry_s <= declared_expiry_s:
+        return 0.0
+    # The broker counts whole seconds (the difference of two truncated clock readings), so the
+    # true hold time lies within 1 s either side of this: a fresh message that crossed a
+    # second boundary reads as 1 s, one held 1.9 s as 1 or 2. Unbiased, error < 1 s.
+    return float(declared_expiry_s - remaining_expiry_s)
 
 
 def check_id(value: object, what: str) -> str:
@@ -208,6 +210,8 @@ class Event:
     reason: str | None = None
     at: float | None = None
     badge: str | None = None
+    #: The MQTT 5 Message Expiry Interval the device set on this message, seconds (additive).
+    expiry_s: int | None = None
     v: int = PROTOCOL_VERSION
 
     def to_json(self) -> bytes:
@@ -237,7 +241,11 @@ class Event:
         badge = data.get("badge")
         if badge is not None and (kind != "presence" or not isinstance(badge, str) or not 1 <= len(badge) <= 64):
             raise ProtocolError("event field 'badge' must be a string of 1-64 characters on a presence event")
-        return cls(id=ident, device=device, type=kind, age_ms=age_ms, reason=reason, at=at, badge=badge)
+        expiry = data.get("expiry_s")
+        if expiry is not None and (isinstance(expiry, bool) or not isinstance(expiry, int) or not 1 <= expiry <= 2**32 - 1):
+            raise ProtocolError("event field 'expiry_s' must be a whole number of seconds (1 to 4294967295)")
+        return cls(id=ident, device=device, type=kind, age_ms=age_ms, reason=reason, at=at, badge=badge,
+                   expiry_s=expiry)
 
 
 @dataclass(frozen=True)
@@ -292,3 +300,42 @@ class Rejection:
 
     def to_json(self) -> bytes:
         return json.dumps({"topic": self.topic, "reason": self.reason, "excerpt": self.excerpt}).encode()
+
+
+#: Largest |x| or |y| of a location, metres: a floor plan bigger than 10 km is a unit mistake.
+MAX_LOCATION_M = 10_000.0
+
+
+@dataclass(frozen=True)
+class Location:
+    """Location feed → hub (``associate/{associate}/location``): where an associate is now.
+
+    Exactly one of a room id, a zone id, or a point ``x``/``y`` in metres on the store's floor
+    plan. Unknown extra fields are ignored. Which rooms and zones exist is the hub's business.
+    """
+
+    room: str | None = None
+    zone: str | None = None
+    x: float | None = None
+    y: float | None = None
+
+    def to_json(self) -> bytes:
+        data = {k: v for k, v in asdict(self).items() if v is not None}
+        return json.dumps(data, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, payload: bytes | str) -> "Location":
+        data = _load_object(payload, "location")
+        given = [k for k in ("room", "zone") if data.get(k) is not None]
+        has_point = data.get("x") is not None or data.get("y") is not None
+        if len(given) + has_point != 1:
+            raise ProtocolError('location must have exactly one of "room", "zone", or "x" and "y" (metres)')
+        if has_point:
+            x = _number(data, "x", "location")
+            y = _number(data, "y", "location")
+            if not (abs(x) <= MAX_LOCATION_M and abs(y) <= MAX_LOCATION_M):
+                raise ProtocolError(f"location x and y must be within {MAX_LOCATION_M:g} m of the plan's origin")
+            return cls(x=x, y=y)
+        key = given[0]
+        return cls(**{key: check_id(data[key], f"location field {key!r}")})
+

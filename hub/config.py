@@ -6,13 +6,17 @@ the config file's folder.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from callbell.protocol import DEFAULT_PREFIX, ID_PATTERN
 from callbell.settings import load_toml
+from hub.domain import associates as staff
 from hub.domain.call import DEFAULT_EXPIRY_S, DEFAULT_HANDLING_LIMIT_S, DEFAULT_STANDARD_S, Room, Timing
+from hub.domain.escalation import DEFAULT_REACK_S, Ladder, Step
+from hub.domain.layout import Layout, LayoutError, Point, Spot, Walkway
 
 Id = Field(pattern=ID_PATTERN.pattern, description="1-64 characters of a-z 0-9 - _")
 
@@ -78,9 +82,22 @@ class HttpSection(Strict):
     demo: bool = Field(False, description="Run without sign-in (demo only; every page says so)")
 
 
+def _both_or_neither(model, what: str):
+    if (model.x is None) != (model.y is None):
+        raise ValueError(f"{'y' if model.y is None else 'x'}: give both x and y (metres) for {what}, or neither")
+    return model
+
+
 class Zone(Strict):
     id: str = Id
     name: str = ""
+    x: float | None = Field(None, allow_inf_nan=False,
+                            description="Where a position 'in this zone' stands, metres (default: centre of its rooms)")
+    y: float | None = Field(None, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _xy(self):
+        return _both_or_neither(self, "a zone")
 
 
 class RoomConfig(Strict):
@@ -89,6 +106,12 @@ class RoomConfig(Strict):
     zone: str | None = None
     reasons: list[str] = Field(default_factory=lambda: ["help", "size"],
                                description="Call reasons this room's buttons send")
+    x: float | None = Field(None, allow_inf_nan=False, description="Position of the room's door, metres")
+    y: float | None = Field(None, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _xy(self):
+        return _both_or_neither(self, "a room")
 
     @field_validator("reasons")
     @classmethod
@@ -101,11 +124,46 @@ class RoomConfig(Strict):
         return v
 
 
-class Associate(Strict):
+class Waypoint(Strict):
+    """A named point of the walkway graph that is not a room: an aisle crossing, a door."""
     id: str = Id
     name: str = ""
-    zone: str | None = None
+    x: float = Field(allow_inf_nan=False, description="metres")
+    y: float = Field(allow_inf_nan=False, description="metres")
+
+
+class WalkwayConfig(Strict):
+    """A walkable path through rooms and waypoints, each leg as long as the straight line."""
+    path: list[str] = Field(min_length=2, description="Room and waypoint ids, in walking order")
+    length_m: float | None = Field(None, gt=0, allow_inf_nan=False,
+                                   description="Length of a two-point walkway when longer than the straight line")
+
+
+class StepConfig(Strict):
+    after_s: float = Field(ge=0, allow_inf_nan=False, description="Seconds after the press (or re-opening)")
+    who: Literal["nearest", "next", "zone", "all", "manager"] = Field(
+        description="nearest/next: one more associate, nearest first; zone: every free associate in the "
+                    "call's zone; all: every free associate; manager: the managers")
+
+
+class EscalationSection(Strict):
+    steps: list[StepConfig] | None = Field(
+        None, description="The ladder; default from the standard: 0 s nearest, 20/90 next, 45/90 zone, "
+                          "at the standard the manager")
+    reack_s: float = Field(DEFAULT_REACK_S, gt=0, allow_inf_nan=False,
+                           description="An acknowledged call not answered within this many seconds alerts again")
+
+
+class AssociateConfig(Strict):
+    id: str = Id
+    name: str = ""
+    zone: str | None = Field(None, description="Home zone: where they are taken to be when nothing better is known")
     role: str = Field("associate", pattern="^(associate|manager)$")
+    state: Literal["available", "break", "off"] = Field(
+        "off", description="State on a hub's first start, before any is recorded (then the last recorded)")
+
+
+Associate = AssociateConfig  # the name before issue 4
 
 
 class StoreConfig(Strict):
@@ -115,7 +173,12 @@ class StoreConfig(Strict):
     http: HttpSection = HttpSection()
     zones: list[Zone] = []
     rooms: list[RoomConfig] = Field(min_length=1)
-    associates: list[Associate] = []
+    waypoints: list[Waypoint] = []
+    walkways: list[WalkwayConfig] = []
+    escalation: EscalationSection = EscalationSection()
+    associates: list[AssociateConfig] = []
+
+    _layout: Layout | None = PrivateAttr(None)
 
     @model_validator(mode="after")
     def _references(self, info: ValidationInfo):
@@ -129,10 +192,57 @@ class StoreConfig(Strict):
         for i, a in enumerate(self.associates):
             if a.zone is not None and a.zone not in zones:
                 raise ValueError(f"associates[{i}].zone: unknown zone {a.zone!r}")
+        if self.associates and not any(a.role == "manager" for a in self.associates):
+            raise ValueError("associates: no manager: give one associate role = \"manager\" "
+                             "(the failsafe every unanswered call reaches)")
+        self._layout = self._build_layout()
+        self._check_ladder()
         base = (info.context or {}).get("path")
         if base is not None and not self.database.path.is_absolute():
             self.database.path = Path(base).parent / self.database.path
         return self
+
+    def _build_layout(self) -> Layout:
+        _unique("waypoints", [w.id for w in self.waypoints])
+        rooms = {r.id: Spot(r.zone, None if r.x is None else Point(r.x, r.y)) for r in self.rooms}
+        try:
+            layout = Layout(rooms, {z.id: None if z.x is None else Point(z.x, z.y) for z in self.zones},
+                            {w.id: Point(w.x, w.y) for w in self.waypoints},
+                            [Walkway(tuple(w.path), w.length_m) for w in self.walkways])
+        except LayoutError as e:
+            section, which, *key = e.where
+            index = [r.id for r in self.rooms].index(which) if section == "rooms" else which
+            raise ValueError(f"{section}[{index}]{''.join('.' + k for k in key)}: {e.message}") from None
+        if layout.positioned:
+            for i, z in enumerate(self.zones):
+                if layout.zone_points.get(z.id) is None:
+                    raise ValueError(f"zones[{i}].x: zone {z.id!r} has no rooms: give it x and y (metres)")
+        return layout
+
+    def _check_ladder(self) -> None:
+        for index, message in self.ladder.problems(self.store.standard_s):
+            key = "escalation.steps" + (f"[{index}].after_s" if index is not None else "")
+            if self.escalation.steps is None:
+                key = "store.standard_s"  # the default ladder is derived from it
+            raise ValueError(f"{key}: {message}")
+
+    @property
+    def layout(self) -> Layout:
+        """The store layout (zones, room positions, walkways), checked when the file was read."""
+        if self._layout is None:
+            self._layout = self._build_layout()
+        return self._layout
+
+    @property
+    def ladder(self) -> Ladder:
+        """The escalation ladder: configured, or derived from the standard."""
+        e = self.escalation
+        if e.steps is None:
+            return Ladder.default(self.store.standard_s, e.reack_s)
+        return Ladder(tuple(Step(s.after_s, s.who) for s in e.steps), e.reack_s)
+
+    def domain_associates(self) -> list[staff.Associate]:
+        return [staff.Associate(a.id, a.name, a.role, a.zone, a.state) for a in self.associates]
 
     @property
     def timing(self) -> Timing:

@@ -3,11 +3,15 @@
 Inputs arrive on a queue — MQTT messages from the broker thread, commands from HTTP handlers —
 and are worked in batches:
 
-1. apply each to the :class:`~hub.domain.call.Floor` (the pure state machine) and the clock's
-   timers, collecting the transitions;
-2. append them to the event log and rewrite the changed calls, all in **one** transaction;
-3. hand the changes to each communicator (MQTT lamps and call topics, the SSE stream);
-4. only then acknowledge the MQTT messages and answer the HTTP callers.
+1. apply each to the :class:`~hub.domain.call.Floor` (the pure state machine), the
+   :class:`~hub.domain.associates.Roster` and the clock's timers, then run the escalation ladder
+   (:class:`~hub.domain.escalation.Escalation`: re-open, alert whoever is due), collecting the
+   transitions;
+2. publish the lamps that changed — derived state, so they need not wait for the disk;
+3. append the transitions to the event log and rewrite the changed calls, all in **one**
+   transaction, and commit;
+4. hand the changes to each communicator (call topics, the SSE stream);
+5. only then acknowledge the MQTT messages and answer the HTTP callers.
 
 Because the broker gets its PUBACK only after step 2, a hub killed at any moment loses no
 press: the broker still holds the unacknowledged message and delivers it again, and the event
@@ -23,13 +27,16 @@ import queue
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable, Iterable, Protocol
 
 from callbell.clock import Clock
 from callbell.mqtt import Message
-from callbell.protocol import (OFFLINE, ONLINE, Event, LampState, ProtocolError, Rejection, Topics,
+from callbell.protocol import (OFFLINE, ONLINE, Event, LampState, Location, ProtocolError, Rejection, Topics,
                                held_at_broker_s)
+from hub.domain.associates import Associate, Roster
 from hub.domain.call import DomainError, Floor, Room, Timing, Transition
+from hub.domain.escalation import Escalation, Ladder
+from hub.domain.layout import Layout, Place, Point
 from hub.store import Writer
 
 log = logging.getLogger("callbell.hub")
@@ -41,6 +48,11 @@ MAX_BATCH = 200
 #: exactly; this only bounds the damage of a clock jump.
 MAX_IDLE_S = 1.0
 
+#: A location-feed position that moved less than this, metres, is not announced to the pages
+#: (it is still used at once). A feed may report every second; pages need to see a walk, not
+#: every step.
+ANNOUNCE_MOVE_M = 5.0
+
 
 @dataclass
 class Batch:
@@ -51,9 +63,11 @@ class Batch:
     lamps: dict[str, LampState] = field(default_factory=dict)
     rejected: list[Rejection] = field(default_factory=list)
     devices: list[tuple[int, dict]] = field(default_factory=list)  # (seq, {"id", "status", "at"})
+    #: associate id → (seq of their last event in this batch or None, view from Roster.views)
+    associates: dict[str, tuple[int | None, dict]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.events or self.calls or self.lamps or self.rejected or self.devices)
+        return bool(self.events or self.calls or self.lamps or self.rejected or self.devices or self.associates)
 
 
 class Communicator(Protocol):
@@ -67,6 +81,13 @@ class _Command:
     action: Callable[[Floor, float], list[Transition]]
     future: concurrent.futures.Future
     call: str | None
+
+
+@dataclass
+class _AssociateCommand:
+    action: Callable[[Roster, float], list[Transition]]
+    future: concurrent.futures.Future
+    associate: str
 
 
 @dataclass
@@ -88,7 +109,9 @@ class Dispatcher:
     """Owns the Floor and the database Writer; everything else talks to it through queues."""
 
     def __init__(self, *, rooms: list[Room], timing: Timing, db_path: Path, topics: Topics,
-                 clock: Clock, ack: Callable[[Message], None] = lambda m: None):
+                 clock: Clock, ack: Callable[[Message], None] = lambda m: None,
+                 layout: Layout | None = None, ladder: Ladder | None = None,
+                 associates: Iterable[Associate] = ()):
         self.rooms = {r.id: r for r in rooms}
         self.timing = timing
         self.db_path = Path(db_path)
@@ -102,6 +125,12 @@ class Dispatcher:
         self._ready = threading.Event()
         self._lamps: dict[str, LampState] = {}
         self.floor = Floor(rooms, timing)
+        self.layout = layout or Layout.zones_only(rooms)
+        self.escalation = Escalation(ladder or Ladder.default(timing.standard_s), self.layout)
+        self._staff = list(associates)
+        self.roster = Roster(self._staff, self.layout.zones)
+        self._views: dict[str, dict] = {}  # associate → last announced view
+        self._announced: dict[str, tuple] = {}  # associate → what of it was last announced
         self.healthy = True
         self.counters = {"received": 0, "duplicates": 0, "rejected": 0, "batches": 0}
         self._start_error: BaseException | None = None
@@ -134,6 +163,18 @@ class Dispatcher:
         self._queue.put(_Command(action, fut, call))
         return fut
 
+    def associate_command(self, associate: str, action: Callable[[Roster, float], list[Transition]]
+                          ) -> concurrent.futures.Future:
+        """Run ``action(roster, now)`` on the dispatcher; the future gets the associate's view
+        (:meth:`Roster.views`) once the change is committed, or the DomainError."""
+        fut: concurrent.futures.Future = concurrent.futures.Future()
+        self._queue.put(_AssociateCommand(action, fut, associate))
+        return fut
+
+    def associates(self) -> dict[str, dict]:
+        """Every associate's current view (a snapshot; safe from any thread)."""
+        return dict(self._views)
+
     def reject(self, channel: str, topic: str, reason: str, excerpt: str = "") -> None:
         """Record bad input that was refused elsewhere (an HTTP body, say)."""
         self._queue.put(_Rejected(channel, topic, reason, excerpt[:200], self.clock.time()))
@@ -150,15 +191,12 @@ class Dispatcher:
     def _run(self) -> None:
         try:
             self._writer = Writer(self.db_path)
-            self.floor.restore(self._writer.active_calls(), self._writer.last_call_seq())
+            self._restore()
             restored = self.floor.active_calls()
             if restored:
                 log.info("restored %d open call(s) from %s", len(restored), self.db_path)
             # Catch up with time that passed while the hub was down, then publish every lamp.
-            batch = self._work([])
-            for room in self.rooms:
-                batch.lamps[room] = self._lamps[room] = self.floor.lamp(room)
-            self._send(batch)
+            self._work([], all_lamps=True)
         except BaseException as e:  # reported to start()
             self._start_error = e
             self._ready.set()
@@ -168,14 +206,22 @@ class Dispatcher:
             items = self._next_items()
             if items is None:
                 break
-            batch = self._work(items)
-            if batch:
-                self._send(batch)
+            self._work(items)
         self._writer.close()
 
+    def _restore(self) -> None:
+        """Rebuild the floor and the roster from what is stored (start, or after a failed write)."""
+        w = self._writer
+        self.floor = Floor(self.rooms.values(), self.timing)
+        self.floor.restore(w.active_calls(), w.last_call_seq())
+        self.roster = Roster(self._staff, self.layout.zones)
+        self.roster.restore(**w.associate_history())
+
     def _next_items(self) -> list | None:
-        deadline = self.floor.next_deadline()
         now = self.clock.time()
+        deadlines = [d for d in (self.floor.next_deadline(),
+                                 self.escalation.next_deadline(self.floor.active_calls(), now)) if d is not None]
+        deadline = min(deadlines, default=None)
         timeout = MAX_IDLE_S if deadline is None else min(MAX_IDLE_S, max(0.0, deadline - now))
         items = []
         try:
@@ -191,7 +237,7 @@ class Dispatcher:
             return None
         return items
 
-    def _work(self, items: list) -> Batch:
+    def _work(self, items: list, all_lamps: bool = False) -> None:
         now = self.clock.time()
         batch = Batch()
         acks: list[Message] = []
@@ -209,12 +255,27 @@ class Dispatcher:
                         replies.append((item, None))
                     except DomainError as e:
                         replies.append((item, e))
+                elif isinstance(item, _AssociateCommand):
+                    try:
+                        self._record(item.action(self.roster, now), batch, now)
+                        replies.append((item, None))
+                    except DomainError as e:
+                        replies.append((item, e))
                 elif isinstance(item, _Rejected):
                     self._rejection(item.channel, item.topic, item.reason, item.excerpt, item.at, batch)
             self._record(self.floor.tick(now), batch, now)
-            for call in self.floor.take_changed():
+            self._record(self.escalation.run(self.floor, self.roster, now), batch, now)
+            changed = self.floor.take_changed()
+            self.roster.settle(changed)
+            for call in changed:
                 seq = max((s for s, t in batch.events if t.call == call.id), default=0)
                 batch.calls[call.id] = (seq, w.save_call(call, seq))
+            lamps = self._changed_lamps(batch, all_lamps)
+            if lamps:
+                # Lamps go out before the commit: they are derived state. If the hub dies before
+                # the commit, the broker (not yet acknowledged) delivers the press again and the
+                # same lamp follows. This keeps the commit's disk sync off the press→lamp path.
+                self._send(Batch(lamps=lamps))
             w.commit()
         except Exception as e:
             # A failing disk must not take the hub down; state is rebuilt from what was stored,
@@ -222,25 +283,51 @@ class Dispatcher:
             log.exception("could not store a batch of %d input(s); state reloaded from the database", len(items))
             w.rollback()
             self.healthy = False
-            self.floor = Floor(self.rooms.values(), self.timing)
-            self.floor.restore(w.active_calls(), w.last_call_seq())
+            self._restore()
+            self._send(Batch(lamps=self._changed_lamps(Batch(), all_lamps=True)))  # undo what went out
             for cmd, _ in replies:
                 cmd.future.set_exception(DomainError("unavailable", f"could not store the change: {e}"))
-            return Batch()
+            return
         self.healthy = True
         self.counters["batches"] += 1
-        for call_id in {t.call for _, t in batch.events if t.call}:
-            room = batch.calls[call_id][1]["room"] if call_id in batch.calls else None
-            if room and self.floor.lamp(room) != self._lamps.get(room):
-                batch.lamps[room] = self._lamps[room] = self.floor.lamp(room)
+        # Calls and rejections out before the acknowledgements: the broker saves after an
+        # acknowledgement, and what is published behind that save waits for it.
+        if batch:
+            self._send(batch)
         for message in acks:
             self._ack(message)
+        extra = Batch()  # what only the pages need comes after
+        self._announce_associates(extra, batch.events, now)
+        if extra:
+            self._send(extra)
         for cmd, error in replies:
             if error is not None:
                 cmd.future.set_exception(error)
+            elif isinstance(cmd, _AssociateCommand):
+                cmd.future.set_result(self._views.get(cmd.associate))
             else:
                 cmd.future.set_result(batch.calls.get(cmd.call, (0, None))[1] if cmd.call else None)
-        return batch
+
+    def _changed_lamps(self, batch: Batch, all_lamps: bool = False) -> dict[str, LampState]:
+        """Lamps that differ from what was last published (every lamp with ``all_lamps``)."""
+        rooms = self.rooms if all_lamps else {row["room"] for _, row in batch.calls.values()}
+        changed = {}
+        for room in rooms:
+            lamp = self.floor.lamp(room)
+            if all_lamps or lamp != self._lamps.get(room):
+                changed[room] = self._lamps[room] = lamp
+        return changed
+
+    def _announce_associates(self, batch: Batch, events: list[tuple[int, Transition]], now: float) -> None:
+        """Put every associate whose view changed noticeably into the batch (for SSE)."""
+        views = self.roster.views(self.floor.active_calls(), self.layout, now)
+        for who, view in views.items():
+            gist = _gist(view)
+            if self._announced.get(who) != gist:
+                self._announced[who] = gist
+                seq = max((s for s, t in events if t.actor == who and t.call is None), default=None)
+                batch.associates[who] = (seq, view)
+        self._views = views
 
     def _send(self, batch: Batch) -> None:
         for c in self.communicators:
@@ -252,6 +339,7 @@ class Dispatcher:
     def _record(self, transitions: list[Transition], batch: Batch, now: float) -> None:
         for t in transitions:
             batch.events.append((self._writer.append(t, now), t))
+            self.roster.observe(t)
 
     def _rejection(self, channel: str, topic: str, reason: str, excerpt: str, at: float, batch: Batch) -> None:
         self.counters["rejected"] += 1
@@ -265,13 +353,16 @@ class Dispatcher:
         try:
             kind, ident = self.topics.parse(msg.topic)
             if kind == "event":
+                ev = Event.from_json(msg.payload)
                 # Sent at: when it left the device = when it reached us − time held at the broker.
-                sent_at = item.at - held_at_broker_s(msg.expiry_s)
-                self._on_event(ident, Event.from_json(msg.payload), sent_at, batch)
+                sent_at = item.at - held_at_broker_s(ev.expiry_s, msg.expiry_s)
+                self._on_event(ident, ev, sent_at, batch)
             elif kind == "status":
                 self._on_status(ident, msg.payload, item.at, batch)
             elif kind == "health":
                 self._on_health(ident, msg.payload, item.at)
+            elif kind == "location":
+                self._on_location(ident, Location.from_json(msg.payload), item.at)
             # Our own publications (lamps, hub status) and other kinds are not inputs.
         except (ProtocolError, DomainError) as e:
             reason = e.message if isinstance(e, DomainError) else str(e)
@@ -319,3 +410,29 @@ class Dispatcher:
         if not isinstance(health, dict):
             raise ProtocolError("device health must be a JSON object")
         self._writer.device_health(device, health, at)
+
+    def _on_location(self, associate: str, loc: Location, at: float) -> None:
+        """The location feed: kept in memory (frequent, soon stale), used at once."""
+        if associate not in self.roster:
+            raise DomainError("unknown_associate", f"unknown associate {associate!r}")
+        if loc.room is not None:
+            if loc.room not in self.rooms:
+                raise DomainError("unknown_room", f"unknown room {loc.room!r}")
+            place = Place(room=loc.room)
+        elif loc.zone is not None:
+            if loc.zone not in self.layout.zone_points:
+                raise DomainError("invalid", f"unknown zone {loc.zone!r}")
+            place = Place(zone=loc.zone)
+        else:
+            if not self.layout.positioned:
+                raise DomainError("invalid", "this store's rooms have no positions: send a room or a zone, not x and y")
+            place = Place(point=Point(loc.x, loc.y))
+        self.roster.locate(associate, place, at)
+
+
+def _gist(view: dict) -> tuple:
+    """What of an associate's view is worth announcing: all but small moves and times seen."""
+    pos = view.get("position") or {}
+    where = (pos.get("source"), pos.get("room"), pos.get("zone"),
+             None if pos.get("x") is None else (round(pos["x"] / ANNOUNCE_MOVE_M), round(pos["y"] / ANNOUNCE_MOVE_M)))
+    return (view["state"], view["declared"], view["call"], view["state_at"], view["idle_since"], where)

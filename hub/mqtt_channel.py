@@ -18,8 +18,8 @@ log = logging.getLogger("callbell.hub.mqtt")
 class MqttChannel:
     """Connects the dispatcher to the broker.
 
-    Subscribes (QoS 1, persistent session, manual acknowledgement) to room events and device
-    status and health; publishes each room's lamp retained, every call change on
+    Subscribes (QoS 1, persistent session, manual acknowledgement) to room events, device
+    status and health, and the associates' location feed; publishes each room's lamp retained, every call change on
     ``call/{call}``, rejections on ``hub/rejected``, and the hub's own status with a last will.
     On every (re)connect it publishes all lamps again, so a broker that lost its retained
     messages is repaired at once.
@@ -35,7 +35,7 @@ class MqttChannel:
             client_id or f"callbell-hub-{topics.store}",
             will=(topics.hub_status, OFFLINE.encode()),
             subscriptions=[(topics.all_events, 1), (topics.all_device_status, 1),
-                           (topics.all_device_health, 1)],
+                           (topics.all_device_health, 1), (topics.all_locations, 1)],
             on_message=dispatcher.receive,
             on_connected=self._connected,
             manual_ack=True,

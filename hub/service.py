@@ -5,7 +5,9 @@
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import threading
 from pathlib import Path
 
@@ -27,6 +29,15 @@ log = logging.getLogger("callbell.hub")
 #: Seconds to wait for the first broker connection before serving anyway (the hub keeps
 #: retrying in the background and reports "degraded" health meanwhile).
 FIRST_CONNECT_WAIT_S = 5.0
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, minus its signal handling: it re-raises SIGTERM after shutting down, which
+    kills the process before the hub can stop its embedded broker. The hub handles signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        yield
 
 
 class HubService:
@@ -56,10 +67,12 @@ class HubService:
             self.broker.supervise()
             self._broker_url = self.broker.url
         self.dispatcher = Dispatcher(rooms=c.domain_rooms(), timing=c.timing, db_path=c.database.path,
-                                     topics=self.topics, clock=self.clock)
+                                     topics=self.topics, clock=self.clock, layout=c.layout, ladder=c.ladder,
+                                     associates=c.domain_associates())
         self.reader = Reader(c.database.path)
         self.mqtt = MqttChannel(self._broker_url, self.topics, self.dispatcher, c.tz)
-        self.stream = StreamChannel(self.reader, c.tz, self._stream_info)
+        self.stream = StreamChannel(self.reader, c.tz, self._stream_info, self.dispatcher.associates,
+                                    self.clock)
         self.dispatcher.communicators = [self.mqtt, self.stream]
         self.dispatcher.start()
         self.mqtt.start()
@@ -72,7 +85,9 @@ class HubService:
     def _stream_info(self) -> dict:
         s = self.config.store
         return {"store": s.id, "name": s.name or s.id, "standard_s": s.standard_s,
-                "demo": self.config.http.demo, "now": self.clock.time()}
+                "demo": self.config.http.demo, "now": self.clock.time(),
+                "escalation": {"steps": [st.as_dict() for st in self.config.ladder.steps],
+                               "reack_s": self.config.ladder.reack_s}}
 
     def run(self, ready: threading.Event | None = None) -> None:
         """Start, serve HTTP until interrupted, then stop. ``ready`` is set once serving."""
@@ -85,7 +100,10 @@ class HubService:
     def serve(self, ready: threading.Event | None = None) -> None:
         config = uvicorn.Config(self.app, host=self.http_host, port=self.http_port,
                                 log_level="warning", access_log=False, timeout_graceful_shutdown=2)
-        self.server = uvicorn.Server(config)
+        self.server = _Server(config)
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, lambda *_: setattr(self.server, "should_exit", True))
         if ready is not None:
             watcher = threading.Thread(target=self._signal_ready, args=(ready,), daemon=True)
             watcher.start()

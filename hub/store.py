@@ -2,7 +2,8 @@
 
 Tables:
 
-- ``events``: append-only log of every transition (who, when, from where). Never updated.
+- ``events``: append-only log of every transition (who, when, from where), including alerts
+  and associates' state and zone changes. Never updated.
 - ``calls``: one row per call, derived from its events, rewritten in the same transaction.
 - ``inbox``: every device event id the hub has acted on (duplicates are ignored by id).
 - ``rejected``: every message or request the hub could not accept, with the reason.
@@ -23,6 +24,7 @@ from typing import Iterable, Iterator
 
 import sqlite_utils
 
+from hub.domain.associates import AT_ROOM_KINDS, STATE_EVENT, ZONE_EVENT
 from hub.domain.call import ACTIVE, Alert, Call, Transition
 
 #: How long a connection waits for a lock before failing, seconds. Only the writer writes, so
@@ -35,8 +37,11 @@ CALL_COLUMNS = {
     "answered_at": float, "answered_by": str, "done_at": float, "done_by": str,
     "closed_at": float, "reminders": int, "overdue": int, "auto_closed": int,
     "response_s": float, "wait_ack_s": float, "handling_s": float,
-    "alerted": str, "declined": str, "last_event": int,
+    "alerted": str, "declined": str, "last_event": int, "reopened_at": float,
 }
+
+#: Event kinds that change how an associate is shown (besides their state and zone events).
+ASSOCIATE_CALL_KINDS = ("acknowledged", "answered", "done", "presence", "declined")
 
 
 def _connect(path: Path, same_thread: bool = True) -> sqlite3.Connection:
@@ -61,6 +66,11 @@ def create_schema(path: Path) -> None:
             "actor": str, "source": str, "detail": str,
         }, pk="seq", if_not_exists=True)
         db["calls"].create(CALL_COLUMNS, pk="id", if_not_exists=True)
+        # A database from an older hub: add the columns it lacks (never drops or changes one).
+        have = db["calls"].columns_dict
+        for name, kind in CALL_COLUMNS.items():
+            if name not in have:
+                db["calls"].add_column(name, kind)
         db["inbox"].create({
             "id": str, "device": str, "room": str, "type": str, "received_at": float,
             "age_ms": float, "outcome": str,
@@ -89,7 +99,7 @@ def call_row(call: Call, last_event: int) -> dict:
         "reminders": call.reminders, "overdue": int(call.overdue), "auto_closed": int(call.auto_closed),
         "response_s": call.response_s, "wait_ack_s": call.wait_ack_s, "handling_s": call.handling_s,
         "alerted": json.dumps([a.as_dict() for a in call.alerted]),
-        "declined": json.dumps(call.declined), "last_event": last_event,
+        "declined": json.dumps(call.declined), "last_event": last_event, "reopened_at": call.reopened_at,
     }
 
 
@@ -103,6 +113,7 @@ def call_from_row(row: dict) -> Call:
         reminders=row["reminders"] or 0, overdue=bool(row["overdue"]),
         alerted=[Alert(**a) for a in json.loads(row["alerted"] or "[]")],
         declined=json.loads(row["declined"] or "[]"), auto_closed=bool(row["auto_closed"]),
+        reopened_at=row.get("reopened_at"),
     )
 
 
@@ -176,6 +187,27 @@ class Writer:
 
     def last_call_seq(self) -> int:
         return self._conn.execute("SELECT COALESCE(MAX(seq), 0) FROM calls").fetchone()[0]
+
+    def associate_history(self) -> dict:
+        """What a restarted hub needs to know of its associates, the latest of each per associate:
+        ``states`` and ``zones`` {id: (value, at)} from their events, ``presences`` {id: (room,
+        at)} from the calls they answered or finished and presence presses, ``idle`` {id: at}
+        when a call they had taken last closed."""
+        def latest(kinds: tuple[str, ...]) -> list[sqlite3.Row]:
+            marks = ", ".join("?" * len(kinds))
+            return self._conn.execute(
+                f"SELECT e.* FROM events e JOIN (SELECT actor, MAX(seq) AS seq FROM events WHERE kind IN ({marks}) "
+                f"AND actor IS NOT NULL GROUP BY actor) m ON e.seq = m.seq", kinds).fetchall()
+        states = {r["actor"]: (json.loads(r["detail"])["state"], r["at"]) for r in latest((STATE_EVENT,))}
+        zones = {r["actor"]: (json.loads(r["detail"])["zone"], r["at"]) for r in latest((ZONE_EVENT,))}
+        presences = {r["actor"]: (r["room"], r["at"]) for r in latest(AT_ROOM_KINDS) if r["room"]}
+        idle: dict[str, float] = {}
+        for column in ("acknowledged_by", "answered_by", "done_by"):
+            for who, at in self._conn.execute(
+                    f"SELECT {column}, MAX(closed_at) FROM calls WHERE {column} IS NOT NULL AND closed_at IS NOT NULL "
+                    f"GROUP BY {column}"):
+                idle[who] = max(at, idle.get(who, at))
+        return {"states": states, "zones": zones, "presences": presences, "idle": idle}
 
 
 class Reader:
@@ -288,6 +320,15 @@ class Reader:
         finally:
             conn.execute("COMMIT")
         return last, [(r["mseq"], {k: r[k] for k in r.keys() if k != "mseq"}) for r in rows]
+
+    def associates_changed_since(self, seq: int) -> dict[str, int]:
+        """Associates whose state, zone or calls changed after event ``seq``: {id: last seq}."""
+        kinds = (STATE_EVENT, ZONE_EVENT) + ASSOCIATE_CALL_KINDS
+        marks = ", ".join("?" * len(kinds))
+        rows = self._conn().execute(
+            f"SELECT actor, MAX(seq) FROM events WHERE seq > ? AND actor IS NOT NULL AND kind IN ({marks}) "
+            "GROUP BY actor", (seq, *kinds)).fetchall()
+        return {r[0]: r[1] for r in rows}
 
     def count_changes_since(self, seq: int) -> int:
         return self._conn().execute("SELECT COUNT(*) FROM events WHERE seq > ?", (seq,)).fetchone()[0]

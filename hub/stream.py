@@ -7,9 +7,13 @@ database), then the live stream — no gap, no duplicate rows. A new page gets a
 
 Message kinds (``event:`` field):
 
-- ``snapshot``: ``{"calls": [call...], "devices": [...], "standard_s", "now"}``
-- ``call``: a call object (PROTOCOL.md) after any change
+- ``snapshot``: ``{"calls": [call...], "devices": [...], "associates": [associate...],
+  "standard_s", "escalation", "now"}``
+- ``call``: a call object (PROTOCOL.md) after any change — its ``alerted`` list says who was
+  asked, when and at which escalation step; ``acknowledged_by`` who took it
 - ``device``: ``{"id", "status", "at"}`` when a device goes online or offline
+- ``associate``: an associate object (``GET /api/v1/associates``) when their state, call or
+  position changes noticeably
 - ``rejected``: ``{"topic", "reason", "excerpt"}``
 """
 from __future__ import annotations
@@ -22,9 +26,10 @@ from dataclasses import dataclass
 from typing import AsyncIterator, Callable
 from zoneinfo import ZoneInfo
 
+from callbell.clock import Clock, SystemClock
 from hub.dispatcher import Batch
 from hub.store import Reader
-from hub.views import call_object, iso
+from hub.views import associate_object, call_object, iso
 
 log = logging.getLogger("callbell.hub.stream")
 
@@ -77,10 +82,13 @@ class _Client:
 class StreamChannel:
     """The dispatcher's SSE communicator: fans each batch out to the connected pages."""
 
-    def __init__(self, reader: Reader, tz: ZoneInfo, info: Callable[[], dict]):
+    def __init__(self, reader: Reader, tz: ZoneInfo, info: Callable[[], dict],
+                 associates: Callable[[], dict[str, dict]] = dict, clock: Clock | None = None):
         self.reader = reader
         self.tz = tz
         self.info = info
+        self.associates = associates
+        self.clock = clock or SystemClock()
         self._clients: set[_Client] = set()
         self._lock = threading.Lock()
 
@@ -92,6 +100,9 @@ class StreamChannel:
         items = [Item(seq, "call", call_object(row, self.tz)) for seq, row in
                  sorted(batch.calls.values(), key=lambda c: c[0])]
         items += [Item(seq, "device", {**d, "at": iso(d["at"], self.tz)}) for seq, d in batch.devices]
+        now = self.clock.time()
+        items += [Item(seq, "associate", associate_object(view, self.tz, now))
+                  for seq, view in batch.associates.values()]
         items += [Item(None, "rejected", {"topic": r.topic, "reason": r.reason, "excerpt": r.excerpt})
                   for r in batch.rejected]
         if not items:
@@ -157,12 +168,18 @@ class StreamChannel:
         if seq is not None and seq >= 0 and self.reader.count_changes_since(seq) <= MAX_REPLAY:
             last, changed = self.reader.changes_since(seq)
             items = [Item(s, "call", call_object(row, self.tz)) for s, row in changed]
+            views, now = self.associates(), self.clock.time()
+            people = [Item(s, "associate", associate_object(views[who], self.tz, now))
+                      for who, s in self.reader.associates_changed_since(seq).items() if who in views and s <= last]
+            items = sorted(items + people, key=lambda i: i.seq)
             items.append(Item(last, "resumed", {"from": seq, "to": last, "calls": len(changed)}))
             return last, items
         last, calls, devices = self.reader.snapshot()
+        now = self.clock.time()
         data = {
             **self.info(),
             "calls": [call_object(r, self.tz) for r in calls],
+            "associates": [associate_object(v, self.tz, now) for v in self.associates().values()],
             "devices": [{"id": d["id"], "status": d["status"], "at": iso(d["status_at"], self.tz),
                          "health": json.loads(d["health"]) if d["health"] else None} for d in devices],
         }

@@ -39,7 +39,18 @@ def call_object(row: dict, tz: tzinfo) -> dict:
         "auto_closed": bool(row.get("auto_closed")),
         # Seconds since the epoch too, so a page can run its timer without parsing dates.
         "pressed_ts": row["pressed_at"],
+        "reopened_at": iso(row.get("reopened_at"), tz),
     }
+
+
+def associate_object(view: dict, tz: tzinfo, now: float) -> dict:
+    """An associate (hub.domain.associates.Roster.views) → the API's associate object."""
+    pos = view.get("position")
+    if pos is not None:
+        at = pos.get("at")
+        pos = {**pos, "at": iso(at, tz), "age_s": None if at is None else round(max(0.0, now - at), 1)}
+    return {**view, "state_at": iso(view.get("state_at"), tz), "idle_since": iso(view.get("idle_since"), tz),
+            "position": pos}
 
 
 #: Columns of the calls CSV export, in order.

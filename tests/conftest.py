@@ -1,7 +1,6 @@
 """Shared fixtures: a real Mosquitto per test, store configs, the hub in-process or as a process."""
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
@@ -9,8 +8,7 @@ import pytest
 from callbell.broker import Broker, free_port
 from callbell.protocol import Topics
 from hub.config import load_store_config
-from hub.service import HubService
-from tests.helpers import Api, HubProcess, Recorder, write_store
+from tests.helpers import HubProcess, Recorder, running_hub, write_store
 
 
 def pytest_addoption(parser):
@@ -54,15 +52,8 @@ def recorder(broker: Broker):
 @pytest.fixture
 def hub(store_file: Path):
     """The hub in this process (fast); use hub_process for kill -9 tests."""
-    service = HubService(load_store_config(store_file))
-    ready = threading.Event()
-    thread = threading.Thread(target=service.run, args=(ready,), daemon=True)
-    thread.start()
-    assert ready.wait(20), "hub did not start"
-    service.api = Api(f"http://127.0.0.1:{service.http_port}")
-    yield service
-    service.stop()
-    thread.join(10)
+    with running_hub(store_file) as service:
+        yield service
 
 
 @pytest.fixture

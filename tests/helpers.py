@@ -10,8 +10,9 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import paho.mqtt.client as paho
 from paho.mqtt.packettypes import PacketTypes
@@ -19,6 +20,8 @@ from paho.mqtt.properties import Properties
 
 from callbell.broker import free_port
 from callbell.protocol import EVENT_EXPIRY_S
+from hub.config import load_store_config
+from hub.service import HubService
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -177,6 +180,22 @@ role = "manager"
     return path
 
 
+@contextmanager
+def running_hub(store_file: Path) -> Iterator[HubService]:
+    """The hub in this process (fast), with an ``api`` client; stopped on the way out."""
+    service = HubService(load_store_config(store_file))
+    ready = threading.Event()
+    thread = threading.Thread(target=service.run, args=(ready,), daemon=True)
+    thread.start()
+    assert ready.wait(20), "hub did not start"
+    service.api = Api(f"http://127.0.0.1:{service.http_port}")
+    try:
+        yield service
+    finally:
+        service.stop()
+        thread.join(10)
+
+
 class HubProcess:
     """The real hub, as its own process (``python -m callbell.cli hub``)."""
 
@@ -224,4 +243,6 @@ class HubProcess:
 
 
 def event(id: str, type: str = "call", device: str = "pi-test", age_ms: float = 0, **extra) -> dict:
-    return {"v": 1, "id": id, "device": device, "type": type, "age_ms": age_ms, "at": time.time(), **extra}
+    """An event as a Callbell device sends it (declaring the message expiry it sets)."""
+    return {"v": 1, "id": id, "device": device, "type": type, "age_ms": age_ms, "at": time.time(),
+            "expiry_s": EVENT_EXPIRY_S, **extra}

@@ -181,3 +181,11 @@ def test_the_hub_records_device_status(hub, recorder, topics):
     recorder.publish(topics.device_status("pi-x"), "offline", retain=True, expiry_s=None)
     wait_until(lambda: [d for d in hub.api.ok("GET", "/api/v1/devices") if d["status"] == "offline"],
                what="device offline")
+
+
+def test_acting_on_a_closed_call_is_a_conflict(hub, recorder, topics):
+    press(recorder, topics)
+    [c] = wait_until(lambda: hub.api.ok("GET", "/api/v1/calls?status=open"), what="a call")
+    hub.api.ok("POST", f"/api/v1/calls/{c['id']}/done", {"associate": "ana"})
+    status, data = hub.api.post(f"/api/v1/calls/{c['id']}/acknowledge", {"associate": "ben"})
+    assert status == 409 and "already done" in data["error"]["message"]

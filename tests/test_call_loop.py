@@ -3,12 +3,11 @@
 A plain paho client stands in for a device (the firmware has its own tests), so these tests
 check the hub against the wire contract alone.
 """
-import json
 import time
 
 import pytest
 
-from tests.helpers import Recorder, event, wait_until
+from tests.helpers import event, wait_until
 
 ROOM = "room-1"
 
@@ -150,3 +149,13 @@ def test_the_hub_says_offline_when_it_dies(hub_process, recorder, topics):
     wait_until(lambda: recorder.of(topics.hub_status) == [b"online"], what="retained online")
     hub_process.kill9()
     wait_until(lambda: recorder.of(topics.hub_status)[-1:] == [b"offline"], timeout=15, what="the last will")
+
+
+def test_a_third_party_message_expiry_does_not_misdate_the_press(hub_process, recorder, topics):
+    """An event from a sender that sets its own expiry but does not declare it is dated on
+    arrival, not shifted by the unknown expiry."""
+    payload = event("foreign")
+    del payload["expiry_s"]
+    recorder.publish(topics.event(ROOM), payload, expiry_s=3600)
+    [c] = wait_until(lambda: open_calls(hub_process.api), what="the call")
+    assert abs(c["pressed_ts"] - time.time()) < 2

@@ -1,14 +1,12 @@
 """The embedded broker: `callbell hub` with no broker configured runs its own Mosquitto,
 durable enough that no press is lost while the hub's client, the hub or the broker is down."""
-import threading
 import time
 
 import pytest
 
-from callbell.broker import free_port
+from callbell.broker import AUTOSAVE_S, free_port
 from hub.config import load_store_config
-from hub.service import HubService
-from tests.helpers import Api, HubProcess, Recorder, event, wait_until, write_store
+from tests.helpers import HubProcess, Recorder, event, running_hub, wait_until, write_store
 
 
 @pytest.fixture
@@ -21,13 +19,8 @@ def open_rooms(api):
 
 
 def test_the_hub_starts_its_own_broker_and_it_keeps_a_press_while_the_hubs_client_is_down(embedded_store, topics):
-    service = HubService(load_store_config(embedded_store))
-    ready = threading.Event()
-    thread = threading.Thread(target=service.run, args=(ready,), daemon=True)
-    thread.start()
-    assert ready.wait(20)
-    api = Api(f"http://127.0.0.1:{service.http_port}")
-    try:
+    with running_hub(embedded_store) as service:
+        api = service.api
         assert service.broker is not None and service.broker.running
         device = Recorder(service.broker_url, [topics.all_events])
         service.mqtt.link.stop()  # the hub's MQTT client goes away (its session stays)
@@ -38,9 +31,6 @@ def test_the_hub_starts_its_own_broker_and_it_keeps_a_press_while_the_hubs_clien
         service.mqtt.link.start()  # and comes back: the broker delivers what it kept
         wait_until(lambda: open_rooms(api) == ["room-1"], what="the press kept by the broker")
         device.close()
-    finally:
-        service.stop()
-        thread.join(10)
     assert not service.broker.running
 
 
@@ -64,25 +54,17 @@ def test_a_hub_killed_with_its_broker_takes_it_over_on_restart_and_loses_nothing
 
 
 def test_the_embedded_broker_is_restarted_after_a_crash_without_losing_queued_presses(embedded_store, topics):
-    service = HubService(load_store_config(embedded_store))
-    ready = threading.Event()
-    thread = threading.Thread(target=service.run, args=(ready,), daemon=True)
-    thread.start()
-    assert ready.wait(20)
-    api = Api(f"http://127.0.0.1:{service.http_port}")
-    try:
+    with running_hub(embedded_store) as service:
+        api = service.api
         service.mqtt.link.stop()
         device = Recorder(service.broker_url, [], client_id="device")
         device.publish(topics.event("room-3"), event("queued"))
         device.close()
-        # Mosquitto acknowledges first and saves a moment later (same loop turn); the device's
-        # outbox covers that window by resending after a drop (tests/test_device.py).
-        time.sleep(0.2)
+        # Mosquitto acknowledges first and saves within AUTOSAVE_S; a Callbell device covers
+        # that window by resending after a drop (tests/test_device.py). A plain client waits.
+        time.sleep(AUTOSAVE_S + 1.5)  # Mosquitto checks its save timer about once a second
         service.broker.kill()  # crash: only what was saved to disk survives
         wait_until(lambda: service.broker.running and service.broker.restarts == 1, timeout=10,
                    what="the supervisor to restart the broker")
         service.mqtt.link.start()
         wait_until(lambda: open_rooms(api) == ["room-3"], timeout=15, what="the press queued before the crash")
-    finally:
-        service.stop()
-        thread.join(10)

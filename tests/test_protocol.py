@@ -99,3 +99,13 @@ def test_the_event_decoder_never_fails_other_than_with_a_protocol_error(payload)
     except ProtocolError:
         return
     assert e.type in ("call", "cancel", "presence") and e.age_ms >= 0
+
+
+def test_time_held_at_the_broker_counts_only_when_the_sender_declared_its_expiry():
+    from callbell.protocol import EVENT_EXPIRY_S, held_at_broker_s
+    assert held_at_broker_s(EVENT_EXPIRY_S, EVENT_EXPIRY_S - 300) == 300
+    assert held_at_broker_s(EVENT_EXPIRY_S, EVENT_EXPIRY_S) == 0
+    assert held_at_broker_s(None, 3600) == 0  # a third-party expiry we cannot interpret
+    assert held_at_broker_s(3600, 3000) == 600
+    assert held_at_broker_s(EVENT_EXPIRY_S, None) == 0  # MQTT 3.1.1: no expiry on arrival
+    assert held_at_broker_s(60, 120) == 0  # nonsense: more left than declared

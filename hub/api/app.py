@@ -11,7 +11,7 @@ import dashboard
 from callbell import __version__
 from hub.api import errors
 from hub.api.deps import HubContext
-from hub.api.routes import calls, exports, stats, status, stream
+from hub.api.routes import associates, calls, exports, stats, status, stream
 
 PAGES = Path(dashboard.__file__).parent
 
@@ -25,7 +25,7 @@ def create_app(context: HubContext) -> FastAPI:
     )
     app.state.hub = context
     errors.install(app)
-    for module in (status, calls, stats, exports, stream):
+    for module in (status, calls, associates, stats, exports, stream):
         app.include_router(module.router)
 
     @app.get("/", include_in_schema=False)

@@ -9,8 +9,10 @@ changed lamps. States::
       ├──cancel (hold 2 s)──▶ cancelled
       └──no answer within the expiry (15 min)──▶ missed
 
-Pressing again while a call is open or acknowledged is a *reminder* (urgency rises). A press on
-a room whose call was answered closes that call (the shopper was served) and opens a new one.
+An acknowledged call nobody answered in time is *re-opened* (back to open, alerted again; the
+escalation ladder in hub/domain/escalation.py decides when). Pressing again while a call is open
+or acknowledged is a *reminder* (urgency rises). A press on a room whose call was answered
+closes that call (the shopper was served) and opens a new one.
 """
 from __future__ import annotations
 
@@ -77,6 +79,8 @@ class Call:
     declined: list[str] = field(default_factory=list)
     #: True when the call was closed by the hub (handling limit), not by a person.
     auto_closed: bool = False
+    #: When an acknowledged call nobody answered in time was re-opened (alerting starts again).
+    reopened_at: float | None = None
 
     @property
     def active(self) -> bool:
@@ -107,7 +111,7 @@ class Call:
             return LampState("overdue" if self.overdue else "called", self.id, self.reason, self.pressed_at)
         if self.status == ACKNOWLEDGED:
             return LampState("acknowledged", self.id, self.reason, self.acknowledged_at, self.acknowledged_by)
-        return LampState("idle", since=self.closed_at or self.answered_at)
+        return LampState("idle")  # the same as a room with no call: one retained message, not two
 
 
 @dataclass(frozen=True)
@@ -281,6 +285,19 @@ class Floor:
         if call.status in WAITING:
             out += self._answer(call, associate, at, source)
         return out + self._finish(call, DONE, at, source, associate)
+
+    def reopen(self, call_id: str, at: float, source: str = "hub") -> list[Transition]:
+        """An acknowledged call nobody answered in time goes back to ``open``: whoever was on
+        the way is no longer counted on, and alerting starts again as if the call were new."""
+        call = self._active(call_id)
+        if call.status != ACKNOWLEDGED:
+            raise DomainError("conflict", f"call {call_id} is {call.status}; only an acknowledged call re-opens")
+        was = call.acknowledged_by
+        call.status = OPEN
+        call.acknowledged_at = call.acknowledged_by = None
+        call.reopened_at = max(at, call.pressed_at)
+        self._touch(call)
+        return [Transition("reopened", call.room, call.reopened_at, source, call.id, None, {"acknowledged_by": was})]
 
     def alert(self, call_id: str, associates: Iterable[str], at: float, step: int) -> list[Transition]:
         """Record that ``associates`` were alerted for a call at escalation ``step``."""

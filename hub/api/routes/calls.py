@@ -11,7 +11,7 @@ from callbell.protocol import ID_PATTERN
 from hub.api.deps import HubContext, hub
 from hub.api.errors import ApiError
 from hub.api.params import parse_time
-from hub.domain.call import Floor
+from hub.domain.call import ACTIVE, DomainError, Floor
 from hub.views import call_object
 
 router = APIRouter(prefix="/api/v1", tags=["calls"])
@@ -70,13 +70,21 @@ def get_call(call: str, h: HubContext = Depends(hub)):
 async def _act(h: HubContext, call: str, body: ActionBody, verb: str) -> dict:
     if body.associate not in {a.id for a in h.config.associates}:
         raise ApiError("unknown_associate", f"unknown associate {body.associate!r}")
-    if h.reader.call(call) is None:
+    stored = h.reader.call(call)
+    if stored is None:
         raise ApiError("not_found", f"no call {call!r}")
+    if stored["status"] not in ACTIVE:
+        raise ApiError("conflict", f"call {call} is already {stored['status']}")
 
     def action(floor: Floor, now: float):
         return getattr(floor, verb)(call, body.associate, now, body.source)
 
-    row = await asyncio.wrap_future(h.dispatcher.command(action, call))
+    try:
+        row = await asyncio.wrap_future(h.dispatcher.command(action, call))
+    except DomainError as e:
+        if e.code == "not_found":  # closed between our read and the dispatcher's turn
+            raise ApiError("conflict", f"call {call} was closed meanwhile") from None
+        raise
     if row is None:  # no change (a repeat of the same action)
         row = h.reader.call(call)
     return call_object(row, h.config.tz)

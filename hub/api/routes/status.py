@@ -29,6 +29,9 @@ def store(h: HubContext = Depends(hub)):
         "rooms": [r.model_dump() for r in c.rooms],
         "associates": [{"id": a.id, "name": a.name or a.id, "zone": a.zone, "role": a.role}
                        for a in c.associates],
+        "waypoints": [w.model_dump() for w in c.waypoints],
+        "walkways": [w.model_dump() for w in c.walkways],
+        "escalation": {"steps": [s.as_dict() for s in c.ladder.steps], "reack_s": c.ladder.reack_s},
     }
 
 
