@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import sqlite3
 import sys
 import threading
 from pathlib import Path
@@ -61,6 +62,8 @@ def cmd_device(args) -> int:
     from firmware.config import load_device_config
     from firmware.device import Device
     config = load_device_config(args.config)
+    if args.action == "selftest":
+        return cmd_selftest(args, config)
     if args.mock:
         from firmware.console import Console
         console = Console()
@@ -82,6 +85,29 @@ def cmd_device(args) -> int:
     finally:
         device.stop()
     return 0
+
+
+def cmd_selftest(args, config) -> int:
+    from firmware.selftest import SelfTest
+    factory = press = None  # real pins; an installer presses the buttons
+    if args.mock:
+        from firmware.wiring import mock_pins
+        factory = mock_pins()
+        press = _mock_installer(config, factory)
+    test = SelfTest(config, pin_factory=factory, say=lambda line: print(line, flush=True),
+                    pattern_s=args.pattern_s, button_timeout_s=args.timeout, press=press)
+    return 0 if test.run() else EXIT_RUNTIME
+
+
+def _mock_installer(config, factory):
+    """With mock pins, the program plays the installer and presses each button it asks for."""
+    def press(room: str, role: str) -> None:
+        r = next(r for r in config.rooms if r.id == room)
+        pin = factory.pin(int(getattr(r, role).removeprefix("GPIO")))
+        pin.drive_low()
+        threading.Event().wait(0.08)
+        pin.drive_high()
+    return press
 
 
 def cmd_simulate(args) -> int:
@@ -128,11 +154,18 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--database", help="SQLite file, overriding the config")
     h.set_defaults(func=cmd_hub)
 
-    d = sub.add_parser("device", help="run a device (a Raspberry Pi's rooms)",
-                       description="Run the device program for the rooms in device.toml.")
+    d = sub.add_parser("device", help="run a device (a Raspberry Pi's rooms), or its self-test",
+                       description="Run the device program for the rooms in device.toml, or "
+                                   "'callbell device selftest' to check every lamp and button.")
+    d.add_argument("action", nargs="?", choices=("run", "selftest"), default="run",
+                   help="run (default): the device program; selftest: cycle every lamp pattern, "
+                        "then wait for each button (for installers; no network needed)")
     d.add_argument("--config", "-c", required=True, type=Path, help="device config (TOML), e.g. examples/device.toml")
+    d.add_argument("--pattern-s", type=float, default=2.5, help="selftest: seconds per lamp pattern (default: %(default)s)")
+    d.add_argument("--timeout", type=float, default=30.0, help="selftest: seconds to wait for each button (default: %(default)s)")
     d.add_argument("--mock", action="store_true",
-                   help="use gpiozero's mock pins and read 'press ROOM' etc. from stdin (see docs/firmware.md)")
+                   help="gpiozero's mock pins instead of GPIO: 'run' then reads 'press ROOM' etc. from "
+                        "stdin (docs/firmware.md); 'selftest' presses the buttons itself")
     d.add_argument("--broker", help="broker URL, overriding the config")
     d.set_defaults(func=cmd_device)
 
@@ -172,6 +205,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_RUNTIME
     except OSError as e:
         print(f"error: {e}", file=sys.stderr)
+        return EXIT_RUNTIME
+    except sqlite3.DatabaseError as e:  # a damaged or foreign database file
+        print(f"error: cannot use the database: {e}", file=sys.stderr)
         return EXIT_RUNTIME
     except KeyboardInterrupt:
         return 0

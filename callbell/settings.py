@@ -1,26 +1,29 @@
 """Loading TOML settings files with errors a person can act on.
 
-Both the store config (hub) and the device config (firmware) are pydantic models read from
-TOML. A mistake is reported as ``store.toml line 14: rooms[2].zone: unknown zone 'mens'``:
-the file, the line, the key and what is wrong — never a traceback.
+A mistake is reported as ``store.toml line 14: rooms[2].zone: unknown zone 'mens'``: the file,
+the line, the key and what is wrong — never a traceback. The store config (hub) is a pydantic
+model (:func:`load_toml`); the device config is plain dataclasses, because pydantic alone would
+cost a Pi ~12 MB of its 40 MB budget, and uses :func:`read_toml` and :func:`report`.
 """
 from __future__ import annotations
 
 import re
 import tomllib
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from pydantic import BaseModel, ValidationError
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound="BaseModel")
 
 
 class ConfigError(Exception):
     """A settings file that cannot be used. The message names file, line and key."""
 
 
-def load_toml(path: Path, model: type[M], **context) -> M:
+def read_toml(path: Path) -> tuple[str, dict]:
+    """The text and the parsed table of a TOML file; ConfigError if it cannot be read."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -29,26 +32,41 @@ def load_toml(path: Path, model: type[M], **context) -> M:
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: cannot read: {e}") from None
     try:
-        data = tomllib.loads(text)
+        return text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
+
+
+def report(path: Path, text: str, problems: list[tuple[tuple, str]]) -> ConfigError:
+    """A ConfigError listing ``(loc, message)`` problems with the line of each key."""
+    lines = []
+    for loc, msg in problems:
+        m = _LOC_IN_MESSAGE.match(msg)
+        if m:  # a cross-field check names its own key: "rooms[2].zone: unknown zone"
+            loc = tuple(loc) + parse_dotted(m.group(1))
+            msg = m.group(2)
+        line = locate(text, loc)
+        where = f"{path} line {line}" if line else str(path)
+        lines.append(f"{where}: {dotted(loc) or '(top level)'}: {msg}")
+    return ConfigError("\n".join(lines))
+
+
+def load_toml(path: Path, model: type[M], **context) -> M:
+    """Read a TOML file into a pydantic model."""
+    from pydantic import ValidationError
+
+    path = Path(path)
+    text, data = read_toml(path)
     try:
         return model.model_validate(data, context={"path": path, **context})
     except ValidationError as e:
-        lines = []
+        problems = []
         for err in e.errors():
-            loc = tuple(err["loc"])
             msg = err["msg"].removeprefix("Value error, ")
-            m = _LOC_IN_MESSAGE.match(msg)
-            if m:  # a cross-field check names its own key: "rooms[2].zone: unknown zone"
-                loc = loc + parse_dotted(m.group(1))
-                msg = m.group(2)
-            line = locate(text, loc)
-            where = f"{path} line {line}" if line else str(path)
             if err["type"] == "extra_forbidden":
                 msg = "unknown key (misspelt?)"
-            lines.append(f"{where}: {dotted(loc) or '(top level)'}: {msg}")
-        raise ConfigError("\n".join(lines)) from None
+            problems.append((tuple(err["loc"]), msg))
+        raise report(path, text, problems) from None
 
 
 def dotted(loc: tuple) -> str:

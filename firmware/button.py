@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from typing import Callable
 
-from gpiozero import Button
+from gpiozero import DigitalInputDevice
 
 from callbell.clock import Clock
 
@@ -19,15 +19,19 @@ from callbell.clock import Clock
 class CallButton:
     """Wire: one side to the GPIO, the other to GND (internal pull-up).
 
-        b = CallButton(Button("GPIO17"), clock, hold_s=2.0, debounce_ms=30)
+        b = CallButton(DigitalInputDevice("GPIO17", pull_up=True), clock, hold_s=2.0, debounce_ms=30)
         b.when_down = room.light_up          # at once, on the press
         b.when_short = room.call             # released before hold_s: (pressed_mono)
         b.when_held = room.cancel            # held hold_s: (pressed_mono)
 
     Times passed to the handlers are the monotonic time of the press, seconds.
+
+    It takes a plain ``DigitalInputDevice``, not gpiozero's ``Button``: Button's hold support
+    runs a thread per button that wakes ten times a second, which was most of the device's
+    idle CPU; holds are timed here, by a timer that exists only while a button is down.
     """
 
-    def __init__(self, button: Button, clock: Clock, hold_s: float = 2.0, debounce_ms: float = 30.0):
+    def __init__(self, button: DigitalInputDevice, clock: Clock, hold_s: float = 2.0, debounce_ms: float = 30.0):
         self.button = button
         self.clock = clock
         self.hold_s = hold_s
@@ -42,8 +46,8 @@ class CallButton:
         self._lock = threading.RLock()
         self._hold_timer: threading.Timer | None = None
         self._settle_timer: threading.Timer | None = None
-        button.when_pressed = lambda: self._edge(True)
-        button.when_released = lambda: self._edge(False)
+        button.when_activated = lambda: self._edge(True)
+        button.when_deactivated = lambda: self._edge(False)
 
     def _edge(self, down: bool) -> None:
         now = self.clock.monotonic()
@@ -61,11 +65,11 @@ class CallButton:
         if down:
             self._pressed_at = now
             self._held = False
+            if self.when_down:  # first: the lamp must not wait for a timer thread to start
+                self.when_down(now)
             self._hold_timer = threading.Timer(self.hold_s, self._hold_reached)
             self._hold_timer.daemon = True
             self._hold_timer.start()
-            if self.when_down:
-                self.when_down(now)
         else:
             if self._hold_timer:
                 self._hold_timer.cancel()
@@ -80,7 +84,7 @@ class CallButton:
 
     def _settle(self) -> None:
         with self._lock:
-            actual = self.button.is_pressed
+            actual = self.button.is_active
             if actual != self._pressed:
                 now = self.clock.monotonic()
                 self._last_edge = now
@@ -88,7 +92,7 @@ class CallButton:
 
     def _hold_reached(self) -> None:
         with self._lock:
-            if self._pressed and self.button.is_pressed and not self._held:
+            if self._pressed and self.button.is_active and not self._held:
                 self._held = True
                 if self.when_held:
                     self.when_held(self._pressed_at)

@@ -1,18 +1,23 @@
 """The device config (``device.toml``): which rooms this Pi serves and on which pins.
 
 A room either names a ``slot`` of the default pin map (firmware.pinmap, the same table as the
-wiring docs in hardware/) or lists its pins. See ``examples/device.toml``.
+wiring docs in hardware/) or lists its pins. See ``examples/device.toml`` and docs/firmware.md.
+
+Plain dataclasses that check themselves in ``__post_init__`` (pydantic would cost the Pi ~12 MB
+of memory). Building one in code raises :class:`FieldError`; :func:`load_device_config` turns
+those into a ConfigError naming the file, line and key.
 """
 from __future__ import annotations
 
+import dataclasses
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
-
+from callbell.mqtt import BrokerAddress
 from callbell.protocol import DEFAULT_PREFIX, ID_PATTERN
-from callbell.settings import load_toml
-from firmware.pinmap import DEFAULT_SLOTS
+from callbell.settings import read_toml, report
+from firmware.pinmap import BCM_TO_PHYSICAL, DEFAULT_SLOTS
 
 #: Seconds between health messages (PROTOCOL.md default).
 DEFAULT_HEARTBEAT_S = 10.0
@@ -26,103 +31,207 @@ DEFAULT_OUTBOX_LIMIT = 10_000
 
 PIN_NAME = re.compile(r"^(GPIO|BCM)?([0-9]{1,2})$|^(BOARD|J8:)([0-9]{1,2})$")
 USABLE_BCM = range(2, 28)
+ROLES = ("call", "size", "presence", "lamp", "light", "lamp_green", "lamp_blue")
+#: led: on/off (a MOSFET or relay); pwm: dimmable (lamp_brightness); rgb: three MOSFETs,
+#: ``lamp`` is red, ``lamp_green`` and ``lamp_blue`` the others.
+LAMP_KINDS = ("led", "pwm", "rgb")
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class FieldError(ValueError):
+    """A bad value; ``key`` is its place in the file, e.g. ``call`` or ``rooms[1].call``."""
+
+    def __init__(self, key: str, message: str):
+        super().__init__(f"{key}: {message}")
+        self.key, self.message = key, message
 
 
-def check_pin(value: str | int, what: str) -> str:
+def check_pin(value: object, what: str) -> str:
     """Normalise a pin to gpiozero's ``GPIOn`` name; reject what the 40-pin header has not."""
     text = str(value).strip().upper()
     m = PIN_NAME.match(text)
     if not m:
-        raise ValueError(f"{what}: bad pin name {value!r} (use GPIO17 or BCM17 or 17)")
+        raise FieldError(what, f"bad pin name {value!r} (use GPIO17 or BCM17 or 17 or BOARD11)")
     if m.group(2):
         bcm = int(m.group(2))
         if bcm not in USABLE_BCM:
-            raise ValueError(f"{what}: GPIO{bcm} is not a usable GPIO (2-27)")
+            raise FieldError(what, f"GPIO{bcm} is not a usable GPIO (2-27)")
         return f"GPIO{bcm}"
-    from firmware.pinmap import BCM_TO_PHYSICAL
     board = int(m.group(4))
     for bcm, phys in BCM_TO_PHYSICAL.items():
         if phys == board:
             return f"GPIO{bcm}"
-    raise ValueError(f"{what}: header pin {board} is not a GPIO")
+    raise FieldError(what, f"header pin {board} is not a GPIO")
 
 
-class DeviceSection(Strict):
-    id: str = Field(pattern=ID_PATTERN.pattern, description="This device's id (topics, logs)")
-    store: str = Field(pattern=ID_PATTERN.pattern, description="The store id, as in the hub's store.toml")
-    broker: str = Field("mqtt://localhost:1883", description="Broker URL, e.g. mqtt://hub.local:1883")
-    prefix: str = Field(DEFAULT_PREFIX, pattern=ID_PATTERN.pattern)
-    outbox: Path = Field(Path("outbox.db"), description="On-disk queue of unsent events (relative to this file)")
-    outbox_limit: int = Field(DEFAULT_OUTBOX_LIMIT, ge=10)
-    heartbeat_s: float = Field(DEFAULT_HEARTBEAT_S, gt=0, le=300)
-    hold_s: float = Field(DEFAULT_HOLD_S, gt=0.2, le=10, description="Hold this long to cancel, seconds")
-    debounce_ms: float = Field(DEFAULT_DEBOUNCE_MS, ge=0, le=500)
+def _id(value: object, key: str) -> str:
+    if not isinstance(value, str) or not ID_PATTERN.match(value):
+        raise FieldError(key, f"must be 1-64 characters of a-z 0-9 - _, got {value!r}")
+    return value
 
-    @model_validator(mode="after")
-    def _broker(self):
-        from callbell.mqtt import BrokerAddress
+
+def _number(value: object, key: str, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise FieldError(key, f"must be a number, got {value!r}")
+    if not low <= value <= high:
+        raise FieldError(key, f"must be between {low:g} and {high:g}, got {value:g}")
+    return value
+
+
+def _bool(value: object, key: str) -> bool:
+    if not isinstance(value, bool):
+        raise FieldError(key, f"must be true or false, got {value!r}")
+    return value
+
+
+@dataclass
+class DeviceSection:
+    id: str
+    store: str
+    broker: str = "mqtt://localhost:1883"
+    prefix: str = DEFAULT_PREFIX
+    outbox: Path = Path("outbox.db")
+    outbox_limit: int = DEFAULT_OUTBOX_LIMIT
+    heartbeat_s: float = DEFAULT_HEARTBEAT_S
+    hold_s: float = DEFAULT_HOLD_S
+    debounce_ms: float = DEFAULT_DEBOUNCE_MS
+
+    def __post_init__(self):
+        _id(self.id, "id")
+        _id(self.store, "store")
+        _id(self.prefix, "prefix")
+        if not isinstance(self.broker, str):
+            raise FieldError("broker", "must be a URL such as mqtt://hub.local:1883")
         try:
             BrokerAddress.parse(self.broker)
         except ValueError as e:
-            raise ValueError(f"device.broker: {e}") from None
-        return self
+            raise FieldError("broker", str(e)) from None
+        if not isinstance(self.outbox, (str, Path)):
+            raise FieldError("outbox", "must be a file path")
+        self.outbox = Path(self.outbox)
+        self.outbox_limit = int(_number(self.outbox_limit, "outbox_limit", 10, 10_000_000))
+        _number(self.heartbeat_s, "heartbeat_s", 0.05, 300)
+        _number(self.hold_s, "hold_s", 0.2, 10)
+        _number(self.debounce_ms, "debounce_ms", 0, 500)
 
 
-class RoomPins(Strict):
-    id: str = Field(pattern=ID_PATTERN.pattern)
-    slot: int | None = Field(None, ge=1, le=len(DEFAULT_SLOTS), description="Default pin map slot")
+@dataclass
+class RoomPins:
+    id: str
+    slot: int | None = None
     call: str | None = None
     size: str | None = None
     presence: str | None = None
     lamp: str | None = None
     light: str | None = None
-    lamp_active_high: bool = Field(True, description="False for relay boards that switch on low")
+    lamp_green: str | None = None
+    lamp_blue: str | None = None
+    lamp_kind: str = "led"
+    lamp_brightness: float = 1.0
+    lamp_active_high: bool = True
     light_active_high: bool = True
-    size_reason: str = Field("size", pattern=ID_PATTERN.pattern)
-    no_size: bool = Field(False, description="True when the room has no second button")
-    no_presence: bool = Field(False, description="True when the room has no staff button")
+    size_reason: str = "size"
+    no_size: bool = False
+    no_presence: bool = False
 
-    @model_validator(mode="after")
-    def _pins(self):
+    def __post_init__(self):
+        _id(self.id, "id")
+        _id(self.size_reason, "size_reason")
+        for key in ("lamp_active_high", "light_active_high", "no_size", "no_presence"):
+            _bool(getattr(self, key), key)
+        if self.lamp_kind not in LAMP_KINDS:
+            raise FieldError("lamp_kind", f"must be one of {', '.join(LAMP_KINDS)}, got {self.lamp_kind!r}")
+        _number(self.lamp_brightness, "lamp_brightness", 0.05, 1.0)
+        if self.lamp_brightness < 1 and self.lamp_kind == "led":
+            raise FieldError("lamp_brightness", "needs lamp_kind = \"pwm\" or \"rgb\" (an on/off lamp cannot dim)")
+        rgb_pins = (self.lamp_green, self.lamp_blue)
+        if self.lamp_kind == "rgb" and None in rgb_pins:
+            raise FieldError("lamp_green" if self.lamp_green is None else "lamp_blue",
+                             "an RGB lamp needs lamp (red), lamp_green and lamp_blue pins")
+        if self.lamp_kind != "rgb" and rgb_pins != (None, None):
+            raise FieldError("lamp_kind", "lamp_green and lamp_blue are only for lamp_kind = \"rgb\"")
+        if self.slot is not None and (isinstance(self.slot, bool) or self.slot not in range(1, len(DEFAULT_SLOTS) + 1)):
+            raise FieldError("slot", f"must be 1 to {len(DEFAULT_SLOTS)} (the default pin map), got {self.slot!r}")
         defaults = DEFAULT_SLOTS[self.slot - 1].as_dict() if self.slot else {}
-        for role in ("call", "size", "presence", "lamp", "light"):
+        for role in ROLES:
             value = getattr(self, role) or defaults.get(role)
+            if role in ("lamp_green", "lamp_blue"):
+                value = getattr(self, role)
             if role == "size" and self.no_size or role == "presence" and self.no_presence:
                 value = None
             if value is None and role in ("call", "lamp"):
-                raise ValueError(f"{role}: pin missing (give slot = 1..{len(DEFAULT_SLOTS)} or {role} = \"GPIO..\")")
+                raise FieldError(role, f"pin missing (give slot = 1..{len(DEFAULT_SLOTS)} or {role} = \"GPIO..\")")
             setattr(self, role, check_pin(value, role) if value is not None else None)
-        return self
 
     def pins(self) -> dict[str, str]:
-        return {r: getattr(self, r) for r in ("call", "size", "presence", "lamp", "light") if getattr(self, r)}
+        return {r: getattr(self, r) for r in ROLES if getattr(self, r)}
 
 
-class DeviceConfig(Strict):
+@dataclass
+class DeviceConfig:
     device: DeviceSection
-    rooms: list[RoomPins] = Field(min_length=1)
+    rooms: list[RoomPins] = field(default_factory=list)
 
-    @model_validator(mode="after")
-    def _no_pin_twice(self, info: ValidationInfo):
+    def __post_init__(self):
+        if not self.rooms:
+            raise FieldError("rooms", "at least one [[rooms]] entry is needed")
         used: dict[str, str] = {}
-        seen_rooms = set()
+        seen = set()
         for i, room in enumerate(self.rooms):
-            if room.id in seen_rooms:
-                raise ValueError(f"rooms[{i}].id: room {room.id!r} is listed twice")
-            seen_rooms.add(room.id)
+            if room.id in seen:
+                raise FieldError(f"rooms[{i}].id", f"room {room.id!r} is listed twice")
+            seen.add(room.id)
             for role, pin in room.pins().items():
                 if pin in used:
-                    raise ValueError(f"rooms[{i}].{role}: {pin} is already used by {used[pin]}")
+                    raise FieldError(f"rooms[{i}].{role}", f"{pin} is already used by {used[pin]}")
                 used[pin] = f"{room.id}.{role}"
-        base = (info.context or {}).get("path")
-        if base is not None and not self.device.outbox.is_absolute():
-            self.device.outbox = Path(base).parent / self.device.outbox
-        return self
+
+
+def _build(cls, table: object, where: tuple, problems: list) -> object | None:
+    """Construct ``cls`` from a TOML table, collecting (loc, message) problems."""
+    if not isinstance(table, dict):
+        problems.append((where, "must be a table"))
+        return None
+    names = {f.name for f in dataclasses.fields(cls)}
+    bad = [k for k in table if k not in names]
+    for k in bad:
+        problems.append((where + (k,), "unknown key (misspelt?)"))
+    required = [f.name for f in dataclasses.fields(cls)
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    missing = [k for k in required if k not in table]
+    for k in missing:
+        problems.append((where + (k,), "missing"))
+    if bad or missing:
+        return None
+    try:
+        return cls(**table)
+    except FieldError as e:
+        problems.append((where + (e.key,), e.message))
+        return None
 
 
 def load_device_config(path: Path) -> DeviceConfig:
-    return load_toml(Path(path), DeviceConfig)
+    """Read and check a device config; raises ConfigError naming file, line and key."""
+    path = Path(path)
+    text, data = read_toml(path)
+    problems: list[tuple[tuple, str]] = []
+    for k in data:
+        if k not in ("device", "rooms"):
+            problems.append(((k,), "unknown section (misspelt?)"))
+    if "device" not in data:
+        problems.append((("device",), "missing: a [device] section with id and store"))
+    device = _build(DeviceSection, data.get("device", {}), ("device",), problems) if "device" in data else None
+    rooms_data = data.get("rooms")
+    rooms = []
+    if not isinstance(rooms_data, list) or not rooms_data:
+        problems.append((("rooms",), "missing: at least one [[rooms]] entry"))
+    else:
+        for i, table in enumerate(rooms_data):
+            rooms.append(_build(RoomPins, table, ("rooms", i), problems))
+    if problems:
+        raise report(path, text, problems)
+    if not device.outbox.is_absolute():
+        device.outbox = path.parent / device.outbox
+    try:
+        return DeviceConfig(device, rooms)
+    except FieldError as e:
+        raise report(path, text, [((), f"{e.key}: {e.message}")]) from None

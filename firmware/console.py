@@ -24,6 +24,7 @@ import time
 from typing import TextIO
 
 from gpiozero.pins.mock import MockFactory
+from firmware.wiring import mock_pins
 
 from firmware.device import Device
 
@@ -37,7 +38,7 @@ class Console:
     def __init__(self, out: TextIO | None = sys.stdout):
         self.out = out
         self._lock = threading.Lock()
-        self.factory = MockFactory()
+        self.factory = mock_pins()
         self._devices: list[tuple[Device, MockFactory]] = []
 
     def display(self, room: str, what: str, state: str) -> None:

@@ -1,7 +1,7 @@
 """The device program: the rooms of one Pi, their outbox, and the link to the hub.
 
     device = Device(load_device_config("device.toml"))            # real GPIO
-    device = Device(config, pin_factory=MockFactory())             # a laptop, tests, the demo
+    device = Device(config, pin_factory=mock_pins())               # a laptop, tests, the demo
     device.start()
 
 What it does:
@@ -19,21 +19,17 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from pathlib import Path
 from typing import Callable
-
-from gpiozero import LED, Button
 
 from callbell import __version__
 from callbell.clock import Clock, SystemClock
 from callbell.mqtt import Message, MqttLink
 from callbell.protocol import EVENT_EXPIRY_S, OFFLINE, ONLINE, Event, LampState, ProtocolError, Topics
-from firmware.button import CallButton
 from firmware.config import DeviceConfig
-from firmware.lamp import Output
 from firmware.outbox import Outbox, OutboxFull, Pending
 from firmware.room import FittingRoom
+from firmware.wiring import build_room
 
 log = logging.getLogger("callbell.device")
 
@@ -60,7 +56,7 @@ class Device:
         self.outbox = Outbox(d.outbox, d.id, self.clock, d.outbox_limit)
         self._on_display = on_display
         self._inflight: dict[int, Pending] = {}  # paho mid → outbox entry
-        self._queued: set[int] = set()  # outbox seqs handed to paho in this run
+        self._queued: set[int] = set()  # outbox seqs handed to paho and not yet acknowledged
         self._lock = threading.RLock()
         self._started = self.clock.monotonic()
         self._connected_since = float("inf")
@@ -84,18 +80,9 @@ class Device:
         self._set_fault(True)  # until the hub is seen
 
     def _build_room(self, r, pin_factory) -> FittingRoom:
-        d = self.config.device
-        kw = {"pin_factory": pin_factory} if pin_factory is not None else {}
-
-        def button(pin: str | None) -> CallButton | None:
-            if not pin:
-                return None
-            return CallButton(Button(pin, pull_up=True, **kw), self.clock, d.hold_s, d.debounce_ms)
-
-        lamp = Output(LED(r.lamp, active_high=r.lamp_active_high, **kw))
-        light = Output(LED(r.light, active_high=r.light_active_high, **kw)) if r.light else None
-        return FittingRoom(r.id, call=button(r.call), lamp=lamp, light=light, send=self.send,
-                           size=button(r.size), presence=button(r.presence), size_reason=r.size_reason,
+        parts = build_room(r, self.config.device, self.clock, pin_factory)
+        return FittingRoom(r.id, call=parts.call, lamp=parts.lamp, light=parts.light, send=self.send,
+                           size=parts.size, presence=parts.presence, size_reason=r.size_reason,
                            on_display=self._on_display)
 
     # -- life cycle -------------------------------------------------------------------------
@@ -130,7 +117,7 @@ class Device:
                 return
             event = Event(id=entry.id, device=self.id, type=entry.type, reason=entry.reason,
                           age_ms=entry.age_ms(self.clock, self.outbox.boot), at=round(entry.wall, 3),
-                          badge=entry.badge)
+                          badge=entry.badge, expiry_s=EVENT_EXPIRY_S)
             mid = self.link.publish(self.topics.event(entry.room), event.to_json(), qos=1,
                                     expiry_s=EVENT_EXPIRY_S)
             self._inflight[mid] = entry
@@ -139,6 +126,8 @@ class Device:
     def _published(self, mid: int) -> None:
         with self._lock:
             entry = self._inflight.pop(mid, None)
+            if entry is not None:
+                self._queued.discard(entry.seq)
         if entry is None:
             return
         self.outbox.delivered(entry.seq)
@@ -148,6 +137,8 @@ class Device:
             room.delivered(entry.id)
 
     def _flush(self) -> None:
+        """Publish every outbox event not in flight right now: unsent ones, and acknowledged
+        ones still lingering (the hub ignores the repeats)."""
         for entry in self.outbox.pending():
             self._publish(entry)
 
@@ -174,6 +165,11 @@ class Device:
                 self._hub_online = msg.payload.strip() == ONLINE.encode()
                 self._last_hub_contact = self.clock.time()
                 self._set_fault(not self._hub_online)
+                if self._hub_online and self.link.connected:
+                    # The hub says "online" after every (re)connect, once subscribed. If the broker
+                    # lost the hub's session, events sent before that went nowhere: send again
+                    # whatever is still lingering in the outbox.
+                    self._flush()
             elif kind == "lamp" and ident in self.rooms:
                 self._last_hub_contact = self.clock.time()
                 self.rooms[ident].show_hub(LampState.from_json(msg.payload))

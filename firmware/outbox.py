@@ -15,8 +15,9 @@ When full (``limit`` events), the newest event is refused and logged, the oldest
 oldest are real calls still unserved, while a flood of new ones comes from a stuck button.
 
 An acknowledged event is kept a little longer (``LINGER_S``): Mosquitto acknowledges a message
-a moment before it saves it, so a broker crash right after the acknowledgement could lose it.
-If the connection drops within the linger, the event is sent again (the hub ignores repeats).
+before it saves it (the embedded broker saves every 2 s), so a broker crash soon after the
+acknowledgement could lose it. If the connection drops within the linger, the event is sent
+again (the hub ignores repeats).
 """
 from __future__ import annotations
 
@@ -32,8 +33,9 @@ from callbell.clock import Clock
 log = logging.getLogger("callbell.device.outbox")
 
 #: Seconds an acknowledged event stays in the outbox. Must cover the broker's ack-to-disk window
-#: (milliseconds) plus the time to notice a dead connection (1.5 × keepalive = 7.5 s).
-LINGER_S = 10.0
+#: (its autosave period: 2 s for the embedded broker and the generated config) plus the time to
+#: notice a dead connection (1.5 × keepalive = 7.5 s).
+LINGER_S = 15.0
 
 
 def boot_id() -> str:
@@ -86,6 +88,9 @@ class Outbox:
         self._db.execute("CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
                          "id TEXT UNIQUE, room TEXT, type TEXT, reason TEXT, badge TEXT, mono REAL, "
                          "wall REAL, boot TEXT, acked REAL)")
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
+        if "acked" not in columns:  # an outbox written by version 0.1.0 before the linger
+            self._db.execute("ALTER TABLE outbox ADD COLUMN acked REAL")
         # Ack times are monotonic seconds of the run that saw them; a new run resends all.
         self._db.execute("UPDATE outbox SET acked = NULL")
         self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")

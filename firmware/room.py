@@ -13,7 +13,7 @@ from typing import Callable
 
 from callbell.protocol import DEFAULT_REASON, LampState
 from firmware.button import CallButton
-from firmware.lamp import LAMP_PATTERNS, LIGHT_PATTERNS, Output
+from firmware.lamp import LAMP_COLOURS, LAMP_PATTERNS, LIGHT_PATTERNS, Output
 
 log = logging.getLogger("callbell.device.room")
 
@@ -119,7 +119,7 @@ class FittingRoom:
 
     def _render(self) -> None:
         lamp, light = self.lamp_state, self.light_state
-        self.lamp.show(LAMP_PATTERNS[lamp])
+        self.lamp.show(LAMP_PATTERNS[lamp], LAMP_COLOURS[lamp])
         if self.light:
             self.light.show(LIGHT_PATTERNS[light])
         if (lamp, light) != self.shown:

@@ -9,7 +9,7 @@ import logging
 from pathlib import Path
 from typing import TextIO
 
-from gpiozero.pins.mock import MockFactory
+from firmware.wiring import mock_pins
 
 from firmware.config import DeviceConfig, DeviceSection, RoomPins
 from firmware.console import Console
@@ -49,7 +49,7 @@ class Simulation:
         self.console = Console(out)
         self.devices: list[Device] = []
         for config in device_configs(store, broker_url, data, rooms_per_device, **device_options):
-            factory = MockFactory()
+            factory = mock_pins()
             device = Device(config, pin_factory=factory, on_display=self.console.display)
             self.console.attach(device, factory)
             self.devices.append(device)

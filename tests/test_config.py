@@ -107,3 +107,18 @@ def test_a_missing_config_file_is_a_clear_error(tmp_path):
     r = subprocess.run([sys.executable, "-m", "callbell.cli", "hub", "--config", str(tmp_path / "nope.toml")],
                        capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert r.returncode == 2 and "no such file" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("room, expect", [
+    ('lamp_kind = "rgb"', "an RGB lamp needs lamp (red), lamp_green and lamp_blue pins"),
+    ('lamp_green = "GPIO9"\nlamp_blue = "GPIO10"', 'lamp_green and lamp_blue are only for lamp_kind = "rgb"'),
+    ('lamp_brightness = 0.5', 'needs lamp_kind = "pwm" or "rgb"'),
+    ('lamp_kind = "neon"', "must be one of led, pwm, rgb"),
+    ('slot = 7', "must be 1 to 4"),
+    ('colour = "red"', "unknown key"),
+])
+def test_lamp_options_are_checked(tmp_path, room, expect):
+    text = DEVICE.replace('id = "r1"\nslot = 1', f'id = "r1"\nslot = 1\n{room}').replace("slot = 1\nslot = 7", "slot = 7")
+    with pytest.raises(ConfigError) as e:
+        load_device_config(write(tmp_path, text, "device.toml"))
+    assert expect in str(e.value) and "line" in str(e.value)

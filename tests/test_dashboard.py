@@ -1,7 +1,6 @@
 """The floor dashboard in a real browser (Debian's Chromium driven by Playwright), against the
 real hub and a device on mock pins."""
 import shutil
-import time
 
 import pytest
 from playwright.sync_api import expect, sync_playwright

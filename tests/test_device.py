@@ -1,15 +1,13 @@
 """The device program on gpiozero's mock pins, against a real Mosquitto (and the real hub
 where the hub's answer matters)."""
 import json
-import threading
 import time
 from pathlib import Path
 
 import pytest
-from gpiozero.pins.mock import MockFactory
+from firmware.wiring import mock_pins
 
-from callbell.broker import Broker
-from callbell.clock import SystemClock
+from callbell.broker import AUTOSAVE_S, Broker
 from callbell.protocol import LampState
 from firmware.config import DeviceConfig, DeviceSection, RoomPins
 from firmware.device import Device
@@ -29,7 +27,7 @@ class Rig:
     """A device on mock pins with a log of everything its outputs showed."""
 
     def __init__(self, config: DeviceConfig):
-        self.factory = MockFactory()
+        self.factory = mock_pins()
         self.shown: list[tuple[float, str, str, str]] = []
         self.device = Device(config, pin_factory=self.factory, on_display=self._display)
         self.config = config
@@ -174,6 +172,7 @@ def test_losing_the_broker_shows_fault(tmp_path, broker, recorder, topics):
     rig.device.start()
     try:
         wait_until(lambda: not rig.device.fault, what="hub seen")
+        time.sleep(AUTOSAVE_S + 1.5)  # the hub's retained status is long on disk in a real store
         broker.kill()
         wait_until(lambda: rig.device.fault, timeout=15, what="fault after the broker died")
         broker.start()
@@ -264,6 +263,7 @@ def test_an_event_acknowledged_just_before_a_broker_crash_is_sent_again(tmp_path
     hub_side = Recorder(broker.url, [topics.all_events], client_id="hub-side", persistent=True)
     hub_side.client.disconnect()
     hub_side.client.loop_stop()
+    time.sleep(AUTOSAVE_S + 1.5)  # the hub's session is long on disk in a real store
     rig = Rig(make_config(tmp_path, broker.url))
     rig.device.start()
     try:
@@ -282,3 +282,35 @@ def test_an_event_acknowledged_just_before_a_broker_crash_is_sent_again(tmp_path
     finally:
         rig.device.stop()
         broker.stop()
+
+
+def test_an_rgb_door_lamp_shows_colour_as_well_as_rhythm(tmp_path, broker, recorder, topics):
+    config = DeviceConfig(
+        device=DeviceSection(id="pi-rgb", store="test-store", broker=broker.url, outbox=tmp_path / "o.db"),
+        rooms=[RoomPins(id="room-1", call="GPIO17", lamp="GPIO23", lamp_green="GPIO9", lamp_blue="GPIO10",
+                        lamp_kind="rgb", no_size=True, no_presence=True)])
+    rig = Rig(config)
+    rig.device.start()
+    try:
+        recorder.publish(topics.hub_status, "online", retain=True, expiry_s=None)
+        recorder.publish(topics.lamp("room-1"), LampState("called", "c-1", "help", 1.0).to_json(), retain=True, expiry_s=None)
+        lamp = rig.device.rooms["room-1"].lamp
+        wait_until(lambda: lamp.pattern == "on", what="the lamp on")
+        assert lamp.led.value == (1.0, 0.45, 0.0)  # amber
+        recorder.publish(topics.lamp("room-1"), LampState("overdue", "c-1", "help", 1.0).to_json(), retain=True, expiry_s=None)
+        wait_until(lambda: lamp.pattern == "fast", what="fast blink")
+        assert lamp.colour == (1.0, 0.0, 0.0)  # red
+    finally:
+        rig.device.stop()
+
+
+def test_a_pwm_lamp_is_dimmed_to_its_brightness(tmp_path, broker):
+    config = DeviceConfig(
+        device=DeviceSection(id="pi-pwm", store="test-store", broker=broker.url, outbox=tmp_path / "o.db"),
+        rooms=[RoomPins(id="room-1", slot=1, lamp_kind="pwm", lamp_brightness=0.4)])
+    rig = Rig(config)
+    try:
+        rig.press()
+        assert rig.device.rooms["room-1"].lamp.led.value == 0.4
+    finally:
+        rig.device.stop()

@@ -1,0 +1,57 @@
+"""A room's parts, built from its config: the buttons and outputs gpiozero drives.
+
+Used by the device program and by the installer's self-test, so both see the same wiring.
+``pin_factory`` is gpiozero's seam: None on a Pi (real GPIO), a MockFactory elsewhere.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gpiozero import LED, PWMLED, RGBLED, DigitalInputDevice
+
+from callbell.clock import Clock
+from firmware.button import CallButton
+from firmware.config import DeviceSection, RoomPins
+from firmware.lamp import Output
+
+
+@dataclass
+class RoomParts:
+    call: CallButton
+    lamp: Output
+    light: Output | None
+    size: CallButton | None
+    presence: CallButton | None
+
+    def buttons(self) -> dict[str, CallButton]:
+        return {k: b for k, b in (("call", self.call), ("size", self.size), ("presence", self.presence)) if b}
+
+    def close(self) -> None:
+        for part in (self.call, self.size, self.presence, self.lamp, self.light):
+            if part:
+                part.close()
+
+
+def build_room(room: RoomPins, device: DeviceSection, clock: Clock, pin_factory=None) -> RoomParts:
+    kw = {"pin_factory": pin_factory} if pin_factory is not None else {}
+
+    def button(pin: str | None) -> CallButton | None:
+        if not pin:
+            return None
+        return CallButton(DigitalInputDevice(pin, pull_up=True, **kw), clock, device.hold_s, device.debounce_ms)
+
+    if room.lamp_kind == "rgb":
+        lamp_led = RGBLED(room.lamp, room.lamp_green, room.lamp_blue, active_high=room.lamp_active_high, **kw)
+    elif room.lamp_kind == "pwm":
+        lamp_led = PWMLED(room.lamp, active_high=room.lamp_active_high, **kw)
+    else:
+        lamp_led = LED(room.lamp, active_high=room.lamp_active_high, **kw)
+    light = Output(LED(room.light, active_high=room.light_active_high, **kw)) if room.light else None
+    return RoomParts(call=button(room.call), lamp=Output(lamp_led, room.lamp_brightness), light=light,
+                     size=button(room.size), presence=button(room.presence))
+
+
+def mock_pins():
+    """gpiozero's mock pin factory, with PWM-capable pins so PWM and RGB lamps work too."""
+    from gpiozero.pins.mock import MockFactory, MockPWMPin
+    return MockFactory(pin_class=MockPWMPin)
