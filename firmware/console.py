@@ -14,7 +14,8 @@ Output on standard output, one line per change::
     lamp ROOM STATE      door lamp: idle | called | acknowledged | overdue
     light ROOM PATTERN   button light: idle | pending | called | acknowledged | overdue | fault
     status ok|fault      the device can (not) reach the hub
-    error MESSAGE        a command that could not be done
+    error MESSAGE        a command that could not be done, or an event the hub refused
+                         (a room or reason the hub's store.toml does not know)
 """
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ class Console:
     def display(self, room: str, what: str, state: str) -> None:
         if self.out is None:
             return
-        line = f"{what} {state}" if what in ("status", "error") else f"{what} {room} {state}"
+        line = f"{what} {state}" if what in ("status", "error") or not room else f"{what} {room} {state}"
         with self._lock:
             self.out.write(line + "\n")
             self.out.flush()

@@ -61,6 +61,7 @@ class Device:
         self._started = self.clock.monotonic()
         self._connected_since = float("inf")
         self._hub_online = False
+        self.refusals = 0  # events of ours the hub refused (misconfiguration)
         self._last_hub_contact: float | None = None
         self._stop = threading.Event()
         self.rooms: dict[str, FittingRoom] = {}
@@ -70,7 +71,8 @@ class Device:
             broker_url or d.broker,
             f"callbell-device-{d.id}",
             will=(self.topics.device_status(d.id), OFFLINE.encode()),
-            subscriptions=[(self.topics.hub_status, 1)] + [(self.topics.lamp(r), 1) for r in self.rooms],
+            subscriptions=[(self.topics.hub_status, 1), (self.topics.hub_rejected, 0)]
+                          + [(self.topics.lamp(r), 1) for r in self.rooms],
             on_message=self._message,
             on_connected=self._connected,
             on_disconnected=self._disconnected,
@@ -170,11 +172,30 @@ class Device:
                     # lost the hub's session, events sent before that went nowhere: send again
                     # whatever is still lingering in the outbox.
                     self._flush()
+            elif kind == "hub-rejected":
+                self._refused(msg.payload)
             elif kind == "lamp" and ident in self.rooms:
                 self._last_hub_contact = self.clock.time()
                 self.rooms[ident].show_hub(LampState.from_json(msg.payload))
         except ProtocolError as e:
             log.warning("ignored a bad message on %s: %s", msg.topic, e)
+
+    def _refused(self, payload: bytes) -> None:
+        """The hub refused a message. If it was one of ours — a room the hub does not know, a
+        reason the room has no button for — say so loudly: it is a configuration mistake an
+        installer must see, and the press it concerns will never light the hub's side."""
+        try:
+            notice = json.loads(payload)
+            topic, reason = notice["topic"], notice["reason"]
+        except (ValueError, KeyError, TypeError):
+            return
+        ours = {self.topics.event(r): r for r in self.rooms}
+        if topic in ours:
+            self.refusals += 1
+            log.error("the hub refused an event of room %s: %s — check device.toml against the "
+                      "hub's store.toml", ours[topic], reason)
+            if self._on_display:
+                self._on_display(ours[topic], "error", f"hub refused {ours[topic]}: {reason}")
 
     def _set_fault(self, fault: bool) -> None:
         for room in self.rooms.values():
@@ -197,6 +218,7 @@ class Device:
             "temperature_c": cpu_temperature_c(),
             "last_hub_contact_s": None if self._last_hub_contact is None else round(now - self._last_hub_contact, 1),
             "reconnects": self.link.reconnects,
+            "refused_by_hub": self.refusals,
             "rooms": sorted(self.rooms),
         }
 

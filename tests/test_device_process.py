@@ -147,3 +147,18 @@ def test_twenty_presses_during_a_broker_outage_survive_a_device_kill_and_reach_t
         wait_until(lambda: unsent(outbox) == 0, what="the outbox to empty")
     finally:
         again.quit()
+
+
+def test_a_room_the_hub_does_not_know_is_reported_by_the_device(hub, tmp_path, broker):
+    config = tmp_path / "stray" / "device.toml"
+    config.parent.mkdir()
+    config.write_text(DEVICE_TOML.format(url=broker.url).replace('id = "room-3"', 'id = "room-9"'))
+    d = DeviceProcess(config)
+    try:
+        wait_until(lambda: "status ok" in d.lines, timeout=10, what="the device to see the hub")
+        d.send("press room-9")
+        wait_until(lambda: any(l.startswith("error hub refused room-9: unknown room") for l in d.lines),
+                   what="the refusal on the device's output")
+    finally:
+        err = d.quit()
+    assert "the hub refused an event of room room-9" in err
