@@ -89,10 +89,13 @@ class Demo:
             print("stopping…", flush=True)
             self._stop.set()
             self.sim.stop()
-            self.hub.stop()
+            # The hub's own run() stops everything once its server has finished its requests.
+            self.hub.stream.close()
             if self.hub.server:
                 self.hub.server.should_exit = True
-            server.join(timeout=10)
+            server.join(timeout=15)
+            if server.is_alive():
+                self.hub.stop()
 
     # -- the simulated people ---------------------------------------------------------------
     def _wait(self, seconds: float) -> bool:

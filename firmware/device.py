@@ -33,6 +33,10 @@ from firmware.wiring import build_room
 
 log = logging.getLogger("callbell.device")
 
+#: Seconds within which an acknowledgement that overtook its own publish() call is matched to
+#: it. The overtaking takes microseconds; message ids repeat only every 65 535 messages.
+EARLY_ACK_S = 5.0
+
 #: Where the Pi reports its SoC temperature, millidegrees Celsius.
 THERMAL_ZONE = Path("/sys/class/thermal/thermal_zone0/temp")
 
@@ -56,6 +60,7 @@ class Device:
         self.outbox = Outbox(d.outbox, d.id, self.clock, d.outbox_limit)
         self._on_display = on_display
         self._inflight: dict[int, Pending] = {}  # paho mid → outbox entry
+        self._early: dict[int, float] = {}  # mid → when acknowledged before _publish noted it
         self._queued: set[int] = set()  # outbox seqs handed to paho and not yet acknowledged
         self._lock = threading.RLock()
         self._started = self.clock.monotonic()
@@ -113,25 +118,42 @@ class Device:
             self._publish(entry)
         return entry.id
 
+    # Lock order: paho calls on_publish while holding its own mutex, and publish() takes that
+    # mutex. So self._lock is never held while calling into paho — otherwise a press and an
+    # acknowledgement arriving together deadlock (found by tests/chaos). The price: an
+    # acknowledgement can arrive before we have noted the message id; _early remembers it.
     def _publish(self, entry: Pending) -> None:
         with self._lock:
             if entry.seq in self._queued:
                 return
-            event = Event(id=entry.id, device=self.id, type=entry.type, reason=entry.reason,
-                          age_ms=entry.age_ms(self.clock, self.outbox.boot), at=round(entry.wall, 3),
-                          badge=entry.badge, expiry_s=EVENT_EXPIRY_S)
-            mid = self.link.publish(self.topics.event(entry.room), event.to_json(), qos=1,
-                                    expiry_s=EVENT_EXPIRY_S)
-            self._inflight[mid] = entry
             self._queued.add(entry.seq)
+        event = Event(id=entry.id, device=self.id, type=entry.type, reason=entry.reason,
+                      age_ms=entry.age_ms(self.clock, self.outbox.boot), at=round(entry.wall, 3),
+                      badge=entry.badge, expiry_s=EVENT_EXPIRY_S)
+        mid = self.link.publish(self.topics.event(entry.room), event.to_json(), qos=1,
+                                expiry_s=EVENT_EXPIRY_S)
+        with self._lock:
+            # Only a very recent early ack counts: paho reuses message ids after 65 535 messages.
+            acked_already = self.clock.monotonic() - self._early.pop(mid, -EARLY_ACK_S) < EARLY_ACK_S
+            if not acked_already:
+                self._inflight[mid] = entry
+        if acked_already:
+            self._delivered(entry)
 
     def _published(self, mid: int) -> None:
         with self._lock:
             entry = self._inflight.pop(mid, None)
-            if entry is not None:
-                self._queued.discard(entry.seq)
-        if entry is None:
-            return
+            if entry is None:  # _publish has not noted it yet, or it is not an event
+                now = self.clock.monotonic()
+                self._early[mid] = now
+                if len(self._early) > 100:  # acks of status and health messages pile up
+                    self._early = {m: t for m, t in self._early.items() if now - t < EARLY_ACK_S}
+                return
+        self._delivered(entry)
+
+    def _delivered(self, entry: Pending) -> None:
+        with self._lock:
+            self._queued.discard(entry.seq)
         self.outbox.delivered(entry.seq)
         self.outbox.sweep(self._connected_since)
         room = self.rooms.get(entry.room)
@@ -151,6 +173,7 @@ class Device:
             # outbox, with its age measured now.
             self._inflight.clear()
             self._queued.clear()
+            self._early.clear()
             self._connected_since = self.clock.monotonic()
         self.link.publish(self.topics.device_status(self.id), ONLINE.encode(), qos=1, retain=True)
         self._flush()

@@ -64,8 +64,10 @@ class FittingRoom:
             self._render()
 
     def _shopper(self, kind: str, reason: str | None, pressed_mono: float) -> None:
+        # Sent outside the lock: sending publishes, and the MQTT thread calls delivered() while
+        # holding the client's own lock (see Device._publish on lock order).
+        event_id = self._send(self.id, kind, reason, pressed_mono)
         with self._lock:
-            event_id = self._send(self.id, kind, reason, pressed_mono)
             if kind == "cancel":
                 self._pending = ("cancel", event_id or "")
             elif self.hub_state.state == "idle":

@@ -149,6 +149,17 @@ class Dispatcher:
         self._queue.put(None)
         if self._thread:
             self._thread.join(timeout=10)
+        while True:  # whatever arrived meanwhile will not be worked: say so to whoever waits
+            try:
+                self._refuse_pending([self._queue.get_nowait()])
+            except queue.Empty:
+                break
+
+    @staticmethod
+    def _refuse_pending(items: list) -> None:
+        for item in items:
+            if isinstance(item, (_Command, _AssociateCommand)) and not item.future.done():
+                item.future.set_exception(DomainError("unavailable", "the hub is stopping; try again"))
 
     # -- inputs (any thread) ----------------------------------------------------------------
     def receive(self, message: Message) -> None:
@@ -234,6 +245,9 @@ class Dispatcher:
             except queue.Empty:
                 break
         if None in items:
+            # Unacknowledged MQTT messages come again from the broker; callers waiting on
+            # commands get an answer now rather than a hung request.
+            self._refuse_pending(items)
             return None
         return items
 

@@ -1,0 +1,113 @@
+"""A whole store for chaos tests: Mosquitto, the hub as its own process, simulated devices on
+mock pins in this process, a press driver, and counters read from the hub's SQLite file."""
+from __future__ import annotations
+
+import random
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+from callbell.broker import Broker, free_port
+from firmware.simulate import Simulation
+from hub.config import load_store_config
+from tests.helpers import HubProcess, wait_until, write_store
+
+ROOMS = 8
+
+
+class Store:
+    def __init__(self, tmp_path: Path, rooms: int = ROOMS, seed: int = 7):
+        self.tmp = tmp_path
+        self.rng = random.Random(seed)
+        self.broker = Broker(tmp_path / "broker").start()
+        self.store_file = write_store(tmp_path / "store.toml", broker_url=self.broker.url,
+                                      http_port=free_port(), rooms=rooms)
+        self.config = load_store_config(self.store_file)
+        self.db = self.config.database.path
+        self.hub = HubProcess(self.store_file, self.config.http.port, tmp_path / "hub.log").start()
+        self.sim = Simulation(self.config, self.broker.url, tmp_path / "devices", debounce_ms=5)
+        self.sim.start()
+        wait_until(lambda: all(d.link.connected for d in self.sim.devices), timeout=15, what="devices connected")
+        self.presses: list[tuple[str, float]] = []
+        self.rooms = [r.id for r in self.config.rooms]
+        self._lock = threading.Lock()
+
+    # -- load ---------------------------------------------------------------------------
+    def press(self, room: str | None = None) -> None:
+        """One short press of a call button (10 ms), as a shopper would."""
+        room = room or self.rng.choice(self.rooms)
+        with self._lock:
+            self.presses.append((room, time.time()))
+        self.sim.console.push(room, "call", 0.01)
+
+    def press_for(self, seconds: float, every_s: float = 0.05) -> threading.Thread:
+        """Press in the background for ``seconds``, one press every ``every_s`` (at least 10 ms
+        apart: the same button pressed again within its 5 ms debounce window would be bounce)."""
+        every_s = max(every_s, 0.01)
+        def run():
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                self.press()
+                time.sleep(every_s)
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        return t
+
+    # -- counting -----------------------------------------------------------------------
+    def query(self, sql: str, *args):
+        with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=10) as db:
+            return db.execute(sql, args).fetchall()
+
+    def counted(self) -> dict:
+        """What the hub stored: device events acted on (by id), presses as events, calls."""
+        inbox = self.query("SELECT COUNT(*), COUNT(DISTINCT id) FROM inbox WHERE type = 'call'")[0]
+        kinds = dict(self.query("SELECT kind, COUNT(*) FROM events WHERE kind IN ('pressed', 'reminder') GROUP BY kind"))
+        calls = self.query("SELECT COUNT(*) FROM calls")[0][0]
+        return {"events": inbox[0], "distinct": inbox[1], "pressed": kinds.get("pressed", 0),
+                "reminders": kinds.get("reminder", 0), "calls": calls, "created": self.created()}
+
+    def wait_all_counted(self, timeout: float = 60) -> dict:
+        n = len(self.presses)
+        wait_until(lambda: self.counted()["events"] >= n, timeout=timeout, interval=0.2,
+                   what=f"all {n} presses at the hub")
+        time.sleep(1.0)  # anything extra (a duplicate) would show now
+        return self.counted()
+
+    def created(self) -> int:
+        """Events the devices created (written to their outboxes), whatever became of them."""
+        total = 0
+        for d in self.sim.devices:
+            with sqlite3.connect(f"file:{d.outbox.path}?mode=ro", uri=True) as db:
+                row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
+                total += row[0] if row else 0
+        return total
+
+    def unsent(self) -> int:
+        return sum(len(d.outbox) for d in self.sim.devices)
+
+    # -- consistency ----------------------------------------------------------------------
+    def lamps_match_calls(self) -> list[str]:
+        """Rooms whose retained lamp disagrees with the hub's open calls (empty: all right)."""
+        from tests.helpers import Recorder
+        rec = Recorder(self.broker.url, [f"callbell/test-store/room/+/lamp"])
+        time.sleep(0.5)
+        open_calls = {c["room"]: c for c in self.hub.api.ok("GET", "/api/v1/calls?status=open")}
+        wrong = []
+        for room in self.rooms:
+            lamp = rec.last(f"callbell/test-store/room/{room}/lamp") or {}
+            call = open_calls.get(room)
+            want = "idle"
+            if call and call["status"] == "open":
+                want = "overdue" if call["overdue"] else "called"
+            elif call and call["status"] == "acknowledged":
+                want = "acknowledged"
+            if lamp.get("state") != want:
+                wrong.append(f"{room}: lamp {lamp.get('state')} but call {call and call['status']}")
+        rec.close()
+        return wrong
+
+    def close(self) -> None:
+        self.sim.stop()
+        self.hub.stop()
+        self.broker.stop()
