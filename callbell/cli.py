@@ -5,6 +5,7 @@
     callbell device --config device.toml       # a Raspberry Pi's rooms (real GPIO)
     callbell device --config device.toml --mock   # the same on mock pins, driven by stdin
     callbell simulate --config store.toml      # virtual devices for every room of a store
+    callbell seed-history --database h.db --calls 200000 --days 365   # history for statistics
 
 Every command takes ``--help``. Bad configuration is reported as ``error: FILE line N: key:
 what is wrong`` with exit code 2, never as a traceback.
@@ -134,6 +135,39 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_seed_history(args) -> int:
+    import time
+    from zoneinfo import ZoneInfo
+    from hub.history import Shop, seed_history
+    if args.config:
+        from hub.config import load_store_config
+        store = load_store_config(args.config)
+        database = Path(args.database) if args.database else store.database.path
+        shop = Shop({r.id: r.zone for r in store.rooms},
+                    tuple(a.id for a in store.associates if a.role != "manager") or ("ana",),
+                    tuple(store.rooms[0].reasons) if store.rooms else ("help",), store.tz)
+    else:
+        if not args.database:
+            raise ConfigError("give --database FILE (or --config store.toml)")
+        database, shop = Path(args.database), Shop.default(ZoneInfo(args.timezone))
+    started = time.monotonic()
+
+    def progress(done: int, total: int) -> None:
+        if args.quiet:
+            return
+        width = 30
+        filled = int(width * done / max(total, 1))
+        rate = done / max(time.monotonic() - started, 1e-6)
+        print(f"\r[{'#' * filled}{' ' * (width - filled)}] {done * 100 // max(total, 1):3d}% "
+              f"{done:,}/{total:,} calls, {rate:,.0f}/s", end="", file=sys.stderr, flush=True)
+    n = seed_history(database, shop, args.calls, args.days, until=time.time(), seed=args.seed,
+                     progress=progress)
+    if not args.quiet:
+        print(file=sys.stderr)
+    print(f"wrote {n:,} calls over {args.days} days into {database}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="callbell",
@@ -176,6 +210,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data", default="var/simulate", help="folder for the devices' outboxes (default: %(default)s)")
     s.add_argument("--rooms-per-device", type=int, default=4, help="rooms per virtual Pi (default: %(default)s)")
     s.set_defaults(func=cmd_simulate)
+
+    g = sub.add_parser("seed-history", help="write a realistic call history into a database (for statistics)",
+                       description="Generate calls over past days (hourly and weekly pattern, zones, "
+                                   "rooms, associates' shifts) and write them with their events into "
+                                   "a database. It writes the file directly: never run it on the "
+                                   "database of a running hub (stop the hub first, or use a copy).")
+    g.add_argument("--calls", type=int, default=10_000, help="calls to write (default: %(default)s)")
+    g.add_argument("--days", type=int, default=90, help="days of history, up to yesterday (default: %(default)s)")
+    g.add_argument("--database", help="SQLite file to write to (default: the config's database)")
+    g.add_argument("--config", "-c", type=Path, help="store config (TOML): its rooms, zones, associates and "
+                                                      "time zone (default: a built-in store of 16 rooms)")
+    g.add_argument("--timezone", default="Europe/Berlin", help="time zone without --config (default: %(default)s)")
+    g.add_argument("--seed", type=int, default=1, help="random seed; the same seed writes the same history")
+    g.set_defaults(func=cmd_seed_history)
 
     m = sub.add_parser("demo", help="run everything on this machine with simulated shoppers and associates",
                        description="Embedded broker and database, the hub, simulated devices for the "

@@ -40,6 +40,13 @@ CALL_COLUMNS = {
     "alerted": str, "declined": str, "last_event": int, "reopened_at": float,
 }
 
+#: Columns of the covering index the statistics read (so a year of calls is read from the
+#: index alone, without the wide rows). Costs one more index update per saved call.
+STATS_INDEX_COLUMNS = ("pressed_at", "status", "response_s", "wait_ack_s", "handling_s", "reminders",
+                       "auto_closed", "zone", "room", "reason", "answered_by")
+#: Statistics filters: query name → calls column ("associate" is who answered the call).
+STAT_FILTERS = {"zone": "zone", "room": "room", "associate": "answered_by", "reason": "reason"}
+
 #: Event kinds that change how an associate is shown (besides their state and zone events).
 ASSOCIATE_CALL_KINDS = ("acknowledged", "answered", "done", "presence", "declined")
 
@@ -85,6 +92,7 @@ def create_schema(path: Path) -> None:
         for table, cols in (("events", ["call"]), ("events", ["kind"]), ("calls", ["pressed_at"]),
                             ("calls", ["status"]), ("calls", ["room", "pressed_at"])):
             db[table].create_index(cols, if_not_exists=True)
+        db["calls"].create_index(STATS_INDEX_COLUMNS, index_name="calls_stats", if_not_exists=True)
     finally:
         conn.close()
 
@@ -340,7 +348,62 @@ class Reader:
     def devices(self) -> list[dict]:
         return [dict(r) for r in self._conn().execute("SELECT * FROM devices ORDER BY id")]
 
-    def calls_between(self, since: float, until: float, columns: Iterable[str]) -> list[dict]:
+    def calls_between(self, since: float, until: float, columns: Iterable[str],
+                      filters: dict[str, str] | None = None) -> list[dict]:
+        """Calls pressed in [since, until), only ``columns``; ``filters`` by STAT_FILTERS names."""
         cols = ", ".join(columns)
-        return [dict(r) for r in self._conn().execute(
-            f"SELECT {cols} FROM calls WHERE pressed_at >= ? AND pressed_at < ?", (since, until))]
+        where, args = ["pressed_at >= ?", "pressed_at < ?"], [since, until]
+        for name, value in (filters or {}).items():
+            if value is not None:
+                where.append(f"{STAT_FILTERS[name]} = ?")
+                args.append(value)
+        cur = self._conn().execute(f"SELECT {cols} FROM calls WHERE {' AND '.join(where)}", args)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r)) for r in cur]
+
+    def associate_states(self, since: float, until: float) -> tuple[dict[str, str], list[tuple[float, str, str]]]:
+        """Declared states: each associate's last before ``since``, and every change in
+        [since, until) as (at, associate, state), in time order."""
+        conn = self._conn()
+        initial = {r["actor"]: json.loads(r["detail"])["state"] for r in conn.execute(
+            "SELECT e.actor, e.detail FROM events e JOIN (SELECT actor, MAX(seq) AS seq FROM events "
+            "WHERE kind = ? AND at < ? AND actor IS NOT NULL GROUP BY actor) m ON e.seq = m.seq",
+            (STATE_EVENT, since))}
+        changes = [(r["at"], r["actor"], json.loads(r["detail"])["state"]) for r in conn.execute(
+            "SELECT at, actor, detail FROM events WHERE kind = ? AND at >= ? AND at < ? "
+            "AND actor IS NOT NULL ORDER BY at, seq", (STATE_EVENT, since, until))]
+        return initial, changes
+
+
+class HistoryLoader:
+    """Bulk writes of generated history (hub/history.py) into a database the hub is not using.
+
+    Not for a running hub: it opens its own writing connection, with ``synchronous = OFF`` for
+    speed (a crash mid-load leaves a half-written history, never a damaged file: WAL).
+    """
+
+    def __init__(self, path: Path):
+        create_schema(Path(path))
+        self._conn = _connect(Path(path))
+        self._conn.execute("PRAGMA synchronous = OFF")
+        self.last_call_seq = self._conn.execute("SELECT COALESCE(MAX(seq), 0) FROM calls").fetchone()[0]
+
+    def __enter__(self) -> "HistoryLoader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._conn.execute("PRAGMA optimize")
+        self._conn.close()
+
+    def write(self, calls: list[dict], events: list[tuple]) -> None:
+        """One transaction: call rows (dicts of CALL_COLUMNS) and events (at, kind, call, room,
+        actor, source, detail), recorded when they happened."""
+        cols = list(CALL_COLUMNS)
+        self._conn.execute("BEGIN")
+        self._conn.executemany(
+            f"INSERT INTO calls ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+            ([r.get(c) for c in cols] for r in calls))
+        self._conn.executemany(
+            "INSERT INTO events (at, recorded_at, kind, call, room, actor, source, detail) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", ((e[0], e[0], *e[1:]) for e in events))
+        self._conn.execute("COMMIT")

@@ -1,8 +1,10 @@
-"""CSV exports of calls and of the raw event log, streamed row by row (any size)."""
+"""Exports of calls (CSV) and of the raw event log (CSV, JSON lines), streamed row by row from
+the database, so any size goes out in constant memory."""
 from __future__ import annotations
 
 import csv
 import io
+import json
 from typing import Iterable, Iterator
 
 from fastapi import APIRouter, Depends, Query
@@ -10,7 +12,7 @@ from fastapi.responses import StreamingResponse
 
 from hub.api.deps import HubContext, hub
 from hub.api.params import parse_time
-from hub.views import CSV_CALL_COLUMNS, CSV_EVENT_COLUMNS, csv_call, csv_event
+from hub.views import CSV_CALL_COLUMNS, CSV_EVENT_COLUMNS, csv_call, csv_event, iso
 
 router = APIRouter(prefix="/api/v1", tags=["exports"])
 
@@ -51,3 +53,33 @@ def events_csv(h: HubContext = Depends(hub), since: str | None = Query(None), un
     tz = h.config.tz
     start, end = parse_time(since, "since", tz), parse_time(until, "until", tz)
     return _download("events.csv", _csv(CSV_EVENT_COLUMNS, (csv_event(r, tz) for r in h.reader.iter_events(start, end))))
+
+
+def _jsonl(rows: Iterator[dict]) -> Iterator[bytes]:
+    chunk: list[str] = []
+    for row in rows:
+        chunk.append(json.dumps(row, ensure_ascii=False, separators=(",", ":")))
+        if len(chunk) >= CHUNK_ROWS:
+            yield ("\n".join(chunk) + "\n").encode()
+            chunk = []
+    if chunk:
+        yield ("\n".join(chunk) + "\n").encode()
+
+
+def event_object(row: dict, tz) -> dict:
+    """One stored event as a JSON line: times in ISO 8601 (store's zone) and as epoch seconds,
+    ``detail`` as an object."""
+    return {"seq": row["seq"], "at": iso(row["at"], tz), "at_ts": row["at"],
+            "recorded_at": iso(row["recorded_at"], tz), "kind": row["kind"], "call": row["call"],
+            "room": row["room"], "actor": row["actor"], "source": row["source"],
+            "detail": json.loads(row["detail"]) if row["detail"] else None}
+
+
+@router.get("/events.jsonl")
+def events_jsonl(h: HubContext = Depends(hub), since: str | None = Query(None), until: str | None = Query(None)):
+    """The raw event log, one JSON object per line, oldest first."""
+    tz = h.config.tz
+    start, end = parse_time(since, "since", tz), parse_time(until, "until", tz)
+    return StreamingResponse(_jsonl(event_object(r, tz) for r in h.reader.iter_events(start, end)),
+                             media_type="application/x-ndjson",
+                             headers={"Content-Disposition": 'attachment; filename="events.jsonl"'})

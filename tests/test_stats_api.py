@@ -1,0 +1,161 @@
+"""The statistics routes, the exports and ``callbell seed-history`` against a real hub, on a
+database written beforehand with hand-made calls."""
+import csv
+import io
+import json
+import subprocess
+import sys
+import urllib.request
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from hub.domain import staffing
+from hub.store import HistoryLoader, Reader
+from tests.helpers import ROOT, running_hub
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def at(*args) -> float:
+    return datetime(*args, tzinfo=BERLIN).timestamp()
+
+
+def row(seq, pressed, room="room-1", zone="a", status="done", response=None, who=None, reason="help",
+        wait_ack=None, handling=None, reminders=0):
+    return {"id": f"c-{seq:06d}", "seq": seq, "room": room, "zone": zone, "reason": reason, "status": status,
+            "pressed_at": pressed, "response_s": response, "answered_by": who, "wait_ack_s": wait_ack,
+            "handling_s": handling, "reminders": reminders, "auto_closed": 0, "overdue": 0,
+            "answered_at": None if response is None else pressed + response,
+            "closed_at": pressed + 600, "alerted": "[]", "declined": "[]"}
+
+
+#: Two weeks of November 2026 (Mon 16 … Sun 22 is week 47).
+CALLS = [
+    row(1, at(2026, 11, 10, 10, 5), response=30, who="ana", wait_ack=10, handling=100),
+    row(2, at(2026, 11, 10, 10, 40), response=100, who="ben", room="room-3", zone="b", wait_ack=70, handling=200),
+    row(3, at(2026, 11, 16, 18, 0), response=60, who="ana", reason="size", wait_ack=30, handling=300, reminders=1),
+    row(4, at(2026, 11, 16, 18, 30), status="missed", room="room-2", reminders=2),
+    row(5, at(2026, 11, 17, 23, 59), response=90, who="ben", room="room-3", zone="b", wait_ack=50, handling=150),
+    row(6, at(2026, 11, 18, 12, 0), status="cancelled", room="room-2"),
+]
+STATES = [  # ana signs in for two hours on Monday the 16th, 17:00-19:00
+    (at(2026, 11, 16, 17, 0), "associate_state", None, None, "ana", "phone", '{"state": "available", "was": "off"}'),
+    (at(2026, 11, 16, 19, 0), "associate_state", None, None, "ana", "phone", '{"state": "off", "was": "available"}'),
+]
+PERIOD = "from=2026-11-09&until=2026-11-23"
+
+
+@pytest.fixture
+def seeded(store_file):
+    with HistoryLoader(store_file.parent / "callbell.db") as load:
+        load.write(CALLS, [(c["pressed_at"], "pressed", c["id"], c["room"], None, "device", None) for c in CALLS] + STATES)
+    with running_hub(store_file) as service:
+        yield service
+
+
+def test_stats_group_by_week_in_the_store_zone(seeded):
+    s = seeded.api.ok("GET", f"/api/v1/stats?{PERIOD}&by=week")
+    assert [(g["key"], g["calls"]) for g in s["groups"]] == [("2026-W46", 2), ("2026-W47", 4)]
+    assert s["total"]["within_standard"] == 3 and s["total"]["decided"] == 5
+    assert s["total"]["within_standard_share"] == 0.6 and s["total"]["meets_target"] is False
+    assert s["from"].startswith("2026-11-09T00:00:00") and s["filters"] == {}
+
+
+@pytest.mark.parametrize("query, calls, median", [
+    ("zone=b", 2, 95.0), ("room=room-2", 2, None), ("associate=ana", 2, 45.0), ("reason=size", 1, 60.0),
+    ("zone=a&reason=help", 3, 30.0)])
+def test_stats_filter_by_zone_room_associate_and_reason(seeded, query, calls, median):
+    t = seeded.api.ok("GET", f"/api/v1/stats?{PERIOD}&{query}")["total"]
+    assert (t["calls"], t["response_median_s"]) == (calls, median)
+
+
+def test_the_old_stats_query_still_works(seeded):
+    s = seeded.api.ok("GET", "/api/v1/stats?from=2026-11-16&until=2026-11-18&by=hour")
+    assert [(g["key"], g["calls"]) for g in s["groups"]] == [(18, 2), (23, 1)]
+    assert s["busiest_hours"][0] == {"weekday": "Mon", "hour": 18, "calls": 2}
+
+
+def test_the_heat_map_and_the_distribution_cover_the_period(seeded):
+    h = seeded.api.ok("GET", f"/api/v1/stats/heatmap?{PERIOD}")
+    assert [(c["weekday"], c["hour"], c["calls"]) for c in h["cells"]] == [
+        ("Mon", 18, 2), ("Tue", 10, 2), ("Tue", 23, 1), ("Wed", 12, 1)]
+    d = seeded.api.ok("GET", f"/api/v1/stats/distribution?{PERIOD}&bin_s=30&max_s=90")
+    assert [b["calls"] for b in d["bins"]] == [0, 1, 1, 2]  # 30 | 60 | 90, 100
+    assert d["standard_s"] == 90
+
+
+def test_staffing_sets_the_model_next_to_the_associates_signed_in(seeded):
+    s = seeded.api.ok("GET", "/api/v1/stats/staffing?from=2026-11-16&until=2026-11-23")
+    slots = {(x["weekday"], x["hour"]): x for x in s["slots"]}
+    assert len(slots) == 7 * 24
+    # walk = response − wait to acknowledge: 60 − 30 and 90 − 50 → median 35 s; handling mean (300 + 150) / 2
+    assert (s["walk_s"], s["walk_measured"], s["handling_s"]) == (35.0, True, 225.0)
+    mon18 = slots[("Mon", 18)]
+    assert mon18["rate_per_h"] == 2 and mon18["signed_in"] == 1.0 and slots[("Mon", 17)]["signed_in"] == 1.0
+    assert mon18["needed"] == staffing.needed(2, 225, 35.0, 90, 0.9)
+    assert slots[("Mon", 19)]["signed_in"] == 0 and slots[("Sun", 3)]["needed"] == 0
+
+
+def get_raw(hub, path) -> tuple[str, bytes]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{hub.http_port}{path}", timeout=10) as r:
+        return r.headers["Content-Type"], r.read()
+
+
+def test_the_event_log_exports_as_json_lines_and_as_csv_alike(seeded):
+    kind, body = get_raw(seeded, "/api/v1/events.jsonl")
+    lines = [json.loads(x) for x in body.decode().splitlines()]
+    assert kind.startswith("application/x-ndjson")
+    _, text = get_raw(seeded, "/api/v1/events.csv")
+    rows = list(csv.DictReader(io.StringIO(text.decode())))
+    assert [x["seq"] for x in lines] == [int(r["seq"]) for r in rows]
+    assert [x["kind"] for x in lines] == [r["kind"] for r in rows]
+    state = next(x for x in lines if x["kind"] == "associate_state")
+    assert state["detail"] == {"state": "available", "was": "off"} and state["at"].endswith("+01:00")
+
+
+def test_exports_stream_from_the_database_without_reading_it_whole(seeded, monkeypatch):
+    seen = []
+    original = Reader._stream
+
+    def spy(self, sql, args):
+        for r in original(self, sql, args):
+            seen.append(1)
+            yield r
+    monkeypatch.setattr(Reader, "_stream", spy)
+    _, body = get_raw(seeded, "/api/v1/calls.csv?since=2026-11-16")
+    assert len(body.decode().splitlines()) == 1 + 4 and len(seen) == 4
+
+
+def test_seed_history_writes_calls_with_a_weekly_pattern_and_shows_progress(tmp_path):
+    db = tmp_path / "history.db"
+    p = subprocess.run([sys.executable, "-m", "callbell.cli", "seed-history", "--database", str(db),
+                        "--calls", "3000", "--days", "28"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "100%" in p.stderr and "3,000 calls" in p.stdout
+    reader = Reader(db)
+    rows = reader.calls_between(0, 4e9, ("pressed_at", "status", "zone", "answered_by"))
+    assert len(rows) == 3000
+    days = [datetime.fromtimestamp(r["pressed_at"], BERLIN) for r in rows]
+    by_weekday = [sum(d.weekday() == w for d in days) for w in range(7)]
+    assert by_weekday[5] > by_weekday[6] * 2  # Saturday busy, Sunday short
+    assert all(9 <= d.hour < 20 for d in days)
+    assert len({r["zone"] for r in rows}) == 4 and len({r["answered_by"] for r in rows} - {None}) >= 8
+    initial, changes = reader.associate_states(0, 4e9)
+    assert changes and {c[2] for c in changes} == {"available", "break", "off"}
+
+
+def test_seed_history_help_warns_not_to_run_it_on_a_running_hubs_database():
+    p = subprocess.run([sys.executable, "-m", "callbell.cli", "seed-history", "--help"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=60)
+    assert "never run it on the database of a running hub" in " ".join(p.stdout.split())
+
+
+def test_the_overview_answers_what_each_statistics_route_answers(seeded):
+    o = seeded.api.ok("GET", f"/api/v1/stats/overview?{PERIOD}&by=room&zone=a")
+    assert o["stats"] == seeded.api.ok("GET", f"/api/v1/stats?{PERIOD}&by=room&zone=a")
+    assert o["trend"] == seeded.api.ok("GET", f"/api/v1/stats?{PERIOD}&by=week&zone=a")
+    assert o["heatmap"] == seeded.api.ok("GET", f"/api/v1/stats/heatmap?{PERIOD}&zone=a")
+    assert o["distribution"] == seeded.api.ok("GET", f"/api/v1/stats/distribution?{PERIOD}&zone=a")
+    assert o["staffing"] == seeded.api.ok("GET", f"/api/v1/stats/staffing?{PERIOD}&zone=a")
