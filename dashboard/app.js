@@ -1,68 +1,201 @@
-// Callbell floor dashboard: open calls live from the hub's SSE stream.
-// State lives in `calls` (id → call object); the stream's `snapshot` replaces it, `call`
-// messages update it. EventSource reconnects by itself and sends Last-Event-ID, so the hub
-// replays what changed meanwhile: no reload, no duplicate rows.
+// Callbell floor dashboard: the floor plan with every room's state, the open calls, who is
+// where, device trouble and today's figures — live from the hub's SSE stream (live.js).
 
-const API = "/api/v1";
-const RECENT_KEEP_MS = 60_000;   // how long a finished call stays under "Just finished"
-const TICK_MS = 250;             // timer refresh
-const ACTIVE = new Set(["open", "acknowledged", "answered"]);
+import { API, Live, fmt, loadStore, reasonOf, verdict } from "/static/live.js";
 
-const calls = new Map();         // active calls
-const recent = new Map();        // closed calls, id → {call, until}
-const devices = new Map();
-let store = { standard_s: 90, rooms: [], associates: [] };
-let clockOffset = 0;             // server seconds − browser seconds
+const TICK_MS = 250;                 // timer refresh
+const PX_PER_M = 20;                 // floor plan scale: SVG units per metre
+const MARGIN_M = 3;                  // space around the outermost rooms, metres
+const ROOM_M = 2.3;                  // a room's box on the plan: width, metres (demo rooms are 2.5 m apart)
+const ROOM_H_M = 3.2;                // ...and height, metres: room for three lines of text
+const AUTO_SPACING_M = 3;            // rooms without positions: laid out in rows, this far apart
+const PERSON_R = 9;                  // an associate's dot, SVG units
+const DEVICE_POLL_MS = 15_000;       // how often device health is read for silent devices
+// A device whose last heartbeat is older than this is in trouble (three missed 10 s heartbeats).
+const TROUBLE_SILENT_S = 35;
+const STATS_REFRESH_MS = 60_000;     // today's figures: at least this often, and after a call closes
+const STATS_AFTER_CLOSE_MS = 1500;   // ...this long after it (the figures come from the database)
+const NARROW_PX = 760;               // below this width the list view is the default
+const SVG = "http://www.w3.org/2000/svg";
 
 const $ = (id) => document.getElementById(id);
-const nowS = () => Date.now() / 1000 + clockOffset;
+let store = { standard_s: 90, rooms: [], associates: [], zones: [] };
+let geometry = null;                 // {room: {id: [px, py]}, zone: {id: [px, py]}, ...}
+const roomSpots = new Map();         // room id → its SVG group
+let statsTimer = null;
 
-function roomName(id) {
-  const r = store.rooms.find((r) => r.id === id);
-  return (r && r.name) || id;
-}
+const live = new Live({ banner: $("offline-banner"), onChange: changed });
+
+const roomName = (id) => (store.rooms.find((r) => r.id === id) || {}).name || id;
+const zoneName = (id) => (store.zones.find((z) => z.id === id) || {}).name || id;
 function personName(id) {
   const a = store.associates.find((a) => a.id === id);
   return (a && a.name) || id;
 }
-function fmt(seconds) {
-  const s = Math.max(0, Math.floor(seconds));
-  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+function shortRoom(id) {
+  const m = roomName(id).match(/(\S+)$/);
+  return m ? m[1] : id;
+}
+function initials(name) {
+  const parts = name.replace(/\(.*\)/, "").trim().split(/\s+/);
+  return (parts[0][0] + (parts[1] ? parts[1][0] : "")).toUpperCase();
+}
+function el(name, attrs = {}, text) {
+  const node = document.createElementNS(SVG, name);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text != null) node.textContent = text;
+  return node;
 }
 
-// Green well inside the standard, amber in its last third, red past it. Text says the same.
-function verdict(elapsed) {
-  const std = store.standard_s;
-  if (elapsed >= std) return ["late", "over standard"];
-  if (elapsed >= (2 * std) / 3) return ["near", "nearing standard"];
-  return ["ok", "within standard"];
-}
-
-async function loadStore() {
-  const r = await fetch(`${API}/store`);
-  store = await r.json();
-  $("store-name").textContent = store.name;
-  $("standard").textContent = store.standard_s;
-  $("demo-banner").hidden = !store.demo;
-  const me = $("me");
-  const saved = localStorage.getItem("callbell.me");
-  me.replaceChildren(...store.associates.map((a) => new Option(a.name, a.id, false, a.id === saved)));
-  me.addEventListener("change", () => localStorage.setItem("callbell.me", me.value));
-}
-
-function upsert(call) {
-  if (ACTIVE.has(call.status)) {
-    calls.set(call.id, call);
-    recent.delete(call.id);
-  } else {
-    calls.delete(call.id);
-    recent.set(call.id, { call, until: Date.now() + RECENT_KEEP_MS });
+// -- layout --------------------------------------------------------------------------------
+function buildGeometry() {
+  const rooms = {};
+  const positioned = store.rooms.every((r) => r.x != null && r.y != null);
+  if (positioned) {
+    store.rooms.forEach((r) => { rooms[r.id] = [r.x, r.y]; });
+  } else {  // no positions configured: each zone a row of rooms, zones side by side
+    const zones = [...new Set(store.rooms.map((r) => r.zone || ""))];
+    let x = 0;
+    zones.forEach((z) => {
+      store.rooms.filter((r) => (r.zone || "") === z).forEach((r) => { rooms[r.id] = [x, 0]; x += AUTO_SPACING_M; });
+      x += AUTO_SPACING_M;
+    });
   }
+  const zones = {};
+  for (const z of store.zones) {
+    const mine = store.rooms.filter((r) => r.zone === z.id).map((r) => rooms[r.id]);
+    if (positioned && z.x != null) zones[z.id] = [z.x, z.y];
+    else if (mine.length) zones[z.id] = [mine.reduce((s, p) => s + p[0], 0) / mine.length,
+                                         mine.reduce((s, p) => s + p[1], 0) / mine.length - (positioned ? 0 : 1.6)];
+  }
+  const waypoints = {};
+  if (positioned) (store.waypoints || []).forEach((w) => { waypoints[w.id] = [w.x, w.y]; });
+  const all = [...Object.values(rooms), ...Object.values(zones), ...Object.values(waypoints)];
+  const x0 = Math.min(...all.map((p) => p[0])) - MARGIN_M, x1 = Math.max(...all.map((p) => p[0])) + MARGIN_M;
+  const y0 = Math.min(...all.map((p) => p[1])) - MARGIN_M, y1 = Math.max(...all.map((p) => p[1])) + MARGIN_M;
+  const px = ([x, y]) => [(x - x0) * PX_PER_M, (y1 - y) * PX_PER_M];
+  const map = (o) => Object.fromEntries(Object.entries(o).map(([k, p]) => [k, px(p)]));
+  return { room: map(rooms), zone: map(zones), waypoint: map(waypoints), px, positioned,
+           width: (x1 - x0) * PX_PER_M, height: (y1 - y0) * PX_PER_M };
 }
 
-function render() {
+function drawPlan() {
+  geometry = buildGeometry();
+  const svg = $("plan");
+  const g = geometry;
+  svg.setAttribute("viewBox", `0 0 ${g.width.toFixed(0)} ${g.height.toFixed(0)}`);
+  svg.replaceChildren();
+  const defs = el("defs");
+  const pattern = el("pattern", { id: "on-the-way", width: 8, height: 8, patternUnits: "userSpaceOnUse",
+                                  patternTransform: "rotate(45)" });
+  pattern.append(el("rect", { width: 8, height: 8, class: "stripe-bg" }), el("rect", { width: 3, height: 8, class: "stripe" }));
+  defs.append(pattern);
+  svg.append(defs, el("rect", { x: 0, y: 0, width: g.width, height: g.height, class: "plan-floor" }));
+  const node = (id) => g.room[id] || g.waypoint[id];
+  for (const w of store.walkways || []) {
+    for (let i = 1; i < w.path.length; i++) {
+      const a = node(w.path[i - 1]), b = node(w.path[i]);
+      if (a && b) svg.append(el("line", { x1: a[0], y1: a[1], x2: b[0], y2: b[1], class: "walkway" }));
+    }
+  }
+  for (const [id, p] of Object.entries(g.zone)) {
+    svg.append(el("text", { x: p[0], y: p[1] + 4, class: "zone-label", "text-anchor": "middle" }, zoneName(id)));
+  }
+  roomSpots.clear();
+  const half = (ROOM_M * PX_PER_M) / 2, halfH = (ROOM_H_M * PX_PER_M) / 2;
+  for (const r of store.rooms) {
+    const [x, y] = g.room[r.id];
+    const spot = el("g", { class: "room-spot", "data-room": r.id, "data-verdict": "idle", tabindex: 0 });
+    spot.append(el("title"), el("rect", { x: x - half, y: y - halfH, width: 2 * half, height: 2 * halfH, rx: 4, class: "room-box" }),
+      el("text", { x, y: y - halfH + 17, class: "room-num", "text-anchor": "middle" }, shortRoom(r.id)),
+      el("text", { x, y: y + 6, class: "room-time", "text-anchor": "middle" }, ""),
+      el("text", { x, y: y + halfH - 8, class: "room-who", "text-anchor": "middle" }, ""));
+    svg.append(spot);
+    roomSpots.set(r.id, spot);
+  }
+  svg.append(el("g", { id: "people-layer" }));
+}
+
+// -- rendering -----------------------------------------------------------------------------
+function elapsedOf(c) {
+  // The response clock stops when someone is at the room.
+  const end = c.status === "answered" && c.response_s != null ? c.pressed_ts + c.response_s : live.now();
+  return end - c.pressed_ts;
+}
+
+function callByRoom() {
+  const out = new Map();
+  for (const c of live.calls.values()) out.set(c.room, c);
+  return out;
+}
+
+function paintRoom(spot, c) {
+  const [time, who, title] = [spot.querySelector(".room-time"), spot.querySelector(".room-who"), spot.querySelector("title")];
+  if (!c) {
+    spot.dataset.verdict = "idle";
+    spot.dataset.status = "idle";
+    time.textContent = "free";
+    who.textContent = "";
+    title.textContent = `${roomName(spot.dataset.room)}: free`;
+    return;
+  }
+  const elapsed = elapsedOf(c);
+  const [cls, words] = verdict(elapsed, store.standard_s);
+  const reason = reasonOf(c.reason);
+  spot.dataset.verdict = c.status === "answered" ? "answered" : cls;
+  spot.dataset.status = c.status;
+  time.textContent = fmt(elapsed);
+  let line = reason.icon + (c.reminders ? ` ×${c.reminders + 1}` : "");
+  if (c.status === "acknowledged") line = `→ ${initials(personName(c.acknowledged_by))}`;
+  if (c.status === "answered") line = `✓ ${c.answered_by ? initials(personName(c.answered_by)) : ""}`;
+  who.textContent = line;
+  let state = `waiting ${fmt(elapsed)}, ${words}`;
+  if (c.status === "acknowledged") state = `${personName(c.acknowledged_by)} on the way, ${fmt(elapsed)}, ${words}`;
+  if (c.status === "answered") state = `${personName(c.answered_by || "someone")} at the room`;
+  title.textContent = `${roomName(c.room)}: ${reason.words} — ${state}`;
+}
+
+function personPoint(a) {
+  const p = a.position;
+  const g = geometry;
+  if (!p) return a.home_zone ? g.zone[a.home_zone] : null;
+  if (p.x != null && g.positioned) return g.px([p.x, p.y]);
+  if (p.room && g.room[p.room]) return [g.room[p.room][0], g.room[p.room][1] + (ROOM_H_M * PX_PER_M) / 2 + PERSON_R + 2];
+  if (p.zone && g.zone[p.zone]) return [g.zone[p.zone][0], g.zone[p.zone][1] + 22];
+  return null;
+}
+
+const STATE_MARK = { available: "●", busy: "◐", break: "☕", off: "○" };
+
+function drawPeople() {
+  const layer = $("people-layer");
+  if (!layer) return;
+  const groups = new Map();
+  for (const a of live.associates.values()) {
+    if (a.state === "off") continue;
+    const p = personPoint(a);
+    if (!p) continue;
+    const key = p.map((v) => Math.round(v)).join(",");
+    if (!groups.has(key)) groups.set(key, { p, people: [] });
+    groups.get(key).people.push(a);
+  }
+  const nodes = [];
+  for (const { p, people } of groups.values()) {
+    people.forEach((a, i) => {
+      const dx = (i - (people.length - 1) / 2) * (2 * PERSON_R + 3);
+      const g = el("g", { class: "person", "data-person": a.id, "data-state": a.state });
+      g.append(el("title", {}, `${a.name}: ${a.state}`),
+        el("circle", { cx: p[0] + dx, cy: p[1], r: PERSON_R }),
+        el("text", { x: p[0] + dx, y: p[1] + 4, "text-anchor": "middle" }, initials(a.name)));
+      nodes.push(g);
+    });
+  }
+  layer.replaceChildren(...nodes);
+}
+
+function renderCalls() {
   const list = $("calls");
-  const sorted = [...calls.values()].sort((a, b) => a.pressed_ts - b.pressed_ts);
+  const sorted = [...live.calls.values()].sort((a, b) => a.pressed_ts - b.pressed_ts);
   const keep = new Set(sorted.map((c) => c.id));
   for (const li of [...list.children]) if (!keep.has(li.dataset.id)) li.remove();
   sorted.forEach((c, i) => {
@@ -77,16 +210,16 @@ function render() {
   });
   $("empty").hidden = sorted.length > 0;
   $("count-open").textContent = sorted.length;
-  renderRecent();
-  renderDevices();
 }
 
 function fill(li, c) {
   li.dataset.status = c.status;
   li.querySelector(".room").textContent = roomName(c.room);
-  const reason = li.querySelector(".reason");
-  reason.textContent = c.reason === "size" ? "Size" : c.reason === "help" ? "Help" : c.reason;
-  reason.dataset.reason = c.reason;
+  const reason = reasonOf(c.reason);
+  li.querySelector(".reason-icon").textContent = reason.icon;
+  const r = li.querySelector(".reason");
+  r.textContent = reason.words;
+  r.dataset.reason = c.reason;
   const urgency = li.querySelector(".urgency");
   urgency.hidden = !c.reminders;
   urgency.textContent = `pressed ${c.reminders + 1}×`;
@@ -94,71 +227,150 @@ function fill(li, c) {
   if (c.status === "acknowledged") who = `${personName(c.acknowledged_by)} is on the way`;
   if (c.status === "answered") who = `${personName(c.answered_by || "someone")} is at the room`;
   li.querySelector(".who").textContent = who;
+  const asked = [...new Map(c.alerted.map((a) => [a.associate, a])).values()].map((a) => personName(a.associate));
+  const declined = (c.declined || []).map(personName);
+  li.querySelector(".asked").textContent = (asked.length ? `Asked: ${asked.join(", ")}` : "")
+    + (declined.length ? ` · not me: ${declined.join(", ")}` : "");
   li.querySelector('[data-action="acknowledge"]').hidden = c.status !== "open";
   li.querySelector('[data-action="answer"]').hidden = c.status === "answered";
-  tickOne(li, c);
+  tickCard(li, c);
 }
 
-function tickOne(li, c) {
-  // The response clock stops when someone is at the room.
-  const end = c.status === "answered" && c.response_s != null ? c.pressed_ts + c.response_s : nowS();
-  const elapsed = end - c.pressed_ts;
-  const [cls, words] = verdict(elapsed);
-  const timer = li.querySelector(".timer");
-  timer.dataset.verdict = cls;
+function tickCard(li, c) {
+  const elapsed = elapsedOf(c);
+  const [cls, words] = verdict(elapsed, store.standard_s);
+  li.querySelector(".timer").dataset.verdict = cls;
+  li.dataset.verdict = cls;
   li.querySelector(".elapsed").textContent = fmt(elapsed);
   li.querySelector(".verdict").textContent = words;
 }
 
-function tick() {
-  for (const li of $("calls").children) {
-    const c = calls.get(li.dataset.id);
-    if (c) tickOne(li, c);
-  }
-  const before = recent.size;
-  for (const [id, r] of recent) if (r.until < Date.now()) recent.delete(id);
-  if (recent.size !== before) renderRecent();
+function renderRooms() {
+  const byRoom = callByRoom();
+  for (const [room, spot] of roomSpots) paintRoom(spot, byRoom.get(room));
 }
 
-function renderRecent() {
-  const items = [...recent.values()].map((r) => r.call).sort((a, b) => b.pressed_ts - a.pressed_ts);
-  $("recent").replaceChildren(...items.map((c) => {
+function renderPeople() {
+  const order = { available: 0, busy: 1, break: 2, off: 3 };
+  const people = [...live.associates.values()].sort((a, b) => order[a.state] - order[b.state] || a.name.localeCompare(b.name));
+  $("people").replaceChildren(...people.map((a) => {
     const li = document.createElement("li");
-    li.dataset.id = c.id;
-    const how = c.response_s != null ? `answered in ${fmt(c.response_s)}` : c.status;
-    li.textContent = `${roomName(c.room)} — ${c.status}${c.response_s != null ? `, ${how}` : ""}`;
+    li.dataset.person = a.id;
+    li.dataset.state = a.state;
+    const p = a.position || {};
+    const where = p.room ? roomName(p.room) : p.zone ? zoneName(p.zone) : a.home_zone ? zoneName(a.home_zone) : "";
+    const call = a.call && live.calls.get(a.call);
+    const doing = call ? ` — ${call.status === "answered" ? "at" : "on the way to"} ${roomName(call.room)}` : "";
+    const same = call && p.room === call.room;  // "at Fitting room 8 · Fitting room 8" says it twice
+    li.textContent = `${STATE_MARK[a.state] || ""} ${a.name}: ${a.state}${doing}${where && !same && a.state !== "off" ? ` · ${where}` : ""}`;
     return li;
   }));
+  drawPeople();
+}
+
+function deviceTrouble(d) {
+  if (d.status === "offline") return "offline";
+  if (d.health_at && live.now() - Date.parse(d.health_at) / 1000 > TROUBLE_SILENT_S) return "silent";
+  return null;
 }
 
 function renderDevices() {
-  const items = [...devices.values()].sort((a, b) => a.id.localeCompare(b.id));
+  const items = [...live.devices.values()].sort((a, b) => a.id.localeCompare(b.id));
+  const trouble = [];
   $("devices").replaceChildren(...items.map((d) => {
     const li = document.createElement("li");
-    li.dataset.status = d.status || "unknown";
-    li.textContent = `${d.id}: ${d.status === "online" ? "● online" : "○ OFFLINE"}`;
+    const problem = deviceTrouble(d);
+    li.dataset.status = problem ? "offline" : d.status || "unknown";
+    if (problem) trouble.push(`${d.id} ${problem}`);
+    const h = d.health || {};
+    const extra = [h.version && `v${h.version}`, h.outbox ? `${h.outbox} queued` : null].filter(Boolean).join(", ");
+    li.textContent = problem ? `⚠ ${d.id}: ${problem === "offline" ? "OFFLINE" : "SILENT (no heartbeat)"}`
+                             : `● ${d.id}: online${extra ? ` (${extra})` : ""}`;
+    return li;
+  }));
+  const banner = $("trouble-banner");
+  banner.hidden = trouble.length === 0;
+  banner.textContent = trouble.length ? `Trouble: ${trouble.join(", ")} — rooms on it cannot call the hub.` : "";
+}
+
+function renderRecent() {
+  const items = [...live.recent.values()].map((r) => r.call).sort((a, b) => b.pressed_ts - a.pressed_ts);
+  $("recent").replaceChildren(...items.map((c) => {
+    const li = document.createElement("li");
+    li.dataset.id = c.id;
+    const how = c.response_s != null ? `, answered in ${fmt(c.response_s)}` : "";
+    li.textContent = `${roomName(c.room)} — ${c.status}${how}`;
     return li;
   }));
 }
 
+function changed(what) {
+  if (what === "call" || what === "connected") {
+    renderCalls();
+    renderRooms();
+    renderRecent();
+  }
+  if (what === "call" || what === "associate" || what === "connected") renderPeople();
+  if (what === "device" || what === "connected") renderDevices();
+  if (what === "call" && live.recent.size) scheduleStats(STATS_AFTER_CLOSE_MS);
+}
+
+function tick() {
+  for (const li of $("calls").children) {
+    const c = live.calls.get(li.dataset.id);
+    if (c) tickCard(li, c);
+  }
+  renderRooms();
+  if (live.expireRecent()) renderRecent();
+}
+
+// -- today's figures -----------------------------------------------------------------------
+function todayInStore() {
+  // en-CA formats as YYYY-MM-DD; a date alone means midnight in the store's zone to the API.
+  return new Intl.DateTimeFormat("en-CA", { timeZone: store.timezone || "UTC" }).format(new Date());
+}
+
+function scheduleStats(ms) {
+  clearTimeout(statsTimer);
+  statsTimer = setTimeout(loadStats, ms);
+}
+
+async function loadStats() {
+  scheduleStats(STATS_REFRESH_MS);
+  try {
+    const r = await fetch(`${API}/stats?from=${todayInStore()}`);
+    if (!r.ok) return;
+    const t = (await r.json()).total || {};
+    const secs = (v) => (v == null ? "–" : `${Math.round(v)} s`);
+    $("fig-calls").textContent = t.calls ?? "–";
+    $("fig-median").textContent = secs(t.response_median_s);
+    $("fig-p90").textContent = secs(t.response_p90_s);
+    const share = t.within_standard_share;
+    const target = store.target_share;
+    $("fig-share").textContent = share == null ? "–" : `${Math.round(share * 100)} %`;
+    $("fig-share").dataset.verdict = share == null ? "" : share >= target ? "ok" : "late";
+    $("fig-note").textContent = share == null ? "" :
+      `${share >= target ? "✓ meets" : "✗ below"} the target of ${Math.round(target * 100)} % within ${store.standard_s} s`;
+  } catch { /* offline: the banner says so; the next refresh tries again */ }
+}
+
+// -- acting --------------------------------------------------------------------------------
 async function act(event, id) {
   const button = event.target.closest("button");
   if (!button) return;
   const li = button.closest("li");
   const error = li.querySelector(".error");
   error.hidden = true;
-  const associate = $("me").value;
   button.disabled = true;
   try {
     const r = await fetch(`${API}/calls/${id}/${button.dataset.action}`, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ associate, source: "dashboard" }),
+      body: JSON.stringify({ associate: $("me").value, source: "dashboard" }),
     });
     const body = await r.json();
     if (!r.ok) throw new Error(body.error ? body.error.message : r.statusText);
-    upsert(body);
-    render();
+    live.apply(body);
   } catch (e) {
     error.textContent = e.message;
     error.hidden = false;
@@ -167,29 +379,34 @@ async function act(event, id) {
   }
 }
 
-function connect() {
-  const source = new EventSource(`${API}/stream`);
-  source.addEventListener("open", () => { $("offline-banner").hidden = true; });
-  source.addEventListener("error", () => { $("offline-banner").hidden = false; });
-  source.addEventListener("snapshot", (e) => {
-    const data = JSON.parse(e.data);
-    clockOffset = data.now - Date.now() / 1000;
-    calls.clear();
-    data.calls.forEach(upsert);
-    devices.clear();
-    data.devices.forEach((d) => devices.set(d.id, d));
-    $("offline-banner").hidden = true;
-    render();
-  });
-  source.addEventListener("call", (e) => { upsert(JSON.parse(e.data)); render(); });
-  source.addEventListener("device", (e) => {
-    const d = JSON.parse(e.data);
-    devices.set(d.id, { ...devices.get(d.id), ...d });
-    renderDevices();
-  });
-  source.addEventListener("resumed", () => { $("offline-banner").hidden = true; });
+function setView(view) {
+  document.body.dataset.view = view;
+  for (const b of document.querySelectorAll(".view-switch button")) b.setAttribute("aria-pressed", String(b.dataset.view === view));
 }
 
-await loadStore();
-connect();
+function setup() {
+  $("store-name").textContent = store.name;
+  $("standard").textContent = store.standard_s;
+  $("demo-banner").hidden = !store.demo;
+  const me = $("me");
+  const saved = localStorage.getItem("callbell.me");
+  me.replaceChildren(...store.associates.map((a) => new Option(a.name, a.id, false, a.id === saved)));
+  me.addEventListener("change", () => localStorage.setItem("callbell.me", me.value));
+  const view = localStorage.getItem("callbell.view") || (window.innerWidth < NARROW_PX ? "list" : "plan");
+  setView(view);
+  document.querySelector(".view-switch").addEventListener("click", (e) => {
+    const b = e.target.closest("button");
+    if (!b) return;
+    localStorage.setItem("callbell.view", b.dataset.view);
+    setView(b.dataset.view);
+  });
+  drawPlan();
+}
+
+store = await loadStore();
+setup();
+live.connect();
 setInterval(tick, TICK_MS);
+setInterval(() => live.refreshDevices(), DEVICE_POLL_MS);
+live.refreshDevices();
+loadStats();

@@ -80,6 +80,30 @@ class HttpSection(Strict):
     host: str = Field("0.0.0.0", description="Address to listen on")
     port: int = Field(DEFAULT_HTTP_PORT, ge=0, le=65535)
     demo: bool = Field(False, description="Run without sign-in (demo only; every page says so)")
+    certfile: Path | None = Field(None, description="TLS certificate (PEM, with its chain) to serve HTTPS "
+                                  "itself; phones only notify and install the page over HTTPS")
+    keyfile: Path | None = Field(None, description="The certificate's private key (PEM)")
+    public_url: str | None = Field(None, pattern=r"^https?://[^/\s]+(/.*)?$",
+                                   description="The hub's address as phones reach it, e.g. "
+                                   "https://callbell.store.lan:8443 (links and buttons in push notifications)")
+
+    @model_validator(mode="after")
+    def _tls_pair(self):
+        if (self.certfile is None) != (self.keyfile is None):
+            raise ValueError(f"{'keyfile' if self.keyfile is None else 'certfile'}: "
+                             "give both certfile and keyfile for HTTPS, or neither")
+        return self
+
+
+class NotifySection(Strict):
+    """Alerts beyond the open page: ntfy (phone push) and a generic webhook. Both optional."""
+    ntfy_url: str | None = Field(None, pattern=r"^https?://[^/\s]+/?$",
+                                 description="ntfy server root, e.g. https://ntfy.sh or http://ntfy.store.lan; "
+                                 "associates with an ntfy_topic get their alerts there")
+    ntfy_token: str | None = Field(None, description="ntfy access token (tk_...) for protected topics; "
+                                   "better from the environment: CALLBELL_NTFY_TOKEN")
+    webhook_url: str | None = Field(None, pattern=r"^https?://\S+$",
+                                    description="POST every alert and call change as JSON to this URL")
 
 
 def _both_or_neither(model, what: str):
@@ -161,6 +185,14 @@ class AssociateConfig(Strict):
     role: str = Field("associate", pattern="^(associate|manager)$")
     state: Literal["available", "break", "off"] = Field(
         "off", description="State on a hub's first start, before any is recorded (then the last recorded)")
+    pin: str | None = Field(None, pattern=r"^[0-9]{4,8}$",
+                            description="4-8 digits to sign in on the phone page. Once any associate has "
+                            "one, every sign-in needs the associate's own PIN (not real security yet: issue 7)")
+    ntfy_topic: str | None = Field(None, pattern=r"^[-_A-Za-z0-9]{1,64}$",
+                                   description="ntfy topic their alerts are published to (pick a hard-to-guess "
+                                   "name: on a public server the topic is the password)")
+    ntfy_url: str | None = Field(None, pattern=r"^https?://[^/\s]+/?$",
+                                 description="This associate's ntfy server, if not [notify] ntfy_url")
 
 
 Associate = AssociateConfig  # the name before issue 4
@@ -176,6 +208,7 @@ class StoreConfig(Strict):
     waypoints: list[Waypoint] = []
     walkways: list[WalkwayConfig] = []
     escalation: EscalationSection = EscalationSection()
+    notify: NotifySection = NotifySection()
     associates: list[AssociateConfig] = []
 
     _layout: Layout | None = PrivateAttr(None)
@@ -197,10 +230,25 @@ class StoreConfig(Strict):
                              "(the failsafe every unanswered call reaches)")
         self._layout = self._build_layout()
         self._check_ladder()
+        for i, a in enumerate(self.associates):
+            if a.ntfy_topic and not (a.ntfy_url or self.notify.ntfy_url):
+                raise ValueError(f"associates[{i}].ntfy_topic: no ntfy server: set [notify] ntfy_url "
+                                 "(or ntfy_url on the associate)")
         base = (info.context or {}).get("path")
-        if base is not None and not self.database.path.is_absolute():
-            self.database.path = Path(base).parent / self.database.path
+        if base is not None:
+            folder = Path(base).parent
+            if not self.database.path.is_absolute():
+                self.database.path = folder / self.database.path
+            for key in ("certfile", "keyfile"):
+                value = getattr(self.http, key)
+                if value is not None and not value.is_absolute():
+                    setattr(self.http, key, folder / value)
         return self
+
+    @property
+    def pins_required(self) -> bool:
+        """True once any associate has a PIN: then every phone sign-in needs one."""
+        return any(a.pin for a in self.associates)
 
     def _build_layout(self) -> Layout:
         _unique("waypoints", [w.id for w in self.waypoints])

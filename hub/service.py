@@ -21,6 +21,7 @@ from hub.api.deps import HubContext
 from hub.config import StoreConfig
 from hub.dispatcher import Dispatcher
 from hub.mqtt_channel import MqttChannel
+from hub.notify import Notifier
 from hub.store import Reader
 from hub.stream import StreamChannel
 
@@ -74,6 +75,9 @@ class HubService:
         self.stream = StreamChannel(self.reader, c.tz, self._stream_info, self.dispatcher.associates,
                                     self.clock)
         self.dispatcher.communicators = [self.mqtt, self.stream]
+        self.notifier = Notifier.from_config(c)
+        if self.notifier is not None:  # ntfy topics or a webhook configured
+            self.dispatcher.communicators.append(self.notifier.start())
         self.dispatcher.start()
         self.mqtt.start()
         if not self.mqtt.link.wait_connected(FIRST_CONNECT_WAIT_S):
@@ -98,8 +102,10 @@ class HubService:
             self.stop()
 
     def serve(self, ready: threading.Event | None = None) -> None:
+        http = self.config.http
+        tls = {"ssl_certfile": str(http.certfile), "ssl_keyfile": str(http.keyfile)} if http.certfile else {}
         config = uvicorn.Config(self.app, host=self.http_host, port=self.http_port,
-                                log_level="warning", access_log=False, timeout_graceful_shutdown=2)
+                                log_level="warning", access_log=False, timeout_graceful_shutdown=2, **tls)
         self.server = _Server(config)
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -107,8 +113,8 @@ class HubService:
         if ready is not None:
             watcher = threading.Thread(target=self._signal_ready, args=(ready,), daemon=True)
             watcher.start()
-        log.info("hub for store %s serving on http://%s:%d (broker %s)", self.config.store.id,
-                 self.http_host, self.http_port, self._broker_url)
+        log.info("hub for store %s serving on %s://%s:%d (broker %s)", self.config.store.id,
+                 "https" if tls else "http", self.http_host, self.http_port, self._broker_url)
         self.server.run()
 
     def _signal_ready(self, ready: threading.Event) -> None:
@@ -125,5 +131,7 @@ class HubService:
             self.mqtt.stop()
         if hasattr(self, "dispatcher"):
             self.dispatcher.stop()
+        if getattr(self, "notifier", None) is not None:
+            self.notifier.stop()
         if self.broker:
             self.broker.stop()

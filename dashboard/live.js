@@ -1,0 +1,180 @@
+// The live state of the store, shared by the floor dashboard and the phone page.
+//
+//   const store = await loadStore();
+//   const live = new Live({ banner: document.getElementById("offline-banner"), onChange: render });
+//   live.connect();
+//
+// `live.calls` (active calls), `live.recent` (just closed), `live.devices`, `live.associates`
+// are Maps kept up to date from the hub's SSE stream (`snapshot`, `call`, `device`,
+// `associate`, `resumed`). When the stream drops — the hub restarts, the Wi-Fi blips — the
+// banner shows and the page reconnects with the last event id it saw, so the hub replays what
+// changed meanwhile: no reload, no lost change, no duplicate row.
+
+export const API = "/api/v1";
+export const ACTIVE = new Set(["open", "acknowledged", "answered"]);
+
+// How long a closed call stays in `recent` ("Just finished").
+const RECENT_KEEP_MS = 60_000;
+// Reconnect pauses when the browser gave up on its own (an error page from a proxy, say): from
+// RECONNECT_MIN_MS doubling to RECONNECT_MAX_MS. The browser's own retry (about 3 s) handles
+// the common case of a hub that is simply not there for a moment.
+const RECONNECT_MIN_MS = 1000;
+const RECONNECT_MAX_MS = 10_000;
+
+export async function loadStore() {
+  const r = await fetch(`${API}/store`);
+  if (!r.ok) throw new Error(`GET /store: ${r.status}`);
+  return r.json();
+}
+
+export function fmt(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+// Green well inside the standard, amber in its last third, red past it; the words say the same.
+export function verdict(elapsed, standard) {
+  if (elapsed >= standard) return ["late", "over standard"];
+  if (elapsed >= (2 * standard) / 3) return ["near", "nearing standard"];
+  return ["ok", "within standard"];
+}
+
+export const REASONS = {
+  help: { icon: "?", words: "Help" },
+  size: { icon: "⇅", words: "Size" },
+};
+export function reasonOf(id) {
+  return REASONS[id] || { icon: "!", words: id };
+}
+
+export class Live {
+  constructor({ banner, onChange, onCall } = {}) {
+    this.banner = banner;
+    this.onChange = onChange || (() => {});
+    this.onCall = onCall || (() => {});   // (call, {replayed}) for every call message
+    this.calls = new Map();
+    this.recent = new Map();
+    this.devices = new Map();
+    this.associates = new Map();
+    this.info = {};
+    this.clockOffset = 0;      // hub seconds − browser seconds
+    this.lastId = null;        // id of the last message applied
+    this.connected = false;
+    this.generation = 0;       // snapshots seen: 1 after the first
+    this._pause = RECONNECT_MIN_MS;
+  }
+
+  now() { return Date.now() / 1000 + this.clockOffset; }
+
+  connect() {
+    const url = this.lastId == null ? `${API}/stream` : `${API}/stream?last=${encodeURIComponent(this.lastId)}`;
+    const source = (this.source = new EventSource(url));
+    const heard = (e) => {
+      if (e && e.lastEventId) this.lastId = e.lastEventId;
+    };
+    source.addEventListener("open", () => { heard(); });
+    source.addEventListener("error", () => {
+      this._setConnected(false);
+      if (source.readyState === EventSource.CLOSED) this._retryLater();
+    });
+    source.addEventListener("snapshot", (e) => {
+      heard(e);
+      const data = JSON.parse(e.data);
+      this.info = data;
+      this.clockOffset = data.now - Date.now() / 1000;
+      this.calls.clear();
+      data.calls.forEach((c) => this._upsert(c));
+      this.devices.clear();
+      data.devices.forEach((d) => this.devices.set(d.id, d));
+      this.associates.clear();
+      (data.associates || []).forEach((a) => this.associates.set(a.id, a));
+      this.generation += 1;
+      data.calls.forEach((c) => this.onCall(c, { replayed: true }));
+      this._setConnected(true);
+    });
+    source.addEventListener("call", (e) => {
+      heard(e);
+      const call = JSON.parse(e.data);
+      this._upsert(call);
+      this.onCall(call, { replayed: false });
+      this.onChange("call");
+    });
+    source.addEventListener("device", (e) => {
+      heard(e);
+      const d = JSON.parse(e.data);
+      this.devices.set(d.id, { ...this.devices.get(d.id), ...d });
+      this.onChange("device");
+    });
+    source.addEventListener("associate", (e) => {
+      heard(e);
+      const a = JSON.parse(e.data);
+      this.associates.set(a.id, a);
+      this.onChange("associate");
+    });
+    source.addEventListener("resumed", (e) => {
+      const data = JSON.parse(e.data);
+      if (data.to < data.from) {  // the hub's database was reset: start again from a snapshot
+        this.lastId = null;
+        this._restart();
+        return;
+      }
+      heard(e);
+      this._setConnected(true);
+      this.refreshDevices();   // device changes during the gap are not replayed
+    });
+  }
+
+  async refreshDevices() {
+    try {
+      const r = await fetch(`${API}/devices`);
+      if (!r.ok) return;
+      for (const d of await r.json()) {
+        this.devices.set(d.id, { ...this.devices.get(d.id), id: d.id, status: d.status, at: d.status_at,
+                                 health: d.health, health_at: d.health_at });
+      }
+      this.onChange("device");
+    } catch { /* offline: the banner already says so */ }
+  }
+
+  // Apply a call object we got from an action's reply (it may be newer than the stream).
+  apply(call) {
+    this._upsert(call);
+    this.onChange("call");
+  }
+
+  _upsert(call) {
+    if (ACTIVE.has(call.status)) {
+      this.calls.set(call.id, call);
+      this.recent.delete(call.id);
+    } else {
+      this.calls.delete(call.id);
+      this.recent.set(call.id, { call, until: Date.now() + RECENT_KEEP_MS });
+    }
+  }
+
+  expireRecent() {
+    let changed = false;
+    for (const [id, r] of this.recent) if (r.until < Date.now()) { this.recent.delete(id); changed = true; }
+    return changed;
+  }
+
+  _setConnected(on) {
+    if (on) this._pause = RECONNECT_MIN_MS;
+    if (this.connected === on) { if (on) this.onChange("connected"); return; }
+    this.connected = on;
+    if (this.banner) this.banner.hidden = on;
+    document.documentElement.dataset.connected = on ? "yes" : "no";
+    this.onChange("connected");
+  }
+
+  _restart() {
+    if (this.source) this.source.close();
+    this.connect();
+  }
+
+  _retryLater() {
+    clearTimeout(this._timer);
+    this._timer = setTimeout(() => this._restart(), this._pause);
+    this._pause = Math.min(RECONNECT_MAX_MS, this._pause * 2);
+  }
+}

@@ -1,0 +1,378 @@
+// Callbell associate phone page: sign in, my alerts first, then every open call; one tap to
+// act; break, shift and zone. A new alert for me sounds, vibrates and shows a system
+// notification (where permitted); the screen is kept awake while on shift.
+//
+// Sign-in goes through POST /api/v1/session. It checks a PIN when the store configures PINs
+// but issues no token yet (issue 7 adds real sessions), so the page only remembers who you
+// said you are, in this browser.
+
+import { API, Live, fmt, loadStore, reasonOf, verdict } from "/static/live.js";
+
+const TICK_MS = 500;                   // timer refresh
+// An alert older than this (hub clock) when the page first sees it does not ring: it is
+// already on the list. Covers opening the page, or reconnecting, long after it was sent.
+const ALERT_FRESH_S = 60;
+const VIBRATE_MS = [300, 150, 300, 150, 600];   // buzz, pause, buzz... (Android only)
+const BEEP = { hz: [880, 1175], ms: 180, gap_ms: 70, volume: 0.25 };  // two rising tones
+const ME_KEY = "callbell.phone.me";
+
+const $ = (id) => document.getElementById(id);
+let store = { standard_s: 90, rooms: [], associates: [], zones: [] };
+let me = null;                         // {id, name, ...} once signed in
+let audio = null;                      // AudioContext, created on a tap (browsers require one)
+let wakeLock = null;
+const rung = new Set();                // alerts already announced: "call|step|at"
+
+const live = new Live({ banner: $("offline-banner"), onChange: render, onCall: maybeAlert });
+
+const roomName = (id) => (store.rooms.find((r) => r.id === id) || {}).name || id;
+const personName = (id) => (store.associates.find((a) => a.id === id) || {}).name || id;
+
+// -- sign-in -------------------------------------------------------------------------------
+async function showSignIn() {
+  $("app").hidden = true;
+  $("sign-in").hidden = false;
+  const options = await (await fetch(`${API}/session`)).json();
+  $("pin-row").hidden = !options.pin_required;
+  $("sign-in-hint").textContent = options.pin_required ? "Who are you? Then your PIN." : "Who are you?";
+  const box = $("people");
+  box.replaceChildren(...options.associates.map((a) => {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "person big";
+    b.setAttribute("role", "radio");
+    b.setAttribute("aria-checked", "false");
+    b.dataset.id = a.id;
+    b.textContent = a.name;
+    return b;
+  }));
+  box.onclick = (e) => {
+    const b = e.target.closest("button");
+    if (!b) return;
+    for (const x of box.children) x.setAttribute("aria-checked", String(x === b));
+    $("sign-in-button").disabled = false;
+    if (!$("pin-row").hidden) $("pin").focus();
+  };
+}
+
+async function signIn(event) {
+  event.preventDefault();
+  const chosen = $("people").querySelector('[aria-checked="true"]');
+  if (!chosen) return;
+  unlockAudio();
+  askNotifications();  // must run inside the tap
+  const error = $("sign-in-error");
+  error.hidden = true;
+  try {
+    const r = await fetch(`${API}/session`, {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ associate: chosen.dataset.id, pin: $("pin").value || null }),
+    });
+    const body = await r.json();
+    if (!r.ok) throw new Error(body.error ? body.error.message : r.statusText);
+    me = body.associate;
+    localStorage.setItem(ME_KEY, JSON.stringify(me));
+    $("pin").value = "";
+    const current = live.associates.get(me.id);
+    if (!current || current.declared === "off") await setState("available");
+    showApp();
+  } catch (e) {
+    error.textContent = e.message;
+    error.hidden = false;
+  }
+}
+
+function signOut() {
+  localStorage.removeItem(ME_KEY);
+  me = null;
+  releaseWake();
+  showSignIn();
+}
+
+function showApp() {
+  $("sign-in").hidden = true;
+  $("app").hidden = false;
+  $("my-name").textContent = me.name;
+  const zone = $("zone");
+  zone.replaceChildren(...store.zones.map((z) => new Option(z.name || z.id, z.id)));
+  // Alerts already on the record when I sign in are listed, not rung.
+  for (const c of live.calls.values()) markOld(c);
+  render();
+}
+
+// -- alerts --------------------------------------------------------------------------------
+function myAlerts(call) {
+  return call.alerted.filter((a) => me && a.associate === me.id);
+}
+
+function markOld(call) {
+  for (const a of myAlerts(call)) rung.add(`${call.id}|${a.step}|${a.at}`);
+}
+
+function isMine(c) {
+  if (!me) return false;
+  if (c.acknowledged_by === me.id || (c.status === "answered" && c.answered_by === me.id)) return true;
+  return c.status === "open" && myAlerts(c).length > 0 && !(c.declined || []).includes(me.id);
+}
+
+function maybeAlert(call) {
+  if (!me) return;
+  if (call.status !== "open" || (call.declined || []).includes(me.id)) {
+    closeNotification(call.id);
+    return;
+  }
+  let fresh = false;
+  for (const a of myAlerts(call)) {
+    const key = `${call.id}|${a.step}|${a.at}`;
+    if (rung.has(key)) continue;
+    rung.add(key);
+    if (live.now() - Date.parse(a.at) / 1000 <= ALERT_FRESH_S) fresh = true;
+  }
+  if (fresh) announce(call);
+}
+
+function announce(call) {
+  const reason = reasonOf(call.reason);
+  const title = `${roomName(call.room)} — ${reason.words}`;
+  const body = call.reminders ? `Pressed ${call.reminders + 1} times. Tap to open.` : "A shopper is waiting. Tap to open.";
+  beep();
+  if (navigator.vibrate) navigator.vibrate(VIBRATE_MS);
+  notify(title, body, call);
+  document.body.classList.add("flash");
+  setTimeout(() => document.body.classList.remove("flash"), 1500);
+}
+
+function unlockAudio() {
+  try {
+    audio = audio || new AudioContext();
+    if (audio.state === "suspended") audio.resume();
+  } catch { audio = null; }
+}
+
+function beep() {
+  if (!audio) return;
+  let t = audio.currentTime;
+  for (const hz of BEEP.hz) {
+    const osc = audio.createOscillator();
+    const gain = audio.createGain();
+    osc.frequency.value = hz;
+    gain.gain.value = BEEP.volume;
+    osc.connect(gain).connect(audio.destination);
+    osc.start(t);
+    osc.stop(t + BEEP.ms / 1000);
+    t += (BEEP.ms + BEEP.gap_ms) / 1000;
+  }
+}
+
+function askNotifications() {
+  if (!("Notification" in window)) return;
+  if (Notification.permission === "default") Notification.requestPermission().then(renderNotice);
+}
+
+async function notify(title, body, call) {
+  if (!("Notification" in window) || Notification.permission !== "granted") return;
+  const options = {
+    body, tag: call.id, renotify: true, requireInteraction: true, icon: "/static/icon-192.png",
+    badge: "/static/icon-192.png", vibrate: VIBRATE_MS,
+    data: { call: call.id, associate: me.id },
+    actions: [{ action: "acknowledge", title: "On my way" }, { action: "decline", title: "Not me" }],
+  };
+  const reg = await registration();
+  if (reg) {
+    await reg.showNotification(title, options);
+  } else {
+    delete options.actions;  // only a service worker's notifications can have buttons
+    new Notification(title, options);
+  }
+}
+
+async function closeNotification(tag) {
+  const reg = await registration();
+  if (!reg) return;
+  for (const n of await reg.getNotifications({ tag })) n.close();
+}
+
+// The service worker's registration once it is active (its notifications can carry buttons
+// and outlive the page), or null: no worker, or not active within SW_WAIT_MS.
+const SW_WAIT_MS = 3000;
+async function registration() {
+  if (!("serviceWorker" in navigator)) return null;
+  const timeout = new Promise((resolve) => setTimeout(() => resolve(null), SW_WAIT_MS));
+  try {
+    return await Promise.race([navigator.serviceWorker.ready, timeout]);
+  } catch { return null; }
+}
+
+// -- keeping the screen awake while on shift -------------------------------------------------
+async function keepAwake(onShift) {
+  const wake = $("wake");
+  if (!onShift) { releaseWake(); wake.hidden = true; return; }
+  wake.hidden = false;
+  if (!("wakeLock" in navigator)) { wake.textContent = "Keep this page open: this browser may let the screen sleep."; return; }
+  if (wakeLock || document.visibilityState !== "visible") return;
+  try {
+    wakeLock = await navigator.wakeLock.request("screen");
+    wakeLock.addEventListener("release", () => { wakeLock = null; });
+    wake.textContent = "Screen stays on while you are on shift.";
+  } catch (e) {
+    // Refused (not visible yet, battery saver...): the next tap on the page tries again.
+    wake.textContent = "The screen may sleep: tap the page to keep it on.";
+    document.addEventListener("pointerdown", () => render(), { once: true });
+  }
+}
+
+function releaseWake() {
+  if (wakeLock) wakeLock.release();
+  wakeLock = null;
+}
+
+// -- acting --------------------------------------------------------------------------------
+async function post(path, body) {
+  const r = await fetch(`${API}${path}`, {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+  });
+  const data = await r.json();
+  if (!r.ok) throw new Error(data.error ? data.error.message : r.statusText);
+  return data;
+}
+
+async function act(event, id) {
+  const button = event.target.closest("button");
+  if (!button || !me) return;
+  unlockAudio();
+  const li = button.closest("li");
+  const error = li.querySelector(".error");
+  error.hidden = true;
+  button.disabled = true;
+  try {
+    live.apply(await post(`/calls/${id}/${button.dataset.action}`, { associate: me.id, source: "phone" }));
+    if (button.dataset.action !== "decline") closeNotification(id);
+  } catch (e) {
+    error.textContent = e.message;
+    error.hidden = false;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function setState(state) {
+  const a = await post(`/associates/${me.id}/state`, { state, source: "phone" });
+  live.associates.set(a.id, a);
+  render();
+}
+
+// -- rendering -----------------------------------------------------------------------------
+function render() {
+  if (!me || $("app").hidden) return;
+  const calls = [...live.calls.values()].sort((a, b) => a.pressed_ts - b.pressed_ts);
+  const mine = calls.filter(isMine);
+  const others = calls.filter((c) => !isMine(c));
+  fillList($("mine"), mine);
+  fillList($("all"), others);
+  $("mine-empty").hidden = mine.length > 0;
+  $("all-empty").hidden = others.length > 0;
+  const a = live.associates.get(me.id);
+  if (a) {
+    const words = { available: "● free", busy: "◐ busy", break: "☕ on break", off: "○ off shift" };
+    $("my-state").textContent = words[a.state] || a.state;
+    $("my-state").dataset.state = a.state;
+    $("break").textContent = a.declared === "break" ? "End break" : "Start break";
+    $("break").disabled = a.declared === "off";
+    $("shift").textContent = a.declared === "off" ? "Start shift" : "End shift";
+    const zone = (a.position && a.position.source === "zone" && a.position.zone) || a.home_zone;
+    if (zone && document.activeElement !== $("zone")) $("zone").value = zone;
+    keepAwake(a.declared !== "off");
+  }
+  renderNotice();
+}
+
+function renderNotice() {
+  const can = "Notification" in window;
+  $("enable-alerts").hidden = !can || Notification.permission !== "default";
+}
+
+function fillList(list, calls) {
+  const keep = new Set(calls.map((c) => c.id));
+  for (const li of [...list.children]) if (!keep.has(li.dataset.id)) li.remove();
+  calls.forEach((c, i) => {
+    let li = list.querySelector(`[data-id="${c.id}"]`);
+    if (!li) {
+      li = $("call-template").content.firstElementChild.cloneNode(true);
+      li.dataset.id = c.id;
+      li.querySelector(".actions").addEventListener("click", (e) => act(e, c.id));
+    }
+    if (list.children[i] !== li) list.insertBefore(li, list.children[i] || null);
+    fill(li, c);
+  });
+}
+
+function fill(li, c) {
+  li.dataset.status = c.status;
+  const reason = reasonOf(c.reason);
+  li.querySelector(".reason-icon").textContent = reason.icon;
+  li.querySelector(".room").textContent = roomName(c.room);
+  li.querySelector(".reason").textContent = reason.words + (c.reminders ? ` · pressed ${c.reminders + 1}×` : "");
+  let who = "Waiting for someone";
+  if (c.status === "acknowledged") who = c.acknowledged_by === me.id ? "You are on the way" : `${personName(c.acknowledged_by)} is on the way`;
+  if (c.status === "answered") who = c.answered_by === me.id ? "You are at the room" : `${personName(c.answered_by || "someone")} is at the room`;
+  if (c.status === "open" && myAlerts(c).length) who = "You were asked";
+  li.querySelector(".who").textContent = who;
+  const show = (action, on) => { li.querySelector(`[data-action="${action}"]`).hidden = !on; };
+  const askedMe = myAlerts(c).length > 0 && !(c.declined || []).includes(me.id);
+  show("acknowledge", c.status === "open");
+  show("decline", c.status === "open" && askedMe);
+  show("answer", c.status === "open" || c.status === "acknowledged");
+  show("done", c.status === "answered" || c.acknowledged_by === me.id);
+  tickCard(li, c);
+}
+
+function tickCard(li, c) {
+  const end = c.status === "answered" && c.response_s != null ? c.pressed_ts + c.response_s : live.now();
+  const elapsed = end - c.pressed_ts;
+  const [cls, words] = verdict(elapsed, store.standard_s);
+  li.dataset.verdict = cls;
+  li.querySelector(".timer").dataset.verdict = cls;
+  li.querySelector(".elapsed").textContent = fmt(elapsed);
+  li.querySelector(".verdict").textContent = words;
+}
+
+function tick() {
+  for (const list of [$("mine"), $("all")]) {
+    for (const li of list.children) {
+      const c = live.calls.get(li.dataset.id);
+      if (c) tickCard(li, c);
+    }
+  }
+}
+
+// -- start ---------------------------------------------------------------------------------
+function wire() {
+  $("sign-in-form").addEventListener("submit", signIn);
+  $("sign-out").addEventListener("click", signOut);
+  $("allow-notifications").addEventListener("click", askNotifications);
+  $("break").addEventListener("click", () => {
+    const a = live.associates.get(me.id);
+    setState(a && a.declared === "break" ? "available" : "break");
+  });
+  $("shift").addEventListener("click", () => {
+    const a = live.associates.get(me.id);
+    setState(a && a.declared === "off" ? "available" : "off");
+  });
+  $("zone").addEventListener("change", () => post(`/associates/${me.id}/zone`, { zone: $("zone").value, source: "phone" }));
+  document.addEventListener("visibilitychange", () => { if (document.visibilityState === "visible") render(); });
+  document.addEventListener("pointerdown", unlockAudio, { once: true });
+}
+
+store = await loadStore();
+$("store-name").textContent = store.name;
+document.title = `${store.name} — my calls`;
+// Sign-in is not real security yet (issue 7): every page says so, not only in demo mode.
+$("demo-banner").hidden = false;
+if (!store.demo) $("demo-banner").textContent = "Sign-in checks a PIN only, with no session yet: not secure.";
+if ("serviceWorker" in navigator) navigator.serviceWorker.register("/sw.js", { scope: "/phone" }).catch(() => {});
+wire();
+live.connect();
+setInterval(tick, TICK_MS);
+try { me = JSON.parse(localStorage.getItem(ME_KEY)); } catch { me = null; }
+if (me && store.associates.some((a) => a.id === me.id)) showApp();
+else { me = null; await showSignIn(); }

@@ -1,0 +1,259 @@
+"""Alerts beyond the open page: ntfy push to each associate's phone, and a generic webhook.
+
+A communicator like the MQTT and SSE channels: the dispatcher hands it every batch with
+:meth:`Notifier.send`, which only looks at the batch and queues what is to be sent — it never
+touches the network, so a slow or dead ntfy server cannot hold up a press. One worker thread
+posts from a bounded queue, retries with backoff and logs failures; nothing here raises into
+the dispatcher.
+
+    notifier = Notifier.from_config(config)      # None when nothing is configured
+    dispatcher.communicators.append(notifier)
+    notifier.start()
+
+ntfy: one JSON message per new alert, ``POST`` to the server root (docs.ntfy.sh/publish,
+"Publish as JSON")::
+
+    {"topic": "callbell-ana-7Qx", "title": "Fitting room 3 — size", "message": "...",
+     "priority": 4, "tags": ["bell"], "click": "https://hub/phone",
+     "actions": [{"action": "http", "label": "On my way", "url": "https://hub/api/v1/calls/c-000042/acknowledge",
+                  "method": "POST", "headers": {"Content-Type": "application/json"},
+                  "body": "{\\"associate\\":\\"ana\\",\\"source\\":\\"phone\\"}", "clear": true}, ...]}
+
+Webhook: ``POST`` JSON ``{"kind": "alert", "associate": {...}, "call": {...}}`` for each new
+alert and ``{"kind": "call", "call": {...}}`` for every other call change.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from hub.dispatcher import Batch
+from hub.views import call_object
+
+log = logging.getLogger("callbell.hub.notify")
+
+#: Deliveries waiting for the worker. A burst bigger than this (a hub catching up after a long
+#: outage, a dead server) drops the newest with a warning rather than growing without bound;
+#: the page and the dashboard still show every alert.
+QUEUE_SIZE = 500
+
+#: Attempts per delivery, and the pause before the second one (doubling after that): 3 tries
+#: over about 1.5 s ride out a server restart without sending an alert that is minutes stale.
+ATTEMPTS = 3
+BACKOFF_S = 0.5
+
+#: Seconds to wait for the server's answer. Short: the worker posts one message at a time.
+TIMEOUT_S = 5.0
+
+#: An alert older than this when the notifier first sees it is not pushed. After a hub restart
+#: the first change of each open call carries its whole ``alerted`` history; those were pushed
+#: before the restart (at most the last few seconds' worth go out twice).
+FRESH_S = 30.0
+
+#: ntfy priorities (1 min … 5 max): the first alert, and a later step, a reminder press or a
+#: call past the standard (long vibration, pop-over).
+PRIORITY_FIRST = 4
+PRIORITY_URGENT = 5
+
+#: Call ids whose latest status is remembered, to skip alerts already taken by someone.
+STATUS_MEMORY = 2000
+
+REASON_WORDS = {"help": "help", "size": "another size"}
+
+
+@dataclass(frozen=True)
+class Delivery:
+    url: str
+    body: dict
+    headers: dict
+    call: str | None = None       # skip if this call is no longer waiting when its turn comes
+    what: str = ""
+
+
+class Notifier:
+    """The push communicator: ntfy per associate, and a webhook. Start, send batches, stop."""
+
+    def __init__(self, *, tz: ZoneInfo, rooms: dict[str, str], people: dict[str, dict],
+                 ntfy_token: str | None = None, webhook_url: str | None = None,
+                 public_url: str | None = None, standard_s: float = 90.0,
+                 clock=time.time, attempts: int = ATTEMPTS, backoff_s: float = BACKOFF_S):
+        self.tz = tz
+        self.rooms = rooms                 # room id → name
+        self.people = people               # associate id → {"name", "ntfy_url", "ntfy_topic"}
+        self.ntfy_token = ntfy_token
+        self.webhook_url = webhook_url
+        self.public_url = public_url.rstrip("/") if public_url else None
+        self.standard_s = standard_s
+        self.clock = clock
+        self.attempts, self.backoff_s = attempts, backoff_s
+        self._queue: queue.Queue[Delivery | None] = queue.Queue(QUEUE_SIZE)
+        self._sent: set[tuple] = set()     # (call, associate, step, at) already pushed
+        self._status: dict[str, str] = {}  # call → latest status
+        self._thread: threading.Thread | None = None
+        self.delivered = 0
+        self.failed = 0
+        self.dropped = 0
+
+    @classmethod
+    def from_config(cls, config, clock=time.time) -> "Notifier | None":
+        """A notifier for the store, or None when neither ntfy topics nor a webhook are set."""
+        n = config.notify
+        people = {a.id: {"name": a.name or a.id, "ntfy_topic": a.ntfy_topic,
+                         "ntfy_url": (a.ntfy_url or n.ntfy_url or "").rstrip("/") or None}
+                  for a in config.associates}
+        if not n.webhook_url and not any(p["ntfy_topic"] for p in people.values()):
+            return None
+        return cls(tz=config.tz, rooms={r.id: r.name or r.id for r in config.rooms}, people=people,
+                   ntfy_token=n.ntfy_token or os.environ.get("CALLBELL_NTFY_TOKEN"),
+                   webhook_url=n.webhook_url, public_url=config.http.public_url,
+                   standard_s=config.store.standard_s, clock=clock)
+
+    # -- life cycle -------------------------------------------------------------------------
+    def start(self) -> "Notifier":
+        self._thread = threading.Thread(target=self._run, name="notifier", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop after the delivery in hand; what still waits is dropped (and logged): a hub
+        that is stopping must not hang on a slow server."""
+        left = 0
+        while True:
+            try:
+                if self._queue.get_nowait() is not None:
+                    left += 1
+                self._queue.task_done()
+            except queue.Empty:
+                break
+        if left:
+            log.warning("stopping: %d notification(s) not sent", left)
+        self._queue.put(None)
+        if self._thread:
+            self._thread.join(timeout_s)
+
+    def idle(self) -> bool:
+        """Nothing waiting (for tests and a clean stop)."""
+        return self._queue.unfinished_tasks == 0
+
+    # -- the dispatcher thread: look, queue, return -----------------------------------------
+    def send(self, batch: Batch) -> None:
+        now = self.clock()
+        for _, row in sorted(batch.calls.values(), key=lambda c: c[0]):
+            call = call_object(row, self.tz)
+            self._remember(call)
+            fresh = []
+            for a in json.loads(row.get("alerted") or "[]"):
+                key = (row["id"], a["associate"], a["step"], a["at"])
+                if key in self._sent:
+                    continue
+                self._sent.add(key)
+                if call["status"] == "open" and now - a["at"] <= FRESH_S:
+                    fresh.append(a)
+            for a in fresh:
+                self._alert(call, a["associate"], a["step"])
+            if self.webhook_url and not fresh:
+                self._put(Delivery(self.webhook_url, {"kind": "call", "call": call}, {}, what=f"webhook {call['id']}"))
+        if len(self._sent) > 20 * STATUS_MEMORY:  # forget closed calls' alerts
+            self._sent = {k for k in self._sent if self._status.get(k[0]) in ("open", "acknowledged", "answered")}
+
+    def _remember(self, call: dict) -> None:
+        self._status[call["id"]] = call["status"]
+        if len(self._status) > STATUS_MEMORY:
+            for old in list(self._status)[: len(self._status) - STATUS_MEMORY]:
+                del self._status[old]
+
+    def _alert(self, call: dict, associate: str, step: int) -> None:
+        person = self.people.get(associate, {})
+        if self.webhook_url:
+            self._put(Delivery(self.webhook_url, {
+                "kind": "alert", "associate": {"id": associate, "name": person.get("name", associate)},
+                "step": step, "call": call}, {}, what=f"webhook alert {call['id']} → {associate}"))
+        if person.get("ntfy_topic") and person.get("ntfy_url"):
+            headers = {"Authorization": f"Bearer {self.ntfy_token}"} if self.ntfy_token else {}
+            self._put(Delivery(person["ntfy_url"] + "/", self.ntfy_message(call, associate, step), headers,
+                               call=call["id"], what=f"ntfy {call['id']} → {associate}"))
+
+    def ntfy_message(self, call: dict, associate: str, step: int) -> dict:
+        """The ntfy JSON message for one alert (docs.ntfy.sh/publish: "Publish as JSON")."""
+        room = self.rooms.get(call["room"], call["room"])
+        reason = REASON_WORDS.get(call["reason"], call["reason"])
+        waited = max(0, round(self.clock() - call["pressed_ts"]))
+        urgent = step > 0 or call["reminders"] > 0 or call["overdue"]
+        lines = [f"Waiting {waited // 60}:{waited % 60:02d} (standard {self.standard_s:g} s)."]
+        if call["reminders"]:
+            lines.append(f"Pressed {call['reminders'] + 1} times.")
+        others = [a["associate"] for a in call["alerted"] if a["associate"] != associate]
+        if others:
+            lines.append("Also asked: " + ", ".join(self.people.get(o, {}).get("name", o) for o in dict.fromkeys(others)))
+        msg = {"topic": self.people[associate]["ntfy_topic"],
+               "title": f"{room} — {reason}",
+               "message": " ".join(lines),
+               "priority": PRIORITY_URGENT if urgent else PRIORITY_FIRST,
+               "tags": ["rotating_light" if urgent else "bell", call["reason"]]}
+        if self.public_url:
+            msg["click"] = f"{self.public_url}/phone"
+            body = json.dumps({"associate": associate, "source": "phone"}, separators=(",", ":"))
+            msg["actions"] = [
+                {"action": "http", "label": label, "url": f"{self.public_url}/api/v1/calls/{call['id']}/{verb}",
+                 "method": "POST", "headers": {"Content-Type": "application/json"}, "body": body, "clear": True}
+                for label, verb in (("On my way", "acknowledge"), ("Not me", "decline"))]
+        return msg
+
+    def _put(self, d: Delivery) -> None:
+        try:
+            self._queue.put_nowait(d)
+        except queue.Full:
+            self.dropped += 1
+            log.warning("notification queue full (%d): dropped %s", QUEUE_SIZE, d.what)
+
+    # -- the worker thread ------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            d = self._queue.get()
+            try:
+                if d is None:
+                    return
+                self._deliver(d)
+            except Exception:  # never let one bad message end the worker
+                log.exception("notification %s failed", d.what if d else "")
+            finally:
+                self._queue.task_done()
+
+    def _deliver(self, d: Delivery) -> None:
+        pause = self.backoff_s
+        for attempt in range(1, self.attempts + 1):
+            if d.call is not None and self._status.get(d.call, "open") != "open":
+                log.debug("%s skipped: the call is %s", d.what, self._status[d.call])
+                return
+            try:
+                self._post(d)
+                self.delivered += 1
+                return
+            except urllib.error.HTTPError as e:
+                retry = e.code >= 500 or e.code == 429
+                log.warning("%s: HTTP %d from %s (attempt %d of %d)", d.what, e.code, d.url, attempt, self.attempts)
+                if not retry:
+                    break
+            except (OSError, ValueError) as e:
+                log.warning("%s: %s (attempt %d of %d)", d.what, e, attempt, self.attempts)
+            if attempt < self.attempts:
+                time.sleep(pause)
+                pause *= 2
+        self.failed += 1
+        log.error("%s not delivered to %s", d.what, d.url)
+
+    def _post(self, d: Delivery) -> None:
+        data = json.dumps(d.body, ensure_ascii=False).encode()
+        req = urllib.request.Request(d.url, data=data, method="POST",
+                                     headers={"Content-Type": "application/json", "User-Agent": "callbell-hub",
+                                              **d.headers})
+        with urllib.request.urlopen(req, timeout=TIMEOUT_S) as r:
+            r.read()
