@@ -1,7 +1,7 @@
 // Callbell floor dashboard: the floor plan with every room's state, the open calls, who is
 // where, device trouble and today's figures — live from the hub's SSE stream (live.js).
 
-import { API, Live, fmt, loadStore, reasonOf, verdict } from "/static/live.js";
+import { API, Live, fmt, loadStore, reasonOf, syncList, verdict } from "/static/live.js";
 
 const TICK_MS = 250;                 // timer refresh
 const PX_PER_M = 20;                 // floor plan scale: SVG units per metre
@@ -193,21 +193,16 @@ function drawPeople() {
   layer.replaceChildren(...nodes);
 }
 
+function newCard(c) {
+  const li = $("call-template").content.firstElementChild.cloneNode(true);
+  li.querySelector(".actions").addEventListener("click", (e) => act(e, c.id));
+  return li;
+}
+
 function renderCalls() {
   const list = $("calls");
   const sorted = [...live.calls.values()].sort((a, b) => a.pressed_ts - b.pressed_ts);
-  const keep = new Set(sorted.map((c) => c.id));
-  for (const li of [...list.children]) if (!keep.has(li.dataset.id)) li.remove();
-  sorted.forEach((c, i) => {
-    let li = list.querySelector(`[data-id="${c.id}"]`);
-    if (!li) {
-      li = $("call-template").content.firstElementChild.cloneNode(true);
-      li.dataset.id = c.id;
-      li.querySelector(".actions").addEventListener("click", (e) => act(e, c.id));
-    }
-    if (list.children[i] !== li) list.insertBefore(li, list.children[i] || null);
-    fill(li, c);
-  });
+  syncList(list, sorted, newCard, fill);
   $("empty").hidden = sorted.length > 0;
   $("count-open").textContent = sorted.length;
 }

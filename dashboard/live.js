@@ -47,6 +47,22 @@ export function reasonOf(id) {
   return REASONS[id] || { icon: "!", words: id };
 }
 
+// Keep the <li> rows of `list` in the order of `items`, one per id: missing rows are made by
+// `create(item)`, every row is updated by `update(li, item)`. No flicker, no duplicates.
+export function syncList(list, items, create, update) {
+  const keep = new Set(items.map((item) => item.id));
+  for (const li of [...list.children]) if (!keep.has(li.dataset.id)) li.remove();
+  items.forEach((item, i) => {
+    let li = [...list.children].find((el) => el.dataset.id === item.id);
+    if (!li) {
+      li = create(item);
+      li.dataset.id = item.id;
+    }
+    if (list.children[i] !== li) list.insertBefore(li, list.children[i] || null);
+    update(li, item);
+  });
+}
+
 export class Live {
   constructor({ banner, onChange, onCall } = {}) {
     this.banner = banner;

@@ -6,7 +6,7 @@
 // but issues no token yet (issue 7 adds real sessions), so the page only remembers who you
 // said you are, in this browser.
 
-import { API, Live, fmt, loadStore, reasonOf, verdict } from "/static/live.js";
+import { API, Live, fmt, loadStore, reasonOf, syncList, verdict } from "/static/live.js";
 
 const TICK_MS = 500;                   // timer refresh
 // An alert older than this (hub clock) when the page first sees it does not ring: it is
@@ -291,19 +291,14 @@ function renderNotice() {
   $("enable-alerts").hidden = !can || Notification.permission !== "default";
 }
 
+function newCard(c) {
+  const li = $("call-template").content.firstElementChild.cloneNode(true);
+  li.querySelector(".actions").addEventListener("click", (e) => act(e, c.id));
+  return li;
+}
+
 function fillList(list, calls) {
-  const keep = new Set(calls.map((c) => c.id));
-  for (const li of [...list.children]) if (!keep.has(li.dataset.id)) li.remove();
-  calls.forEach((c, i) => {
-    let li = list.querySelector(`[data-id="${c.id}"]`);
-    if (!li) {
-      li = $("call-template").content.firstElementChild.cloneNode(true);
-      li.dataset.id = c.id;
-      li.querySelector(".actions").addEventListener("click", (e) => act(e, c.id));
-    }
-    if (list.children[i] !== li) list.insertBefore(li, list.children[i] || null);
-    fill(li, c);
-  });
+  syncList(list, calls, newCard, fill);
 }
 
 function fill(li, c) {

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -178,6 +179,41 @@ id = "maria"
 role = "manager"
 """)
     return path
+
+
+def read_sse(port: int, until, headers: dict | None = None, timeout: float = 8.0) -> list[dict]:
+    """SSE messages from the hub's /api/v1/stream, each ``{"event", "id", "data"}`` with the
+    data parsed as JSON, until ``until(messages)`` is true (an int n: n messages) or the timeout."""
+    if isinstance(until, int):
+        until = (lambda msgs, n=until: len(msgs) >= n)
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+    s.sendall(f"GET /api/v1/stream HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n{extra}\r\n".encode())
+    buf, messages = b"", []
+    deadline = time.monotonic() + timeout
+    try:
+        while not until(messages) and time.monotonic() < deadline:
+            s.settimeout(max(0.05, deadline - time.monotonic()))
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            buf += chunk
+            while b"\n\n" in buf:
+                block, buf = buf.split(b"\n\n", 1)
+                msg = {}
+                for line in block.decode().splitlines():
+                    if ":" in line and not line.startswith(":"):
+                        k, _, v = line.partition(":")
+                        msg[k] = v.strip()
+                if "event" in msg:
+                    msg["data"] = json.loads(msg["data"])
+                    messages.append(msg)
+    finally:
+        s.close()
+    return messages
 
 
 @contextmanager

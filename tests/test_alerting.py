@@ -8,8 +8,6 @@ The store of these tests runs a fast ladder (seconds instead of tens of seconds)
 """
 from __future__ import annotations
 
-import json
-import socket
 import threading
 import time
 from pathlib import Path
@@ -17,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from callbell.broker import free_port
-from tests.helpers import event, wait_until
+from tests.helpers import event, read_sse, wait_until
 
 STORE = """
 [store]
@@ -102,34 +100,7 @@ def store_file(tmp_path: Path, broker) -> Path:
 
 
 def sse(port: int, until, timeout: float = 8.0) -> list[dict]:
-    """SSE messages from /api/v1/stream until ``until(messages)`` is true (or the timeout)."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    s.sendall(b"GET /api/v1/stream HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
-    buf, messages = b"", []
-    deadline = time.monotonic() + timeout
-    try:
-        while not until(messages) and time.monotonic() < deadline:
-            s.settimeout(max(0.05, deadline - time.monotonic()))
-            try:
-                chunk = s.recv(65536)
-            except socket.timeout:
-                break
-            if not chunk:
-                break
-            buf += chunk
-            while b"\n\n" in buf:
-                block, buf = buf.split(b"\n\n", 1)
-                msg = {}
-                for line in block.decode().splitlines():
-                    if ":" in line and not line.startswith(":"):
-                        k, _, v = line.partition(":")
-                        msg[k] = v.strip()
-                if "event" in msg:
-                    msg["data"] = json.loads(msg["data"])
-                    messages.append(msg)
-    finally:
-        s.close()
-    return messages
+    return read_sse(port, until, timeout=timeout)
 
 
 def in_background(fn):

@@ -1,39 +1,16 @@
 """HTTP API v1 of the hub: errors, calls, statistics, exports, the SSE stream."""
 import csv
 import io
-import json
-import socket
 import threading
 import time
 
 import pytest
 
-from tests.helpers import event, wait_until
+from tests.helpers import event, read_sse, wait_until
 
 
 def sse_lines(port: int, headers: dict | None = None, until: int = 1, timeout: float = 5.0) -> list[dict]:
-    """Read ``until`` SSE messages from /api/v1/stream with a raw socket."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
-    s.sendall(f"GET /api/v1/stream HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n{extra}\r\n".encode())
-    buf, messages = b"", []
-    deadline = time.monotonic() + timeout
-    while len(messages) < until and time.monotonic() < deadline:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        buf += chunk
-        while b"\n\n" in buf:
-            block, buf = buf.split(b"\n\n", 1)
-            msg = {}
-            for line in block.decode().splitlines():
-                if ":" in line and not line.startswith(":"):
-                    k, _, v = line.partition(":")
-                    msg[k] = v.strip()
-            if "event" in msg:
-                messages.append(msg)
-    s.close()
-    return messages
+    return read_sse(port, until, headers, timeout)
 
 
 def press(recorder, topics, room="room-1", id=None):
@@ -154,9 +131,9 @@ def test_the_stream_starts_with_a_snapshot_then_sends_every_change(hub, recorder
     reader.join(10)
     snap, change = got
     assert snap["event"] == "snapshot"
-    data = json.loads(snap["data"])
+    data = snap["data"]
     assert [c["room"] for c in data["calls"]] == ["room-1"] and data["standard_s"] == 90
-    assert change["event"] == "call" and json.loads(change["data"])["room"] == "room-2"
+    assert change["event"] == "call" and change["data"]["room"] == "room-2"
     assert int(change["id"]) > int(snap["id"])
 
 
@@ -168,7 +145,7 @@ def test_the_stream_resumes_after_last_event_id_without_gaps(hub, recorder, topi
     wait_until(lambda: len(hub.api.ok("GET", "/api/v1/calls?status=open")) == 2, what="two calls")
     got = sse_lines(hub.http_port, {"Last-Event-ID": last}, until=3)
     assert [m["event"] for m in got] == ["call", "call", "resumed"]
-    assert sorted(json.loads(m["data"])["room"] for m in got[:2]) == ["room-1", "room-2"]
+    assert sorted(m["data"]["room"] for m in got[:2]) == ["room-1", "room-2"]
     # resuming from the newest id replays nothing
     again = sse_lines(hub.http_port, {"Last-Event-ID": got[-1]["id"]}, until=1)
     assert [m["event"] for m in again] == ["resumed"]

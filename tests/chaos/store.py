@@ -90,7 +90,7 @@ class Store:
     def lamps_match_calls(self) -> list[str]:
         """Rooms whose retained lamp disagrees with the hub's open calls (empty: all right)."""
         from tests.helpers import Recorder
-        rec = Recorder(self.broker.url, [f"callbell/test-store/room/+/lamp"])
+        rec = Recorder(self.broker.url, ["callbell/test-store/room/+/lamp"])
         time.sleep(0.5)
         open_calls = {c["room"]: c for c in self.hub.api.ok("GET", "/api/v1/calls?status=open")}
         wrong = []

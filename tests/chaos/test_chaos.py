@@ -1,7 +1,6 @@
 """Faults injected into a running store (hub process, Mosquitto, simulated devices), and the
 presses counted afterwards: none may be lost, none counted twice. Opt in to longer runs with
 --soak."""
-import json
 import signal
 import time
 
