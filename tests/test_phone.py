@@ -96,6 +96,7 @@ def test_a_new_alert_creates_a_system_notification_and_the_screen_stays_awake(hu
         expect(phone.locator("#mine .call")).to_have_count(1, timeout=2000)
         titles = wait_until(lambda: phone.evaluate(
             "navigator.serviceWorker.ready.then(r => r.getNotifications()).then(ns => ns.map(n => [n.title, n.tag, n.data]))"),
+            timeout=15,  # Chromium shows it only once its icon is loaded: slow on a cold, busy machine
             what="a notification")
         (title, tag, data), = titles
         assert title == "Room 3 — Size"
