@@ -110,13 +110,13 @@ def store() -> Store:
 
 
 def test_alerts_the_nearest_free_associate_first(store):
-    store.press("r1")
+    c = store.press("r1")
     assert store.alerted(c) == [("ben", 0, 0.0)]
 
 
 def test_skips_an_associate_on_break(store):
     store.roster.set_state("ben", "break", store.now, "phone")
-    store.press("r1")
+    c = store.press("r1")
     assert store.who(c) == ["cleo"]
 
 
@@ -129,7 +129,7 @@ def test_skips_an_associate_who_is_off_shift(store):
 def test_skips_a_busy_associate(store):
     first = store.press("r2")  # ben (5 m) is nearest to r2 too
     store.act("acknowledge", first, "ben")
-    store.press("r1")
+    c = store.press("r1")
     assert store.who(c) == ["cleo"]
 
 
@@ -145,7 +145,7 @@ def test_a_tie_in_distance_goes_to_whoever_has_waited_longest_since_their_last_c
 
 
 def test_alerts_the_next_nearest_at_20_s_when_nobody_acknowledged(store):
-    store.press("r1")
+    c = store.press("r1")
     store.until(19.9)
     assert store.who(c) == ["ben"]
     store.until(20)
@@ -153,14 +153,14 @@ def test_alerts_the_next_nearest_at_20_s_when_nobody_acknowledged(store):
 
 
 def test_escalates_to_the_zone_at_45_s_when_nobody_acknowledged(store):
-    store.press("r1")
+    c = store.press("r1")
     store.advance(45)
     # ana is the only free associate of zone a not asked yet; dan and eve work in zone b
     assert store.alerted(c) == [("ben", 0, 0.0), ("cleo", 1, 20.0), ("ana", 2, 45.0)]
 
 
 def test_reaches_the_manager_at_the_standard_and_the_lamp_turns_overdue(store):
-    store.press("r1")
+    c = store.press("r1")
     store.until(89.9)
     assert "maria" not in store.who(c) and store.floor.lamp("r1").state == "called"
     store.until(90)
@@ -170,13 +170,13 @@ def test_reaches_the_manager_at_the_standard_and_the_lamp_turns_overdue(store):
 
 def test_the_manager_is_alerted_even_when_on_break_or_off_shift(store):
     assert store.roster.get("maria").state == "off"
-    store.press("r1")
+    c = store.press("r1")
     store.advance(90)
     assert "maria" in store.who(c)
 
 
 def test_acknowledging_stops_the_alerting_of_others(store):
-    store.press("r1")
+    c = store.press("r1")
     store.clock.advance(8)
     store.act("acknowledge", c, "ben")
     store.advance(120)
@@ -184,7 +184,7 @@ def test_acknowledging_stops_the_alerting_of_others(store):
 
 
 def test_a_decline_by_everyone_alerted_escalates_at_once(store):
-    store.press("r1")
+    c = store.press("r1")
     store.clock.advance(3)
     store.act("decline", c, "ben")
     assert store.alerted(c) == [("ben", 0, 0.0), ("cleo", 1, 3.0)]
@@ -196,7 +196,7 @@ def test_a_decline_by_everyone_alerted_escalates_at_once(store):
 
 
 def test_a_decline_by_some_of_those_alerted_waits_for_the_clock(store):
-    store.press("r1")
+    c = store.press("r1")
     store.advance(20)
     store.act("decline", c, "ben")
     store.advance(10)
@@ -206,7 +206,7 @@ def test_a_decline_by_some_of_those_alerted_waits_for_the_clock(store):
 
 
 def test_when_everyone_declines_the_manager_is_next_at_once(store):
-    store.press("r1")
+    c = store.press("r1")
     for who in ("ben", "cleo", "ana"):
         store.act("decline", c, who)
     assert store.who(c) == ["ben", "cleo", "ana", "maria"]
@@ -214,14 +214,14 @@ def test_when_everyone_declines_the_manager_is_next_at_once(store):
 
 
 def test_an_associate_who_took_another_call_counts_as_declined(store):
-    store.press("r1")
+    c = store.press("r1")
     other = store.press("r2")
     store.act("acknowledge", other, "ben")  # ben was alerted for c, and took r2's call
     assert store.who(c) == ["ben", "cleo"]
 
 
 def test_re_alerts_an_acknowledged_call_not_answered_in_3_min(store):
-    store.press("r1")
+    c = store.press("r1")
     store.clock.advance(10)
     store.act("acknowledge", c, "ben")
     store.until(189.9)
@@ -246,7 +246,7 @@ def test_the_re_alert_time_is_configurable():
 def test_an_associate_who_becomes_free_is_alerted_for_a_waiting_call(store):
     for who in ("ana", "ben", "cleo", "dan", "eve"):
         store.roster.set_state(who, "break", store.now, "phone")
-    store.press("r1")
+    c = store.press("r1")
     assert store.who(c) == []
     store.clock.advance(7)
     store.roster.set_state("eve", "available", store.now, "phone")
