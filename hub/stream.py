@@ -19,6 +19,7 @@ Message kinds (``event:`` field):
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import threading
@@ -51,7 +52,9 @@ class Item:
     kind: str
     data: dict
 
-    def encode(self) -> bytes:
+    @functools.cached_property
+    def wire(self) -> bytes:
+        """The message as sent: built once, however many pages are connected."""
         head = f"id: {self.seq}\n" if self.seq is not None else ""
         return f"{head}event: {self.kind}\ndata: {json.dumps(self.data, separators=(',', ':'))}\n\n".encode()
 
@@ -138,7 +141,7 @@ class StreamChannel:
             last = await asyncio.to_thread(self._catch_up_plan, last_event_id)
             sent_up_to, first = last
             for item in first:
-                yield item.encode()
+                yield item.wire
             while True:
                 if client.dropped:
                     log.info("SSE client too slow; dropped (it will reconnect and catch up)")
@@ -154,7 +157,7 @@ class StreamChannel:
                     return
                 if item.seq is not None and item.seq <= sent_up_to:
                     continue  # already part of the snapshot or replay
-                yield item.encode()
+                yield item.wire
         finally:
             self._remove(client)
 
