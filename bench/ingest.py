@@ -26,11 +26,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import signal
 import sqlite3
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
@@ -41,10 +38,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import paho.mqtt.client as paho  # noqa: E402
 
 from press_to_lamp import (  # noqa: E402
-    _nodelay, STORE_ID, WAIT_S, BenchError, Client, HubInProcess, HubProcess, device_event, loadavg,
-    machine_info, say, wait_healthy, write_store_config)
+    _nodelay, STORE_ID, WAIT_S, BenchError, Client, device_event, loadavg,
+    machine_info, say, bench_store)
 
-from callbell.broker import Broker, BrokerError, free_port  # noqa: E402
 from callbell.protocol import Topics  # noqa: E402
 
 HOST = "127.0.0.1"
@@ -247,10 +243,6 @@ def report(result: dict) -> str:
     return "\n".join(lines)
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="ingest.py",
@@ -278,93 +270,64 @@ def main(argv: list[str] | None = None) -> int:
     if args.rooms < 1 or args.devices < 1 or args.seconds <= 0 or min(args.rates) <= 0:
         ap.error("--rooms, --devices, --seconds and --rates must be positive")
 
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _interrupt)
     load_at_start = loadavg()
-    tmp = Path(tempfile.mkdtemp(prefix="callbell-bench-ingest-", dir=args.tmp))
-    broker = hub = sampler = None
-    devices: list[Client] = []
-    try:
-        say(f"temporary folder {tmp}")
-        broker = Broker(tmp / "broker", extra_config="sys_interval 1").start()
-        say(f"Mosquitto on {broker.url}")
-        rooms = [f"room-{i:03d}" for i in range(1, args.rooms + 1)]
-        http_port = free_port()
-        config = write_store_config(tmp / "store.toml", rooms, broker.url, http_port)
-        hub = (HubProcess if args.hub == "process" else HubInProcess)(config, http_port, tmp / "hub.log")
-        hub.start()
-        wait_healthy(hub)
-        say(f"hub ({args.hub}) healthy on http://{HOST}:{http_port} with {args.rooms} room(s)")
-        db = ReadOnlyDB(tmp / "callbell.db")
-        topics = Topics("callbell", STORE_ID)
-        for k in range(args.devices):
-            devices.append(Device(broker.host, broker.port, f"bench-ingest-dev-{os.getpid()}-{k}"))
-        sampler = Sampler(http_port, broker.host, broker.port)
-        sampler.start()
-
-        rates, saturated_at = [], None
-        for step, rate in enumerate(args.rates):
-            say(f"{rate:g} events/s for {args.seconds:g} s")
-            r = run_rate(rate, args.seconds, rooms, devices, topics, db, hub, broker, sampler, step)
-            rates.append(r)
-            say(f"  {rate:g}/s: stored {r['stored']}/{r['sent']} at {r['stored_per_s']:.0f}/s, "
-                f"hub CPU {r['hub_cpu_pct']:.0f}%, lost {r['lost']}, duplicates {r['duplicates']}: {verdict(r)}")
-            if r["lost"] > 0 and r["catch_up_s"] == float("inf"):
-                say("  events still missing after 10 s without progress")
-            if r["saturated"] and saturated_at is None:
-                saturated_at = r
-                if not args.all:
-                    break
-            hub.check()
-        ok = [r for r in rates if not r["saturated"]]
-        if saturated_at is None:
-            summary = (f"not saturated up to {rates[-1]['offered_per_s']:g} events/s "
-                       f"(hub CPU {rates[-1]['hub_cpu_pct']:.0f}%)")
-        else:
-            summary = (f"{'saturates' if saturated_at['hub_saturated'] else 'the publishers could not keep up'} "
-                       f"at {saturated_at['offered_per_s']:g} events/s offered: stored "
-                       f"{saturated_at['stored_per_s']:.0f}/s, hub CPU {saturated_at['hub_cpu_pct']:.0f}%"
-                       + (f", {saturated_at['behind_at_stop']} events behind when the publishers stopped"
-                          if saturated_at['hub_saturated'] else "")
-                       + (f"; last sustained rate {ok[-1]['offered_per_s']:g}/s" if ok else ""))
-        summary += (f". Loss: {sum(r['lost'] for r in rates)}, duplicates: "
-                    f"{sum(r['duplicates'] for r in rates)} over {sum(r['sent'] for r in rates)} events.")
-        result = {
-            "machine": machine_info(tmp, load_at_start),
-            "config": {"hub": args.hub, "rooms": args.rooms, "devices": args.devices,
-                       "seconds": args.seconds, "rates": args.rates},
-            "rates": rates, "verdict": summary,
-        }
-        print(report(result), flush=True)
-        if args.json:
-            args.json.write_text(json.dumps(result, indent=1, default=str) + "\n")
-            say(f"wrote {args.json}")
-        return 0
-    except KeyboardInterrupt:
-        say("interrupted; cleaning up")
-        return 130
-    except (BenchError, BrokerError, OSError, RuntimeError, sqlite3.Error) as e:
-        say(f"error: {e}")
-        if hub is not None and hub.tail():
-            say(f"hub log tail:\n{hub.tail()}")
-        return 1
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip the cleanup
+    with bench_store(args, "callbell-bench-ingest-", "sys_interval 1") as store:
+        broker, hub, rooms, tmp, http_port = store.broker, store.hub, store.rooms, store.tmp, store.http_port
+        sampler = None
+        devices: list[Client] = []
         try:
+            db = ReadOnlyDB(tmp / "callbell.db")
+            topics = Topics("callbell", STORE_ID)
+            for k in range(args.devices):
+                devices.append(Device(broker.host, broker.port, f"bench-ingest-dev-{os.getpid()}-{k}"))
+            sampler = Sampler(http_port, broker.host, broker.port)
+            sampler.start()
+
+            rates, saturated_at = [], None
+            for step, rate in enumerate(args.rates):
+                say(f"{rate:g} events/s for {args.seconds:g} s")
+                r = run_rate(rate, args.seconds, rooms, devices, topics, db, hub, broker, sampler, step)
+                rates.append(r)
+                say(f"  {rate:g}/s: stored {r['stored']}/{r['sent']} at {r['stored_per_s']:.0f}/s, "
+                    f"hub CPU {r['hub_cpu_pct']:.0f}%, lost {r['lost']}, duplicates {r['duplicates']}: {verdict(r)}")
+                if r["lost"] > 0 and r["catch_up_s"] == float("inf"):
+                    say("  events still missing after 10 s without progress")
+                if r["saturated"] and saturated_at is None:
+                    saturated_at = r
+                    if not args.all:
+                        break
+                hub.check()
+            ok = [r for r in rates if not r["saturated"]]
+            if saturated_at is None:
+                summary = (f"not saturated up to {rates[-1]['offered_per_s']:g} events/s "
+                           f"(hub CPU {rates[-1]['hub_cpu_pct']:.0f}%)")
+            else:
+                summary = (f"{'saturates' if saturated_at['hub_saturated'] else 'the publishers could not keep up'} "
+                           f"at {saturated_at['offered_per_s']:g} events/s offered: stored "
+                           f"{saturated_at['stored_per_s']:.0f}/s, hub CPU {saturated_at['hub_cpu_pct']:.0f}%"
+                           + (f", {saturated_at['behind_at_stop']} events behind when the publishers stopped"
+                              if saturated_at['hub_saturated'] else "")
+                           + (f"; last sustained rate {ok[-1]['offered_per_s']:g}/s" if ok else ""))
+            summary += (f". Loss: {sum(r['lost'] for r in rates)}, duplicates: "
+                        f"{sum(r['duplicates'] for r in rates)} over {sum(r['sent'] for r in rates)} events.")
+            result = {
+                "machine": machine_info(tmp, load_at_start),
+                "config": {"hub": args.hub, "rooms": args.rooms, "devices": args.devices,
+                           "seconds": args.seconds, "rates": args.rates},
+                "rates": rates, "verdict": summary,
+            }
+            print(report(result), flush=True)
+            if args.json:
+                args.json.write_text(json.dumps(result, indent=1, default=str) + "\n")
+                say(f"wrote {args.json}")
+            return 0
+        except sqlite3.Error as e:
+            raise BenchError(f"reading the hub's database: {e}") from None
+        finally:
             if sampler is not None:
                 sampler.close()
             for d in devices:
                 d.close()
-            if hub is not None:
-                hub.stop()
-            if broker is not None:
-                broker.stop()
-        finally:
-            if args.keep:
-                say(f"kept {tmp}")
-            else:
-                shutil.rmtree(tmp, ignore_errors=True)
-            signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 if __name__ == "__main__":

@@ -33,11 +33,8 @@ import json
 import os
 import random
 import re
-import shutil
-import signal
 import socket
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
@@ -46,11 +43,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from press_to_lamp import (  # noqa: E402
-    DEVICE_ID, STORE_ID, WAIT_S, BenchError, Client, HubInProcess, HubProcess, Observer,
+    DEVICE_ID, STORE_ID, WAIT_S, BenchError, Client, Observer,
     device_event, gap, loadavg, machine_info, measure_baseline, progress, say,
-    summarize, wait_healthy, write_store_config)
+    summarize, bench_store)
 
-from callbell.broker import Broker, BrokerError, free_port  # noqa: E402
 from callbell.protocol import Topics  # noqa: E402
 
 HOST = "127.0.0.1"
@@ -437,10 +433,6 @@ def report(result: dict) -> str:
     return "\n".join(lines)
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="press_to_dashboard.py",
@@ -480,29 +472,13 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 <= args.gap_ms[0] <= args.gap_ms[1]:
         ap.error("--gap-ms needs 0 <= MIN <= MAX")
 
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _interrupt)
     # The measured client's thread must not wait 5 ms for the GIL behind the other clients.
     sys.setswitchinterval(0.0005)
 
     rng = random.Random(args.seed)
     load_at_start = loadavg()
-    tmp = Path(tempfile.mkdtemp(prefix="callbell-bench-sse-", dir=args.tmp))
-    broker = hub = None
-    try:
-        say(f"temporary folder {tmp}")
-        broker = Broker(tmp / "broker").start()
-        if broker.host not in ("127.0.0.1", "localhost", "::1"):
-            raise BenchError(f"the broker listens on {broker.host}, not loopback")
-        say(f"Mosquitto on {broker.url}")
-        rooms = [f"room-{i:03d}" for i in range(1, args.rooms + 1)]
-        http_port = free_port()
-        config = write_store_config(tmp / "store.toml", rooms, broker.url, http_port)
-        hub = (HubProcess if args.hub == "process" else HubInProcess)(config, http_port, tmp / "hub.log")
-        hub.start()
-        wait_healthy(hub)
-        say(f"hub ({args.hub}) healthy on http://{HOST}:{http_port} with {args.rooms} room(s)")
-
+    with bench_store(args, "callbell-bench-sse-") as store:
+        broker, hub, rooms, tmp = store.broker, store.hub, store.rooms, store.tmp
         phases = []
         for n in args.clients:
             phases.append(run_phase(n, args, broker, hub, rooms, rng))
@@ -523,29 +499,6 @@ def main(argv: list[str] | None = None) -> int:
             args.json.write_text(json.dumps(result, indent=1) + "\n")
             say(f"wrote {args.json}")
         return 0
-    except KeyboardInterrupt:
-        say("interrupted; cleaning up")
-        return 130
-    except (BenchError, BrokerError, OSError) as e:
-        say(f"error: {e}")
-        if hub is not None:
-            tail = hub.tail()
-            if tail:
-                say(f"hub log tail:\n{tail}")
-        return 1
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip the cleanup
-        try:
-            if hub is not None:
-                hub.stop()
-            if broker is not None:
-                broker.stop()
-        finally:
-            if args.keep:
-                say(f"kept {tmp}")
-            else:
-                shutil.rmtree(tmp, ignore_errors=True)
-            signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 if __name__ == "__main__":

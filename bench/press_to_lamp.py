@@ -23,7 +23,6 @@ order, with a small random gap. Progress goes to stderr, the result table to std
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import os
@@ -38,7 +37,10 @@ import tempfile
 import threading
 import time
 import urllib.request
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -54,12 +56,11 @@ from callbell.broker import Broker, BrokerError, find_mosquitto, free_port  # no
 from callbell.protocol import EVENT_EXPIRY_S, Event, Topics  # noqa: E402
 
 #: A device declares the expiry it set in the event itself where the contract has that field.
-_DECLARED = {"expiry_s": EVENT_EXPIRY_S} if "expiry_s" in {f.name for f in dataclasses.fields(Event)} else {}
 
 
 def device_event(**fields) -> bytes:
     """An event payload as a Callbell device builds it."""
-    return Event(**fields, **_DECLARED).to_json()
+    return Event(**fields, expiry_s=EVENT_EXPIRY_S).to_json()
 
 
 STORE_ID = "bench"
@@ -545,6 +546,66 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+@dataclass
+class BenchStore:
+    """What a benchmark runs against: its folder, broker, hub and room ids."""
+    tmp: Path
+    broker: Broker
+    hub: "HubProcess | HubInProcess"
+    rooms: list[str]
+    http_port: int
+
+
+@contextmanager
+def bench_store(args, prefix: str, broker_config: str = "") -> Iterator[BenchStore]:
+    """Mosquitto and the hub (``args.hub``: process or in-process) with ``args.rooms`` rooms,
+    in a temporary folder under ``args.tmp``, shared by every benchmark here. On the way out —
+    normally, on an error or on Ctrl-C/SIGTERM — both are stopped and the folder removed
+    (unless ``args.keep``); errors end the program with a message and exit code 1, Ctrl-C
+    with 130."""
+    # Ctrl-C and SIGTERM both clean up (SIGINT explicitly: a shell may start us with it ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=args.tmp))
+    broker = hub = None
+    try:
+        say(f"temporary folder {tmp}")
+        broker = Broker(tmp / "broker", extra_config=broker_config).start()
+        if broker.host not in ("127.0.0.1", "localhost", "::1"):
+            raise BenchError(f"the broker listens on {broker.host}, not loopback")
+        say(f"Mosquitto on {broker.url}")
+        rooms = [f"room-{i:03d}" for i in range(1, args.rooms + 1)]
+        http_port = free_port()
+        config = write_store_config(tmp / "store.toml", rooms, broker.url, http_port)
+        hub = (HubProcess if args.hub == "process" else HubInProcess)(config, http_port, tmp / "hub.log")
+        hub.start()
+        wait_healthy(hub)
+        say(f"hub ({args.hub}) healthy on http://127.0.0.1:{http_port} with {args.rooms} room(s)")
+        yield BenchStore(tmp, broker, hub, rooms, http_port)
+    except KeyboardInterrupt:
+        say("interrupted; cleaning up")
+        raise SystemExit(130)
+    except (BenchError, BrokerError, OSError, RuntimeError) as e:
+        say(f"error: {e}")
+        tail = hub.tail() if hub is not None else ""
+        if tail:
+            say(f"hub log tail:\n{tail}")
+        raise SystemExit(1)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip the cleanup
+        try:
+            if hub is not None:
+                hub.stop()
+            if broker is not None:
+                broker.stop()
+        finally:
+            if args.keep:
+                say(f"kept {tmp}")
+            else:
+                shutil.rmtree(tmp, ignore_errors=True)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="press_to_lamp.py",
@@ -584,26 +645,10 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 <= args.gap_ms[0] <= args.gap_ms[1]:
         ap.error("--gap-ms needs 0 <= MIN <= MAX")
 
-    # Ctrl-C and SIGTERM both clean up (SIGINT explicitly: a shell may start us with it ignored).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _interrupt)
-
     rng = random.Random(args.seed)
     load_at_start = loadavg()
-    tmp = Path(tempfile.mkdtemp(prefix="callbell-bench-", dir=args.tmp))
-    broker = hub = None
-    try:
-        say(f"temporary folder {tmp}")
-        broker = Broker(tmp / "broker", extra_config="\n".join(args.broker_config)).start()
-        say(f"Mosquitto on {broker.url}")
-        rooms = [f"room-{i:03d}" for i in range(1, args.rooms + 1)]
-        http_port = free_port()
-        config = write_store_config(tmp / "store.toml", rooms, broker.url, http_port)
-        hub = (HubProcess if args.hub == "process" else HubInProcess)(config, http_port, tmp / "hub.log")
-        hub.start()
-        wait_healthy(hub)
-        say(f"hub ({args.hub}) healthy on http://127.0.0.1:{http_port} with {args.rooms} room(s)")
-
+    with bench_store(args, "callbell-bench-", "\n".join(args.broker_config)) as store:
+        broker, hub, rooms, tmp = store.broker, store.hub, store.rooms, store.tmp
         host, port = broker.host, broker.port
         say(f"baseline: {args.baseline} raw round trips (+{args.warmup} warm-up)")
         base = measure_baseline(host, port, args.baseline, args.warmup, rng, tuple(args.gap_ms))
@@ -637,25 +682,6 @@ def main(argv: list[str] | None = None) -> int:
             args.json.write_text(json.dumps(result, indent=1) + "\n")
             say(f"wrote {args.json}")
         return 0
-    except KeyboardInterrupt:
-        say("interrupted; cleaning up")
-        return 130
-    except (BenchError, BrokerError) as e:
-        say(f"error: {e}")
-        return 1
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip the cleanup
-        try:
-            if hub is not None:
-                hub.stop()
-            if broker is not None:
-                broker.stop()
-        finally:
-            if args.keep:
-                say(f"kept {tmp}")
-            else:
-                shutil.rmtree(tmp, ignore_errors=True)
-            signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from hub.domain.call import Floor, Room, Transition  # noqa: E402
+from hub.domain.call import Floor, Room  # noqa: E402
 from hub.store import Writer  # noqa: E402
 
 
@@ -96,7 +96,7 @@ def main() -> int:
         for sync in ("FULL", "NORMAL", "OFF"):
             total, commit = press_transactions(folder, sync, args.n)
             print(line(f"press transaction, sync={sync}", total))
-            print(line(f"  of which COMMIT", commit))
+            print(line("  of which COMMIT", commit))
     except KeyboardInterrupt:
         return 130
     finally:
