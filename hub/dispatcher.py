@@ -118,7 +118,8 @@ class Dispatcher:
         self.topics = topics
         self.clock = clock
         self.communicators: list[Communicator] = []
-        self._ack = ack
+        #: Acknowledges an MQTT message to the broker; set by the MQTT channel that received it.
+        self.acknowledge = ack
         self._queue: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -309,7 +310,7 @@ class Dispatcher:
         if batch:
             self._send(batch)
         for message in acks:
-            self._ack(message)
+            self.acknowledge(message)
         extra = Batch()  # what only the pages need comes after
         self._announce_associates(extra, batch.events, now)
         if extra:

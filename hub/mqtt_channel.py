@@ -40,7 +40,7 @@ class MqttChannel:
             on_connected=self._connected,
             manual_ack=True,
         )
-        dispatcher._ack = self.link.ack
+        dispatcher.acknowledge = self.link.ack  # only after the press is stored
 
     def start(self) -> None:
         self.link.start()
