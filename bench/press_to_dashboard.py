@@ -24,6 +24,7 @@ Only 127.0.0.1 is used. Progress goes to stderr, the table to stdout.
 
     python bench/press_to_dashboard.py                           # 40 rooms, 1/50/500 clients
     python bench/press_to_dashboard.py --clients 1 50 500 --presses 200 --json out.json
+    python bench/press_to_dashboard.py --rooms 1 40 200 --json rooms.json   # each: 1/50/500 clients
 """
 from __future__ import annotations
 
@@ -445,7 +446,9 @@ def main(argv: list[str] | None = None) -> int:
                "--json out.json. Progress goes to stderr, the table to stdout. See docs/benchmarks.md.")
     ap.add_argument("--clients", type=int, nargs="+", default=[1, 50, 500], metavar="N",
                     help="SSE client counts, one phase each (default: 1 50 500)")
-    ap.add_argument("--rooms", type=int, default=40, help="rooms in the store (default: %(default)s)")
+    ap.add_argument("--rooms", type=int, nargs="+", default=[40], metavar="N",
+                    help="rooms in the store; several counts run one after another, each with its "
+                         "own broker and hub, e.g. --rooms 1 40 200 (default: 40)")
     ap.add_argument("--presses", type=int, default=200, help="timed presses per client count (default: %(default)s)")
     ap.add_argument("--baseline", type=int, default=200, metavar="N",
                     help="timed raw round trips per client count (default: %(default)s)")
@@ -467,7 +470,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, database)")
     ap.add_argument("--json", type=Path, metavar="FILE", help="also write the figures and samples as JSON")
     args = ap.parse_args(argv)
-    if args.rooms < 1 or args.presses < 1 or args.baseline < 1 or args.warmup < 0 or min(args.clients) < 1:
+    if min(args.rooms) < 1 or args.presses < 1 or args.baseline < 1 or args.warmup < 0 or min(args.clients) < 1:
         ap.error("--rooms, --presses, --baseline and --clients must be at least 1, --warmup at least 0")
     if not 0 <= args.gap_ms[0] <= args.gap_ms[1]:
         ap.error("--gap-ms needs 0 <= MIN <= MAX")
@@ -476,30 +479,53 @@ def main(argv: list[str] | None = None) -> int:
     sys.setswitchinterval(0.0005)
 
     rng = random.Random(args.seed)
+    runs = [measure_rooms(args, n, rng) for n in args.rooms]
+    if len(runs) > 1:
+        print(summary(runs), flush=True)
+    if args.json:
+        args.json.write_text(json.dumps({"runs": runs}, indent=1) + "\n")
+        say(f"wrote {args.json}")
+    return 0
+
+
+def measure_rooms(args, n_rooms: int, rng: random.Random) -> dict:
+    """Every client count with ``n_rooms`` rooms, on its own broker and hub. Prints its report
+    and returns the figures."""
     load_at_start = loadavg()
-    with bench_store(args, "callbell-bench-sse-") as store:
+    with bench_store(args, "callbell-bench-sse-", rooms=n_rooms) as store:
         broker, hub, rooms, tmp = store.broker, store.hub, store.rooms, store.tmp
         phases = []
         for n in args.clients:
             phases.append(run_phase(n, args, broker, hub, rooms, rng))
             hub.check()
             ph = phases[-1]
-            say(f"[{n} client(s)] sse p50 {ph['sse']['p50']:.2f} ms, p99 {ph['sse']['p99']:.2f} ms; "
+            say(f"[{n_rooms} rooms, {n} client(s)] sse p50 {ph['sse']['p50']:.2f} ms, p99 {ph['sse']['p99']:.2f} ms; "
                 f"lost {ph['checks']['lost_messages']}, dropped {ph['checks']['clients_dropped']}")
         result = {
             "machine": machine_info(tmp, load_at_start),
-            "config": {"hub": args.hub, "rooms": args.rooms, "presses": args.presses,
+            "config": {"hub": args.hub, "rooms": n_rooms, "presses": args.presses,
                        "baseline": args.baseline, "warmup": args.warmup, "clients": args.clients,
                        "gap_ms": list(args.gap_ms), "lag_ms": args.lag_ms, "settle_s": args.settle_s,
                        "seed": args.seed},
             "phases": phases,
         }
         print(report(result), flush=True)
-        if args.json:
-            args.json.write_text(json.dumps(result, indent=1) + "\n")
-            say(f"wrote {args.json}")
-        return 0
+        return result
 
+
+def summary(runs: list[dict]) -> str:
+    """One line per room and client count, for a run over several room counts."""
+    lines = ["", "Summary (ms; each room count its own broker and hub, each row its own baseline)",
+             f"{'rooms':>6}{'clients':>8}{'raw p50':>9}{'lamp p50':>9}{'sse p50':>9}{'sse p99':>9}"
+             f"{'last p50':>9}{'last p99':>9}{'sse/raw':>9}{'lost':>6}{'dropped':>8}{'lagged':>7}  load at start / end"]
+    for r in runs:
+        load = r["machine"]["loadavg"].replace(" at the start, ", " / ").replace(" at the end", "")
+        for ph in r["phases"]:
+            b, s, l, f, c = ph["baseline"], ph["sse"], ph["lamp"], ph["fanout_last"], ph["checks"]
+            lines.append(f"{r['config']['rooms']:>6}{ph['clients']:>8}{b['p50']:>9.2f}{l['p50']:>9.2f}"
+                         f"{s['p50']:>9.2f}{s['p99']:>9.2f}{f['p50']:>9.2f}{f['p99']:>9.2f}{ph['ratio_p50']:>8.2f}×"
+                         f"{c['lost_messages']:>6}{c['clients_dropped']:>8}{c['clients_lagged']:>7}  {load}")
+    return "\n".join(lines)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -16,7 +16,7 @@ default as its own process, as in production), then measures in the same run:
 Presses go one at a time (latency, not throughput), spread evenly over the rooms in random
 order, with a small random gap. Progress goes to stderr, the result table to stdout.
 
-    python bench/press_to_lamp.py                       # 40 rooms, 500 presses, hub as a process
+    python bench/press_to_lamp.py                       # 1, 40 and 200 rooms, 500 presses each
     python bench/press_to_lamp.py --rooms 200 --presses 500 --json result.json
     python bench/press_to_lamp.py --hub inprocess       # hub in this process (shares the GIL)
 """
@@ -265,7 +265,7 @@ role = "manager"
     return path
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Child side of Popen: on Linux, get SIGTERM if the benchmark dies (even kill -9)."""
     try:
         import ctypes
@@ -289,7 +289,7 @@ class HubProcess:
             stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, env=env,
             cwd=str(self.config.parent),
             start_new_session=True,  # Ctrl-C reaches the benchmark, which stops the hub itself
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+            preexec_fn=die_with_parent if sys.platform.startswith("linux") else None)
 
     def check(self) -> None:
         if self.proc.poll() is not None:
@@ -557,11 +557,11 @@ class BenchStore:
 
 
 @contextmanager
-def bench_store(args, prefix: str, broker_config: str = "") -> Iterator[BenchStore]:
-    """Mosquitto and the hub (``args.hub``: process or in-process) with ``args.rooms`` rooms,
-    in a temporary folder under ``args.tmp``, shared by every benchmark here. On the way out —
-    normally, on an error or on Ctrl-C/SIGTERM — both are stopped and the folder removed
-    (unless ``args.keep``); errors end the program with a message and exit code 1, Ctrl-C
+def bench_store(args, prefix: str, broker_config: str = "", rooms: int | None = None) -> Iterator[BenchStore]:
+    """Mosquitto and the hub (``args.hub``: process or in-process) with ``rooms`` rooms
+    (default ``args.rooms``), in a temporary folder under ``args.tmp``, shared by every
+    benchmark here. On the way out — normally, on an error or on Ctrl-C/SIGTERM — both are
+    stopped and the folder removed (unless ``args.keep``); errors end the program with a message and exit code 1, Ctrl-C
     with 130."""
     # Ctrl-C and SIGTERM both clean up (SIGINT explicitly: a shell may start us with it ignored).
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -574,14 +574,15 @@ def bench_store(args, prefix: str, broker_config: str = "") -> Iterator[BenchSto
         if broker.host not in ("127.0.0.1", "localhost", "::1"):
             raise BenchError(f"the broker listens on {broker.host}, not loopback")
         say(f"Mosquitto on {broker.url}")
-        rooms = [f"room-{i:03d}" for i in range(1, args.rooms + 1)]
+        n_rooms = args.rooms if rooms is None else rooms
+        room_ids = [f"room-{i:03d}" for i in range(1, n_rooms + 1)]
         http_port = free_port()
-        config = write_store_config(tmp / "store.toml", rooms, broker.url, http_port)
+        config = write_store_config(tmp / "store.toml", room_ids, broker.url, http_port)
         hub = (HubProcess if args.hub == "process" else HubInProcess)(config, http_port, tmp / "hub.log")
         hub.start()
         wait_healthy(hub)
-        say(f"hub ({args.hub}) healthy on http://127.0.0.1:{http_port} with {args.rooms} room(s)")
-        yield BenchStore(tmp, broker, hub, rooms, http_port)
+        say(f"hub ({args.hub}) healthy on http://127.0.0.1:{http_port} with {n_rooms} room(s)")
+        yield BenchStore(tmp, broker, hub, room_ids, http_port)
     except KeyboardInterrupt:
         say("interrupted; cleaning up")
         raise SystemExit(130)
@@ -613,12 +614,14 @@ def main(argv: list[str] | None = None) -> int:
                     "state out, through Mosquitto and the hub) against the raw Mosquitto round "
                     "trip, both in the same run on this machine. Starts and stops its own "
                     "broker and hub in a temporary folder.",
-        epilog="Example: python bench/press_to_lamp.py --rooms 200 --presses 500 --json out.json. "
+        epilog="Example: python bench/press_to_lamp.py --rooms 1 40 200 --presses 500 --json out.json. "
                "Progress goes to stderr, the table to stdout. See docs/benchmarks.md.")
-    ap.add_argument("--rooms", type=int, default=40, help="rooms in the store (default: %(default)s)")
-    ap.add_argument("--presses", type=int, default=500, help="timed presses (default: %(default)s)")
+    ap.add_argument("--rooms", type=int, nargs="+", default=[1, 40, 200], metavar="N",
+                    help="rooms in the store; several counts run one after another, each with its "
+                         "own broker, hub and baseline (default: 1 40 200)")
+    ap.add_argument("--presses", type=int, default=500, help="timed presses per room count (default: %(default)s)")
     ap.add_argument("--baseline", type=int, default=500, metavar="N",
-                    help="timed raw round trips (default: %(default)s)")
+                    help="timed raw round trips per room count (default: %(default)s)")
     ap.add_argument("--warmup", type=int, default=20, metavar="N",
                     help="untimed presses and round trips before each measurement (default: %(default)s)")
     ap.add_argument("--hub", choices=("process", "inprocess"), default="process",
@@ -640,19 +643,31 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, database)")
     ap.add_argument("--json", type=Path, metavar="FILE", help="also write the figures and samples as JSON")
     args = ap.parse_args(argv)
-    if args.rooms < 1 or args.presses < 1 or args.baseline < 1 or args.warmup < 0:
+    if min(args.rooms) < 1 or args.presses < 1 or args.baseline < 1 or args.warmup < 0:
         ap.error("--rooms, --presses and --baseline must be at least 1, --warmup at least 0")
     if not 0 <= args.gap_ms[0] <= args.gap_ms[1]:
         ap.error("--gap-ms needs 0 <= MIN <= MAX")
 
     rng = random.Random(args.seed)
+    runs = [measure_rooms(args, n, rng) for n in args.rooms]
+    if len(runs) > 1:
+        print(summary(runs), flush=True)
+    if args.json:
+        args.json.write_text(json.dumps({"runs": runs}, indent=1) + "\n")
+        say(f"wrote {args.json}")
+    return 0
+
+
+def measure_rooms(args, n_rooms: int, rng: random.Random) -> dict:
+    """One complete run with ``n_rooms`` rooms: its own broker and hub, baseline, presses.
+    Prints its report and returns the figures."""
     load_at_start = loadavg()
-    with bench_store(args, "callbell-bench-", "\n".join(args.broker_config)) as store:
+    with bench_store(args, "callbell-bench-", "\n".join(args.broker_config), rooms=n_rooms) as store:
         broker, hub, rooms, tmp = store.broker, store.hub, store.rooms, store.tmp
         host, port = broker.host, broker.port
         say(f"baseline: {args.baseline} raw round trips (+{args.warmup} warm-up)")
         base = measure_baseline(host, port, args.baseline, args.warmup, rng, tuple(args.gap_ms))
-        say(f"press → lamp: {args.presses} presses (+{args.warmup} warm-up) over {args.rooms} room(s)")
+        say(f"press → lamp: {args.presses} presses (+{args.warmup} warm-up) over {n_rooms} room(s)")
         press, checks = measure_presses(host, port, rooms, args.presses, args.warmup, args.reset,
                                         rng, tuple(args.gap_ms), hub)
         hub.check()
@@ -661,7 +676,7 @@ def main(argv: list[str] | None = None) -> int:
         ratio = p["p50"] / b["p50"]
         result = {
             "machine": machine_info(tmp, load_at_start),
-            "config": {"hub": args.hub, "rooms": args.rooms, "presses": args.presses,
+            "config": {"hub": args.hub, "rooms": n_rooms, "presses": args.presses,
                        "baseline": args.baseline, "warmup": args.warmup, "reset": args.reset,
                        "gap_ms": list(args.gap_ms), "seed": args.seed,
                        "broker_config": args.broker_config},
@@ -678,11 +693,20 @@ def main(argv: list[str] | None = None) -> int:
             "samples_ms": {"baseline": base, "press": press},
         }
         print(report(result), flush=True)
-        if args.json:
-            args.json.write_text(json.dumps(result, indent=1) + "\n")
-            say(f"wrote {args.json}")
-        return 0
+        return result
 
+
+def summary(runs: list[dict]) -> str:
+    """One line per room count, for a run over several."""
+    lines = ["", "Summary (ms; each row its own broker, hub and baseline)",
+             f"{'rooms':>6}{'raw p50':>9}{'raw p99':>9}{'press p50':>11}{'p90':>8}{'p99':>8}{'max':>8}"
+             f"{'p50/raw':>9}  load at start / end"]
+    for r in runs:
+        b, p = r["baseline"], r["press"]
+        load = r["machine"]["loadavg"].replace(" at the start, ", " / ").replace(" at the end", "")
+        lines.append(f"{r['config']['rooms']:>6}{b['p50']:>9.2f}{b['p99']:>9.2f}{p['p50']:>11.2f}{p['p90']:>8.2f}"
+                     f"{p['p99']:>8.2f}{p['max']:>8.2f}{r['ratio_p50']:>8.2f}×  {load}")
+    return "\n".join(lines)
 
 if __name__ == "__main__":
     sys.exit(main())

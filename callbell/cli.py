@@ -6,6 +6,10 @@
     callbell device --config device.toml --mock   # the same on mock pins, driven by stdin
     callbell simulate --config store.toml      # virtual devices for every room of a store
     callbell seed-history --database h.db --calls 200000 --days 365   # history for statistics
+    callbell broker-config --config store.toml --make-certs   # a secured Mosquitto (docs/security.md)
+    callbell device provision --config store.toml --device pi-a --out device.toml
+    callbell token create --config store.toml --role manager --name grafana   # an API token
+    callbell password --associate maria        # a manager's password_hash for store.toml
 
 Every command takes ``--help``. Bad configuration is reported as ``error: FILE line N: key:
 what is wrong`` with exit code 2, never as a traceback.
@@ -14,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
+import socket
 import sqlite3
 import sys
 import threading
@@ -22,12 +28,17 @@ from pathlib import Path
 
 from callbell import __version__
 from callbell.broker import BrokerError
+from callbell.broker_config import (DEFAULT_BROKER_DIR, DEFAULT_BROKER_USER, DEFAULT_DATA_DIR, DEFAULT_DEVICE_CA,
+                                    LOCAL_PORT, TLS_PORT)
 from callbell.settings import ConfigError
 
 log = logging.getLogger("callbell")
 
 EXIT_CONFIG = 2
 EXIT_RUNTIME = 1
+
+#: Environment variable with the hub's broker URL (and password), over the config's [mqtt] url.
+HUB_URL_VARIABLE = "CALLBELL_MQTT_URL"
 
 
 def setup_logging(verbose: int, quiet: bool = False) -> None:
@@ -54,7 +65,10 @@ def cmd_hub(args) -> int:
     config = load_store_config(args.config)
     if args.database:
         config.database.path = Path(args.database)
-    hub = HubService(config, broker_url=args.broker, http_port=args.port, http_host=args.host)
+    # The broker URL with the hub's password: from the environment (broker-config's hub.env,
+    # systemd's EnvironmentFile), so the secret need not sit in store.toml.
+    url = args.broker or os.environ.get(HUB_URL_VARIABLE) or None
+    hub = HubService(config, broker_url=url, http_port=args.port, http_host=args.host)
     hub.run()
     return 0
 
@@ -62,6 +76,8 @@ def cmd_hub(args) -> int:
 def cmd_device(args) -> int:
     from firmware.config import load_device_config
     from firmware.device import Device
+    if args.action == "provision":
+        return cmd_provision(args)
     config = load_device_config(args.config)
     if args.action == "selftest":
         return cmd_selftest(args, config)
@@ -85,6 +101,125 @@ def cmd_device(args) -> int:
         wait_for_signal()
     finally:
         device.stop()
+    return 0
+
+
+def _broker_plan(args, out: Path, **broker_side):
+    """Where the broker files are and how devices reach the broker, from the options."""
+    from callbell.broker_config import BrokerPlan
+    from callbell.mqtt import BrokerAddress
+    try:
+        BrokerAddress.parse(f"mqtts://{args.host}:{args.tls_port}")
+    except ValueError as e:
+        raise ConfigError(f"--host/--tls-port: {e}") from None
+    return BrokerPlan(out=out, host=args.host, tls_port=args.tls_port, device_ca=args.device_ca, **broker_side)
+
+
+def cmd_broker_config(args) -> int:
+    from callbell.broker_config import apply_ownership, write_broker_config
+    from hub.config import load_store_config
+    config = load_store_config(args.config)
+    plan = _broker_plan(args, args.out, local_port=args.local_port or None, data_dir=args.data, user=args.user)
+    result = write_broker_config(config, plan, rotate=tuple(args.rotate), certs=args.make_certs)
+    print(f"Mosquitto configuration for store {config.store.id!r} in {plan.out}:")
+    for w in result.written:
+        print(w.line())
+    for note in result.notes:
+        print(f"note: {note}")
+    applied = apply_ownership(plan)
+    print("\nOwnership, so Mosquitto (user %r) can read its files and nothing else%s:"
+          % (plan.user, " (applied)" if applied else " (run as root)"))
+    for step in result.ownership:
+        print(f"  {'' if applied else 'sudo '}{step}")
+    print(f"\nThen: point Mosquitto at {plan.out / 'mosquitto.conf'} and restart it the first time "
+          "(sudo systemctl restart mosquitto; after re-runs a reload is enough: new accounts and ACL, "
+          "same listeners); start the hub with the environment of "
+          f"{plan.out / 'hub.env'} (docs/security.md). Copy each devices/ID.toml and certs/ca.crt "
+          "to its Pi as /etc/callbell/device.toml and /etc/callbell/ca.crt.")
+    return 0
+
+
+def cmd_provision(args) -> int:
+    from callbell.broker_config import FILE_MODES, PasswordFile, find_device, provision, write_file
+    from hub.config import load_store_config
+    if not args.device or not args.out:
+        raise ConfigError("device provision needs --device ID and --out device.toml")
+    config = load_store_config(args.config)
+    find_device(config, args.device)
+    plan = _broker_plan(args, args.broker_dir)
+    passwd = PasswordFile.load(plan.passwd)
+    if not plan.passwd.exists():
+        raise ConfigError(f"{plan.passwd}: no such file: run 'callbell broker-config' first "
+                          "(or give --broker-dir)")
+    written, changed = provision(config, plan, args.device, args.out, passwd, rotate=args.rotate_password)
+    if changed:
+        write_file(plan.passwd, passwd.text(), FILE_MODES["passwd"])
+    for w in written:
+        print(w.line())
+    if changed:
+        print(f"  {plan.passwd}: account {args.device!r} updated; reload Mosquitto to use it: "
+              "sudo systemctl reload mosquitto")
+    else:
+        print("broker unchanged: the device keeps its password")
+    return 0
+
+
+def cmd_token(args) -> int:
+    """API tokens (docs/security.md): create prints the token once; only its hash is kept."""
+    import re
+    import time
+    from callbell.protocol import ID_PATTERN
+    from hub.auth import ROLES, digest, new_token
+    from hub.config import load_store_config
+    from hub.store import Credentials
+    config = load_store_config(args.config)
+    credentials = Credentials(Path(args.database) if args.database else config.database.path)
+    name = args.name or args.token_name
+    if args.action == "list":
+        for t in credentials.tokens():
+            made = time.strftime("%Y-%m-%d %H:%M", time.localtime(t["created_at"]))
+            state = ("revoked " + time.strftime("%Y-%m-%d %H:%M", time.localtime(t["revoked_at"]))
+                     if t["revoked_at"] else "active")
+            print(f"{t['name']:24} {t['role']:9} made {made}  {state}")
+        return 0
+    if not name or not re.fullmatch(ID_PATTERN, name):
+        raise ConfigError(f"token {args.action} needs a NAME (--name): 1-64 characters of a-z 0-9 - _")
+    if args.action == "revoke":
+        if not credentials.revoke_token(name, time.time()):
+            raise ConfigError(f"no active token named {name!r} ('callbell token list' shows them)")
+        print(f"token {name!r} revoked: the running hub refuses it from its next request on")
+        return 0
+    if args.role not in ROLES:
+        raise ConfigError(f"token create needs --role, one of: {', '.join(ROLES)}")
+    token = new_token()
+    try:
+        credentials.add_token(name, args.role, digest(token), time.time())
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    print(token)
+    print(f"token {name!r} (role {args.role}) made: copy it now, it is not shown again. "
+          "Send it as 'Authorization: Bearer <token>'.", file=sys.stderr)
+    return 0
+
+
+def cmd_password(args) -> int:
+    """Hash a password for ``password_hash`` in store.toml: asked twice on a terminal, or
+    read from the first line of standard input (scripts)."""
+    import getpass
+    from hub.auth import hash_password
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            raise ConfigError("the two passwords differ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        line = f'password_hash = "{hash_password(password)}"'
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    who = f" of [[associates]] id = {args.associate!r}" if args.associate else " of the associate"
+    print(f"# put this line in the block{who} in store.toml, then restart the hub:", file=sys.stderr)
+    print(line)
     return 0
 
 
@@ -118,7 +253,9 @@ def cmd_simulate(args) -> int:
     url = args.broker or store.mqtt.url or f"mqtt://127.0.0.1:{store.mqtt.embedded_port}"
     sim = Simulation(store, url, Path(args.data), rooms_per_device=args.rooms_per_device)
     sim.start()
-    print(f"simulating {len(sim.devices)} device(s) for {len(store.rooms)} room(s) on {url}; "
+    from callbell.mqtt import BrokerAddress
+    shown = BrokerAddress.parse(url)  # without the password a URL may carry
+    print(f"simulating {len(sim.devices)} device(s) for {len(store.rooms)} room(s) on {shown}; "
           "type 'press ROOM', 'hold ROOM', 'size ROOM', 'presence ROOM'", flush=True)
     try:
         sim.console.serve(sys.stdin)
@@ -160,12 +297,23 @@ def cmd_seed_history(args) -> int:
         rate = done / max(time.monotonic() - started, 1e-6)
         print(f"\r[{'#' * filled}{' ' * (width - filled)}] {done * 100 // max(total, 1):3d}% "
               f"{done:,}/{total:,} calls, {rate:,.0f}/s", end="", file=sys.stderr, flush=True)
+    def rollup_progress(done: int, total: int) -> None:
+        if not args.quiet:
+            print(f"\rstatistics roll-ups: {done:,}/{total:,} calls", end="", file=sys.stderr, flush=True)
     n = seed_history(database, shop, args.calls, args.days, until=time.time(), seed=args.seed,
-                     progress=progress)
+                     progress=progress, rollup_progress=rollup_progress)
     if not args.quiet:
         print(file=sys.stderr)
     print(f"wrote {n:,} calls over {args.days} days into {database}")
     return 0
+
+
+def _broker_address_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default=f"{socket.gethostname()}.local",
+                   help="the broker's name as devices reach it, in its certificate (default: %(default)s)")
+    p.add_argument("--tls-port", type=int, default=TLS_PORT, help="the TLS listener's port (default: %(default)s)")
+    p.add_argument("--device-ca", default=DEFAULT_DEVICE_CA,
+                   help="where the CA certificate is on the device (default: %(default)s)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -191,17 +339,65 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("device", help="run a device (a Raspberry Pi's rooms), or its self-test",
                        description="Run the device program for the rooms in device.toml, or "
                                    "'callbell device selftest' to check every lamp and button.")
-    d.add_argument("action", nargs="?", choices=("run", "selftest"), default="run",
+    d.add_argument("action", nargs="?", choices=("run", "selftest", "provision"), default="run",
                    help="run (default): the device program; selftest: cycle every lamp pattern, "
-                        "then wait for each button (for installers; no network needed)")
-    d.add_argument("--config", "-c", required=True, type=Path, help="device config (TOML), e.g. examples/device.toml")
+                        "then wait for each button (for installers; no network needed); provision "
+                        "(on the broker's machine): give a device of store.toml its broker account "
+                        "and write its device.toml")
+    d.add_argument("--config", "-c", required=True, type=Path,
+                   help="device config (TOML), e.g. examples/device.toml; for provision: the store config")
     d.add_argument("--pattern-s", type=float, default=2.5, help="selftest: seconds per lamp pattern (default: %(default)s)")
     d.add_argument("--timeout", type=float, default=30.0, help="selftest: seconds to wait for each button (default: %(default)s)")
     d.add_argument("--mock", action="store_true",
                    help="gpiozero's mock pins instead of GPIO: 'run' then reads 'press ROOM' etc. from "
                         "stdin (docs/firmware.md); 'selftest' presses the buttons itself")
     d.add_argument("--broker", help="broker URL, overriding the config")
+    d.add_argument("--device", help="provision: the device's id in the store config's [[devices]]")
+    d.add_argument("--out", type=Path, help="provision: the device.toml to write (an existing one keeps "
+                                            "all but its broker line, and its password if still valid)")
+    d.add_argument("--broker-dir", type=Path, default=DEFAULT_BROKER_DIR,
+                   help="provision: the folder broker-config wrote (default: %(default)s)")
+    d.add_argument("--rotate-password", action="store_true", help="provision: a new password even if "
+                                                                  "the old one is still valid")
+    _broker_address_options(d)
     d.set_defaults(func=cmd_device)
+
+    b = sub.add_parser("broker-config", help="write a secured Mosquitto configuration for the store",
+                       description="Write mosquitto.conf, passwd (hashed), acl, the hub's broker URL "
+                                   "(hub.env) and new devices' device.toml files from the store config's "
+                                   "[[devices]]. Re-running keeps passwords (docs/security.md).")
+    b.add_argument("--config", "-c", required=True, type=Path, help="store config (TOML)")
+    b.add_argument("--out", type=Path, default=DEFAULT_BROKER_DIR, help="folder to write (default: %(default)s)")
+    b.add_argument("--make-certs", action="store_true",
+                   help="make a CA and a server certificate for --host with openssl (kept if present)")
+    b.add_argument("--rotate", action="append", default=[], metavar="DEVICE",
+                   help="new password for this device (or 'hub'); repeatable")
+    b.add_argument("--local-port", type=int, default=LOCAL_PORT,
+                   help="plain listener on 127.0.0.1 for the hub, 0 for none (default: %(default)s)")
+    b.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR,
+                   help="Mosquitto's persistence folder (default: %(default)s)")
+    b.add_argument("--user", default=DEFAULT_BROKER_USER,
+                   help="the user Mosquitto runs as (default: %(default)s)")
+    _broker_address_options(b)
+    b.set_defaults(func=cmd_broker_config)
+
+    t = sub.add_parser("token", help="API tokens for other programs: create, list, revoke",
+                       description="Tokens let programs (Grafana, a till, a script) call the API with "
+                                   "'Authorization: Bearer <token>'. create prints the token once; the "
+                                   "database keeps only its hash. Safe while the hub runs.")
+    t.add_argument("action", choices=("create", "list", "revoke"))
+    t.add_argument("token_name", nargs="?", metavar="NAME", help="the token's name (or --name)")
+    t.add_argument("--config", "-c", required=True, type=Path, help="store config (TOML): its database")
+    t.add_argument("--name", help="create/revoke: the token's name, e.g. grafana")
+    t.add_argument("--role", help="create: device (health only), associate, manager or admin")
+    t.add_argument("--database", help="SQLite file, overriding the config")
+    t.set_defaults(func=cmd_token)
+
+    w = sub.add_parser("password", help="hash a password for a manager's password_hash in store.toml",
+                       description="Ask for a password (or read one line from stdin) and print the "
+                                   "password_hash line for the associate's block in store.toml.")
+    w.add_argument("--associate", help="whose password (only shown in the instruction)")
+    w.set_defaults(func=cmd_password)
 
     s = sub.add_parser("simulate", help="virtual devices (mock pins) for every room of a store",
                        description="One virtual device per group of rooms, driven by stdin lines.")

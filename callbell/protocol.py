@@ -17,6 +17,7 @@ import json
 import math
 import re
 from dataclasses import asdict, dataclass, field
+from typing import Collection, Mapping
 
 PROTOCOL_VERSION = 1
 DEFAULT_PREFIX = "callbell"
@@ -24,9 +25,24 @@ DEFAULT_PREFIX = "callbell"
 #: Ids of stores, rooms, devices, associates and calls: 1-64 of a-z 0-9 - _
 ID_PATTERN = re.compile(r"^[a-z0-9_-]{1,64}$")
 
-#: Largest payload the hub reads. A real event is ~150 bytes; anything near this is junk or
-#: an attack, and refusing it early keeps a flood from costing JSON parsing time.
+#: Largest payload the hub reads, bytes. A real event is ~150 bytes and a device's health
+#: ~300; anything near this is junk or an attack, and refusing it before parsing keeps a flood
+#: from costing JSON time. The production broker's ``message_size_limit`` is set to the same
+#: value, so such a message does not even reach the hub.
 MAX_PAYLOAD_BYTES = 4096
+
+#: Deepest JSON nesting accepted, counting the payload's own object as 1. The contract's
+#: payloads are flat objects (a device's health holds one list of rooms: depth 2); a little room
+#: is left for additive fields. Deeper is junk, and would only cost the parser recursion.
+MAX_JSON_DEPTH = 4
+
+#: Longest string accepted anywhere in a JSON payload, characters, extra fields included. Every
+#: string of the contract is at most 64; this bounds what the hub stores and echoes.
+MAX_STRING_CHARS = 256
+
+#: Characters refused inside ids and badges that are otherwise free text: C0 controls and DEL
+#: would corrupt logs, CSV exports and terminal output.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 #: An event id is unique per event and at most this long (PROTOCOL.md).
 MAX_EVENT_ID_LENGTH = 64
@@ -95,6 +111,12 @@ class Topics:
     def lamp(self, room: str) -> str:
         return f"{self.base}/room/{room}/lamp"
 
+    def waiting(self, room: str) -> str:
+        """Hub → integrations, retained (additive): ``{"v": 1, "call": id or null, "status":
+        "open"|…|"idle", "waiting_s": n}``, the seconds the room's shopper has waited for
+        someone at the door; refreshed while waiting (Home Assistant's sensor reads it)."""
+        return f"{self.base}/room/{room}/waiting"
+
     def device_status(self, device: str) -> str:
         return f"{self.base}/device/{device}/status"
 
@@ -135,7 +157,7 @@ class Topics:
     def parse(self, topic: str) -> tuple[str, str]:
         """Split a topic of this store into (kind, id).
 
-        kind is one of ``event``, ``lamp``, ``status``, ``health``, ``location``, ``call``,
+        kind is one of ``event``, ``lamp``, ``waiting``, ``status``, ``health``, ``location``, ``call``,
         ``hub-status``, ``hub-rejected``. Raises ProtocolError for anything else.
         """
         base = self.base + "/"
@@ -151,6 +173,7 @@ class Topics:
             kinds = {
                 ("room", "event"): "event",
                 ("room", "lamp"): "lamp",
+                ("room", "waiting"): "waiting",
                 ("device", "status"): "status",
                 ("device", "health"): "health",
                 ("associate", "location"): "location",
@@ -163,19 +186,52 @@ class Topics:
         raise ProtocolError(f"unknown topic {topic!r:.120}")
 
 
-def _load_object(payload: bytes | str, what: str) -> dict:
+def _refuse_constant(name: str):
+    raise ProtocolError(f"{name} is not a JSON number (NaN and Infinity are refused)")
+
+
+def _check_shape(data: object, what: str) -> None:
+    """Refuse nesting deeper than MAX_JSON_DEPTH and strings longer than MAX_STRING_CHARS,
+    anywhere in the parsed value (iteratively: a deep value cannot exhaust the stack here)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            if len(value) > MAX_STRING_CHARS:
+                raise ProtocolError(f"{what} holds a string of {len(value)} characters; the limit is {MAX_STRING_CHARS}")
+        elif isinstance(value, float) and not math.isfinite(value):  # 1e999 parses as inf
+            raise ProtocolError(f"{what} holds a number too large for a float")
+        elif isinstance(value, (dict, list)):
+            if depth > MAX_JSON_DEPTH:
+                raise ProtocolError(f"{what} is nested more than {MAX_JSON_DEPTH} levels deep")
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                if isinstance(key, str):
+                    stack.append((key, depth))
+                stack.append((item, depth + 1))
+
+
+def load_json_object(payload: bytes | str, what: str) -> dict:
+    """A payload that must be a JSON object, checked against the limits above (size, UTF-8,
+    finite numbers, nesting, string length); ProtocolError naming ``what`` otherwise. Every
+    JSON decoder of MQTT input starts here, third-party formats included."""
     if isinstance(payload, str):
-        payload = payload.encode()
+        payload = payload.encode("utf-8", "surrogatepass")
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise ProtocolError(f"{what} is {len(payload)} bytes; the limit is {MAX_PAYLOAD_BYTES}")
     try:
-        data = json.loads(payload)
-    except (UnicodeDecodeError, ValueError) as e:
-        raise ProtocolError(f"{what} is not valid JSON: {e}") from None
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ProtocolError(f"{what} is not valid JSON: not UTF-8 ({e.reason} at byte {e.start})") from None
+    try:
+        data = json.loads(text, parse_constant=_refuse_constant)
+    except ValueError as e:  # also too many digits for an int, and lone surrogates
+        raise ProtocolError(f"{what} is not valid JSON: {str(e):.120}") from None
     except RecursionError:
-        raise ProtocolError(f"{what} is nested too deeply") from None
+        raise ProtocolError(f"{what} is nested more than {MAX_JSON_DEPTH} levels deep") from None
     if not isinstance(data, dict):
         raise ProtocolError(f"{what} must be a JSON object, got {type(data).__name__}")
+    _check_shape(data, what)
     return data
 
 
@@ -183,15 +239,29 @@ def _number(data: dict, key: str, what: str, *, required: bool = True) -> float 
     value = data.get(key)
     if value is None and not required:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ProtocolError(f"{what} field {key!r} must be a number, got {value!r:.40}")
-    return float(value)
+    try:
+        number = float(value)  # an int of 400 digits is valid JSON but no float
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise ProtocolError(f"{what} field {key!r} must be a finite number, got {str(value):.40}")
+    return number
 
 
 def _version(data: dict, what: str) -> None:
     v = data.get("v")
-    if v != PROTOCOL_VERSION or isinstance(v, bool):
+    if type(v) is not int or v != PROTOCOL_VERSION:  # not True, not 1.0
         raise ProtocolError(f"{what} field 'v' must be {PROTOCOL_VERSION}, got {v!r:.20}")
+
+
+def _text(value: object, what: str) -> str:
+    """A free-text id (event id, badge): a string of 1-64 characters without control characters."""
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_EVENT_ID_LENGTH or _CONTROL.search(value):
+        raise ProtocolError(f"{what} must be a string of 1-{MAX_EVENT_ID_LENGTH} characters without "
+                            f"control characters, got {value!r:.80}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -220,11 +290,9 @@ class Event:
 
     @classmethod
     def from_json(cls, payload: bytes | str) -> "Event":
-        data = _load_object(payload, "event")
+        data = load_json_object(payload, "event")
         _version(data, "event")
-        ident = data.get("id")
-        if not isinstance(ident, str) or not 1 <= len(ident) <= MAX_EVENT_ID_LENGTH:
-            raise ProtocolError(f"event field 'id' must be a string of 1-64 characters, got {ident!r:.80}")
+        ident = _text(data.get("id"), "event field 'id'")
         device = check_id(data.get("device"), "event field 'device'")
         kind = data.get("type")
         if kind not in EVENT_TYPES:
@@ -239,8 +307,10 @@ class Event:
         else:
             reason = None
         badge = data.get("badge")
-        if badge is not None and (kind != "presence" or not isinstance(badge, str) or not 1 <= len(badge) <= 64):
-            raise ProtocolError("event field 'badge' must be a string of 1-64 characters on a presence event")
+        if badge is not None:
+            if kind != "presence":
+                raise ProtocolError(f"event field 'badge' is only allowed on a presence event, not on {kind!r}")
+            _text(badge, "event field 'badge'")
         expiry = data.get("expiry_s")
         if expiry is not None and (isinstance(expiry, bool) or not isinstance(expiry, int) or not 1 <= expiry <= 2**32 - 1):
             raise ProtocolError("event field 'expiry_s' must be a whole number of seconds (1 to 4294967295)")
@@ -269,7 +339,7 @@ class LampState:
 
     @classmethod
     def from_json(cls, payload: bytes | str) -> "LampState":
-        data = _load_object(payload, "lamp state")
+        data = load_json_object(payload, "lamp state")
         _version(data, "lamp state")
         state = data.get("state")
         if state not in LAMP_STATES:
@@ -280,6 +350,53 @@ class LampState:
             if value is not None and not isinstance(value, str):
                 raise ProtocolError(f"lamp field {key!r} must be a string or null")
         return cls(state=state, call=call, reason=reason, since=since, by=by)
+
+
+def parse_device_status(payload: bytes | str) -> str:
+    """A device's retained status (``device/{device}/status``): plain text ``online`` or
+    ``offline``; surrounding whitespace is ignored. Anything else raises ProtocolError."""
+    if isinstance(payload, str):
+        payload = payload.encode("utf-8", "surrogatepass")
+    status = payload[:64].decode("utf-8", "replace").strip()
+    if len(payload) > 64 or status not in (ONLINE, OFFLINE):
+        raise ProtocolError(f"device status must be 'online' or 'offline', got {status[:40]!r}")
+    return status
+
+
+#: Fields every device health message has (PROTOCOL.md), with what each must be.
+HEALTH_FIELDS = {"uptime_s": "a number of seconds, at least 0",
+                 "outbox": "a whole number of queued events, at least 0",
+                 "version": "a string"}
+
+
+def parse_health(payload: bytes | str) -> dict:
+    """A device's heartbeat (``device/{device}/health``): a JSON object with at least
+    ``uptime_s`` (seconds), ``outbox`` (events waiting on the device) and ``version``; further
+    fields are kept as they are, within the general limits. Returns the object."""
+    data = load_json_object(payload, "device health")
+    uptime = data.get("uptime_s")
+    outbox = data.get("outbox")
+    checks = {"uptime_s": not isinstance(uptime, bool) and isinstance(uptime, (int, float)) and uptime >= 0,
+              "outbox": type(outbox) is int and outbox >= 0,
+              "version": isinstance(data.get("version"), str)}
+    for key, ok in checks.items():
+        if not ok:
+            raise ProtocolError(f"device health field {key!r} must be {HEALTH_FIELDS[key]}, "
+                                f"got {data.get(key)!r:.40}")
+    return data
+
+
+def check_device(device: str, room: str | None, devices: Mapping[str, Collection[str]] | None) -> None:
+    """Refuse a device the store does not know, or an event it sends for a room it does not
+    serve. ``devices`` maps each configured device id to its rooms; None (no devices
+    configured) lets any device speak for any room. ``room`` None checks only the device."""
+    if devices is None:
+        return
+    if device not in devices:
+        raise ProtocolError(f"unknown device {device!r}: it is not among the store's configured devices")
+    if room is not None and room not in devices[device]:
+        rooms = ", ".join(sorted(devices[device])) or "none"
+        raise ProtocolError(f"device {device!r} does not serve room {room!r} (its rooms: {rooms})")
 
 
 @dataclass(frozen=True)
@@ -325,7 +442,7 @@ class Location:
 
     @classmethod
     def from_json(cls, payload: bytes | str) -> "Location":
-        data = _load_object(payload, "location")
+        data = load_json_object(payload, "location")
         given = [k for k in ("room", "zone") if data.get(k) is not None]
         has_point = data.get("x") is not None or data.get("y") is not None
         if len(given) + has_point != 1:

@@ -23,18 +23,43 @@ class ConfigError(Exception):
 
 
 def read_toml(path: Path) -> tuple[str, dict]:
-    """The text and the parsed table of a TOML file; ConfigError if it cannot be read."""
+    """The text and the parsed table of a TOML file; ConfigError if it cannot be read, is not
+    UTF-8, is not valid TOML or holds no settings at all (each naming the line where it can)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read: {e}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a config file") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror or e}") from None
     try:
-        return text, tomllib.loads(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        before = raw[: e.start]
+        line = before.count(b"\n") + 1
+        column = e.start - (before.rfind(b"\n") + 1) + 1
+        key = key_at(raw.decode("utf-8", "replace"), line)
+        raise ConfigError(f"{path} line {line}: {key + ': ' if key else ''}not UTF-8 text (byte "
+                          f"0x{raw[e.start]:02x} at column {column}); save the file as UTF-8") from None
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+        m = _TOML_WHERE.search(str(e))
+        if not m:
+            raise ConfigError(f"{path}: not valid TOML: {e}") from None
+        line, what = int(m.group(1)), str(e)[: m.start()].strip()
+        key = key_at(text, line)
+        raise ConfigError(f"{path} line {line}: {key + ': ' if key else ''}not valid TOML: "
+                          f"{what} (column {m.group(2)})") from None
+    if not data:
+        raise ConfigError(f"{path}: is empty: no settings in it (see the examples folder for a complete file)")
+    return text, data
+
+
+#: Where tomllib says a syntax error is: "... (at line 13, column 9)".
+_TOML_WHERE = re.compile(r"\(at line (\d+), column (\d+)\)")
 
 
 def report(path: Path, text: str, problems: list[tuple[tuple, str]]) -> ConfigError:
@@ -42,7 +67,7 @@ def report(path: Path, text: str, problems: list[tuple[tuple, str]]) -> ConfigEr
     lines = []
     for loc, msg in problems:
         m = _LOC_IN_MESSAGE.match(msg)
-        if m:  # a cross-field check names its own key: "rooms[2].zone: unknown zone"
+        if m and m.group(1) not in _VERDICTS:  # a cross-field check names its own key: "rooms[2].zone: unknown zone"
             loc = tuple(loc) + parse_dotted(m.group(1))
             msg = m.group(2)
         line = locate(text, loc)
@@ -57,16 +82,37 @@ def load_toml(path: Path, model: type[M], **context) -> M:
 
     path = Path(path)
     text, data = read_toml(path)
+    problems = []
     try:
-        return model.model_validate(data, context={"path": path, **context})
+        result = model.model_validate(data, context={"path": path, **context})
     except ValidationError as e:
-        problems = []
+        result = None
         for err in e.errors():
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = "unknown key (misspelt?)"
+            elif err["type"] == "missing":
+                msg = "missing (required)"
             problems.append((tuple(err["loc"]), msg))
+    problems += _booleans_for_numbers(model, data, {loc for loc, _ in problems}, context={"path": path, **context})
+    if problems:
         raise report(path, text, problems) from None
+    return result
+
+
+def _booleans_for_numbers(model: type[M], data: dict, known: set, context: dict) -> list[tuple[tuple, str]]:
+    """Problems for ``true``/``false`` where a number is expected. Pydantic's lax mode takes
+    ``standard_s = true`` as 1 second; strict mode says no, but also refuses a string for a
+    Path. So validate strictly too and keep only the complaints about booleans."""
+    from pydantic import ValidationError
+
+    try:
+        model.model_validate(data, strict=True, context=context)
+    except ValidationError as e:
+        return [(tuple(err["loc"]), f"{err['msg']}, got {str(err['input']).lower()} (a TOML boolean)")
+                for err in e.errors()
+                if isinstance(err.get("input"), bool) and tuple(err["loc"]) not in known]
+    return []
 
 
 def dotted(loc: tuple) -> str:
@@ -75,6 +121,9 @@ def dotted(loc: tuple) -> str:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
 
+
+#: Words a message may open with, before a colon, that are not keys: "missing: a [device] section".
+_VERDICTS = {"missing"}
 
 _LOC_IN_MESSAGE = re.compile(r"^([a-z_]+(?:\[\d+\])?(?:\.[a-z_]+(?:\[\d+\])?)*): (.*)$", re.S)
 
@@ -124,3 +173,33 @@ def locate(text: str, loc: tuple) -> int | None:
             if idx_ok and key == path[: len(key)] and (len(key) == len(path) or key[-1] == path[-1]):
                 return n
     return best
+
+
+def key_at(text: str, line: int) -> str:
+    """The dotted key set on ``line`` (1-based) of TOML ``text`` — ``rooms[1].id`` — or the
+    table a header there opens; "" when the line holds neither (best effort, as :func:`locate`)."""
+    table: list[str] = []
+    counts: dict[str, int] = {}
+    for n, content in enumerate(text.splitlines()[:line], 1):
+        m = _HEADER.match(content)
+        if m:
+            table = m.group(2).replace('"', "").split(".")
+            if m.group(1) == "[[":
+                counts[".".join(table)] = counts.get(".".join(table), -1) + 1
+            if n == line:
+                return _with_index(table, counts)
+            continue
+        m = _KEY.match(content)
+        if n == line and m:
+            return _with_index(table + [m.group(1).replace('"', "")], counts)
+    return ""
+
+
+def _with_index(parts: list[str], counts: dict[str, int]) -> str:
+    out: list = []
+    for i, part in enumerate(parts):
+        out.append(part)
+        index = counts.get(".".join(parts[: i + 1]))  # an [[array]] table: which entry
+        if index is not None:
+            out.append(index)
+    return dotted(tuple(out))

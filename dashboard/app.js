@@ -2,6 +2,7 @@
 // where, device trouble and today's figures — live from the hub's SSE stream (live.js).
 
 import { API, Live, fmt, loadStore, reasonOf, syncList, verdict } from "/static/live.js";
+import { api, mayAct, signedIn } from "/static/auth.js";
 
 const TICK_MS = 250;                 // timer refresh
 const PX_PER_M = 20;                 // floor plan scale: SVG units per metre
@@ -23,6 +24,7 @@ let store = { standard_s: 90, rooms: [], associates: [], zones: [] };
 let geometry = null;                 // {room: {id: [px, py]}, zone: {id: [px, py]}, ...}
 const roomSpots = new Map();         // room id → its SVG group
 let statsTimer = null;
+let auth = { demo: true, who: null };  // who is signed in (auth.js); demo: nobody needs to be
 
 const live = new Live({ banner: $("offline-banner"), onChange: changed });
 
@@ -333,7 +335,7 @@ function scheduleStats(ms) {
 async function loadStats() {
   scheduleStats(STATS_REFRESH_MS);
   try {
-    const r = await fetch(`${API}/stats?from=${todayInStore()}`);
+    const r = await api(`${API}/stats?from=${todayInStore()}`);
     if (!r.ok) return;
     const t = (await r.json()).total || {};
     const secs = (v) => (v == null ? "–" : `${Math.round(v)} s`);
@@ -358,7 +360,7 @@ async function act(event, id) {
   error.hidden = true;
   button.disabled = true;
   try {
-    const r = await fetch(`${API}/calls/${id}/${button.dataset.action}`, {
+    const r = await api(`${API}/calls/${id}/${button.dataset.action}`, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ associate: $("me").value, source: "dashboard" }),
@@ -387,6 +389,12 @@ function setup() {
   const saved = localStorage.getItem("callbell.me");
   me.replaceChildren(...store.associates.map((a) => new Option(a.name, a.id, false, a.id === saved)));
   me.addEventListener("change", () => localStorage.setItem("callbell.me", me.value));
+  if (auth.who && !mayAct(auth.who.role, "manager")) {
+    me.value = auth.who.associate;   // an associate acts only as themselves (the hub checks it too)
+    me.disabled = true;
+  }
+  // Today's figures are statistics: for managers (an associate's session would get a 403).
+  $("manager").hidden = !readsStats();
   const view = localStorage.getItem("callbell.view") || (window.innerWidth < NARROW_PX ? "list" : "plan");
   setView(view);
   document.querySelector(".view-switch").addEventListener("click", (e) => {
@@ -398,10 +406,13 @@ function setup() {
   drawPlan();
 }
 
+const readsStats = () => auth.demo || mayAct(auth.who.role, "manager");
+
+auth = await signedIn({ title: "Floor" });
 store = await loadStore();
 setup();
 live.connect();
 setInterval(tick, TICK_MS);
 setInterval(() => live.refreshDevices(), DEVICE_POLL_MS);
 live.refreshDevices();
-loadStats();
+if (readsStats()) loadStats();

@@ -91,7 +91,10 @@ export class Live {
     source.addEventListener("open", () => { heard(); });
     source.addEventListener("error", () => {
       this._setConnected(false);
-      if (source.readyState === EventSource.CLOSED) this._retryLater();
+      if (source.readyState === EventSource.CLOSED) {
+        this._checkSignedIn();
+        this._retryLater();
+      }
     });
     source.addEventListener("snapshot", (e) => {
       heard(e);
@@ -186,6 +189,15 @@ export class Live {
   _restart() {
     if (this.source) this.source.close();
     this.connect();
+  }
+
+  // The hub refused the stream (the browser closes it on any answer but 200): if that is
+  // because the session ended or expired, reload, so the page shows its sign-in form.
+  async _checkSignedIn() {
+    try {
+      const options = await (await fetch(`${API}/session`)).json();
+      if (!options.demo && !options.signed_in) location.reload();
+    } catch { /* the hub is away: the banner says so and we retry */ }
   }
 
   _retryLater() {

@@ -2,11 +2,13 @@
 // act; break, shift and zone. A new alert for me sounds, vibrates and shows a system
 // notification (where permitted); the screen is kept awake while on shift.
 //
-// Sign-in goes through POST /api/v1/session. It checks a PIN when the store configures PINs
-// but issues no token yet (issue 7 adds real sessions), so the page only remembers who you
-// said you are, in this browser.
+// Sign-in goes through POST /api/v1/session with the associate's PIN: the hub sets a session
+// cookie (HttpOnly) and answers with the CSRF token every action sends (auth.js). In demo mode
+// (authentication off) there is no session: the page only remembers who you said you are, in
+// this browser, and the banner says it is not secure.
 
 import { API, Live, fmt, loadStore, reasonOf, syncList, verdict } from "/static/live.js";
+import { api, csrfToken, sessionOptions, setCsrf, showDemoBanner, signOut as endSession } from "/static/auth.js";
 
 const TICK_MS = 500;                   // timer refresh
 // An alert older than this (hub clock) when the page first sees it does not ring: it is
@@ -15,12 +17,16 @@ const ALERT_FRESH_S = 60;
 const VIBRATE_MS = [300, 150, 300, 150, 600];   // buzz, pause, buzz... (Android only)
 const BEEP = { hz: [880, 1175], ms: 180, gap_ms: 70, volume: 0.25 };  // two rising tones
 const ME_KEY = "callbell.phone.me";
+// After signing in, wait at most this long for the live state before choosing "available".
+const FIRST_SNAPSHOT_WAIT_MS = 3000;
 
 const $ = (id) => document.getElementById(id);
 let store = { standard_s: 90, rooms: [], associates: [], zones: [] };
 let me = null;                         // {id, name, ...} once signed in
 let audio = null;                      // AudioContext, created on a tap (browsers require one)
 let wakeLock = null;
+let options = { demo: true };          // GET /api/v1/session: demo mode, who may sign in, who I am
+let started = false;                   // store loaded and the live stream connected
 const rung = new Set();                // alerts already announced: "call|step|at"
 
 const live = new Live({ banner: $("offline-banner"), onChange: render, onCall: maybeAlert });
@@ -32,11 +38,12 @@ const personName = (id) => (store.associates.find((a) => a.id === id) || {}).nam
 async function showSignIn() {
   $("app").hidden = true;
   $("sign-in").hidden = false;
-  const options = await (await fetch(`${API}/session`)).json();
+  options = await sessionOptions();
   $("pin-row").hidden = !options.pin_required;
   $("sign-in-hint").textContent = options.pin_required ? "Who are you? Then your PIN." : "Who are you?";
   const box = $("people");
-  box.replaceChildren(...options.associates.map((a) => {
+  const people = options.demo ? options.associates : options.associates.filter((a) => a.pin);
+  box.replaceChildren(...people.map((a) => {
     const b = document.createElement("button");
     b.type = "button";
     b.className = "person big";
@@ -70,9 +77,12 @@ async function signIn(event) {
     });
     const body = await r.json();
     if (!r.ok) throw new Error(body.error ? body.error.message : r.statusText);
+    setCsrf(body.csrf);
     me = body.associate;
     localStorage.setItem(ME_KEY, JSON.stringify(me));
     $("pin").value = "";
+    await begin();
+    await firstSnapshot();
     const current = live.associates.get(me.id);
     if (!current || current.declared === "off") await setState("available");
     showApp();
@@ -82,11 +92,22 @@ async function signIn(event) {
   }
 }
 
-function signOut() {
+async function signOut() {
   localStorage.removeItem(ME_KEY);
   me = null;
   releaseWake();
+  if (!options.demo) {
+    await endSession();
+    location.reload();  // nothing of the session stays on the page (the stream, the store)
+    return;
+  }
   showSignIn();
+}
+
+// Wait (a little) for the stream's first snapshot, so my recorded state is known.
+async function firstSnapshot() {
+  const until = Date.now() + FIRST_SNAPSHOT_WAIT_MS;
+  while (live.generation === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
 }
 
 function showApp() {
@@ -174,7 +195,8 @@ async function notify(title, body, call) {
   const options = {
     body, tag: call.id, renotify: true, requireInteraction: true, icon: "/static/icon-192.png",
     badge: "/static/icon-192.png", vibrate: VIBRATE_MS,
-    data: { call: call.id, associate: me.id },
+    // sw.js acts from the notification: with a session it needs the CSRF token too.
+    data: { call: call.id, associate: me.id, ...(csrfToken() ? { csrf: csrfToken() } : {}) },
     actions: [{ action: "acknowledge", title: "On my way" }, { action: "decline", title: "Not me" }],
   };
   const reg = await registration();
@@ -228,7 +250,7 @@ function releaseWake() {
 
 // -- acting --------------------------------------------------------------------------------
 async function post(path, body) {
-  const r = await fetch(`${API}${path}`, {
+  const r = await api(`${API}${path}`, {
     method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
   });
   const data = await r.json();
@@ -358,16 +380,28 @@ function wire() {
   document.addEventListener("pointerdown", unlockAudio, { once: true });
 }
 
-store = await loadStore();
-$("store-name").textContent = store.name;
-document.title = `${store.name} — my calls`;
-// Sign-in is not real security yet (issue 7): every page says so, not only in demo mode.
-$("demo-banner").hidden = false;
-if (!store.demo) $("demo-banner").textContent = "Sign-in checks a PIN only, with no session yet: not secure.";
+// The store and the live stream: at once in demo mode or with a session, else after sign-in
+// (without one the hub answers neither).
+async function begin() {
+  if (started) return;
+  started = true;
+  store = await loadStore();
+  $("store-name").textContent = store.name;
+  document.title = `${store.name} — my calls`;
+  live.connect();
+  setInterval(tick, TICK_MS);
+}
+
+options = await sessionOptions();
+if (options.demo) showDemoBanner("Demo mode: no sign-in — not secure: anyone on this network can act as anyone.");
 if ("serviceWorker" in navigator) navigator.serviceWorker.register("/sw.js", { scope: "/phone" }).catch(() => {});
 wire();
-live.connect();
-setInterval(tick, TICK_MS);
-try { me = JSON.parse(localStorage.getItem(ME_KEY)); } catch { me = null; }
+if (options.demo) {
+  await begin();
+  try { me = JSON.parse(localStorage.getItem(ME_KEY)); } catch { me = null; }
+} else if (options.signed_in) {
+  await begin();
+  me = store.associates.find((a) => a.id === options.signed_in.associate) || null;
+}
 if (me && store.associates.some((a) => a.id === me.id)) showApp();
 else { me = null; await showSignIn(); }

@@ -2,6 +2,8 @@
 // library, nothing from the internet), the figures in tables, and a CSV of the table shown.
 // Figures come from the hub's /api/v1/stats* routes (docs/statistics.md).
 
+import { api, signedIn } from "/static/auth.js";
+
 const $ = (id) => document.getElementById(id);
 const SVG = "http://www.w3.org/2000/svg";
 const DAY_MS = 86400000;
@@ -63,7 +65,7 @@ function query(extra = {}) {
 }
 
 async function get(path) {
-  const r = await fetch(path);
+  const r = await api(path);
   const body = await r.json();
   if (!r.ok) throw new Error(body.error ? body.error.message : `${r.status}`);
   return body;
@@ -75,6 +77,7 @@ function fillSelect(id, items) {
 }
 
 async function start() {
+  await signedIn({ title: "Statistics", want: "manager" });
   const store = await get("/api/v1/store");
   state.store = store;
   $("store-name").textContent = store.name;
@@ -154,6 +157,9 @@ function summary(s) {
     d.append(dt, dd);
     return d;
   }));
+  // Long periods come from the hub's roll-ups: percentiles to the nearest half second.
+  $("method").textContent = s.percentiles === "histogram"
+    ? "Percentiles from 1-second histograms (within 0.5 s); counts and shares exact." : "";
   $("busiest").textContent = s.busiest_hours.length
     ? s.busiest_hours.map((b) => `${b.weekday} ${String(b.hour).padStart(2, "0")}:00 (${b.calls})`).join(", ")
     : "–";

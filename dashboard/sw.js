@@ -5,8 +5,8 @@
 // Network first, always: the page must never run stale code against a newer hub. The cache is
 // only a fallback for when the hub cannot be reached. The API and the event stream pass through.
 
-const CACHE = "callbell-phone-v1";
-const SHELL = ["/phone", "/static/phone.js", "/static/phone.css", "/static/live.js",
+const CACHE = "callbell-phone-v2";
+const SHELL = ["/phone", "/static/phone.js", "/static/phone.css", "/static/live.js", "/static/auth.js",
                "/static/icon.svg", "/static/icon-192.png", "/manifest.webmanifest"];
 
 self.addEventListener("install", (event) => {
@@ -38,12 +38,13 @@ self.addEventListener("fetch", (event) => {
 });
 
 self.addEventListener("notificationclick", (event) => {
-  const { call, associate } = event.notification.data || {};
+  const { call, associate, csrf } = event.notification.data || {};
   event.notification.close();
   if (call && associate && (event.action === "acknowledge" || event.action === "decline")) {
     event.waitUntil(fetch(`/api/v1/calls/${encodeURIComponent(call)}/${event.action}`, {
       method: "POST",
-      headers: { "Content-Type": "application/json" },
+      // The session cookie goes along (same origin); the CSRF token came with the notification.
+      headers: { "Content-Type": "application/json", ...(csrf ? { "X-Callbell-CSRF": csrf } : {}) },
       body: JSON.stringify({ associate, source: "phone" }),
     }).catch(() => self.clients.openWindow("/phone")));
     return;

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gpiozero import LED, PWMLED, RGBLED, DigitalInputDevice
+from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from callbell.clock import Clock
 from firmware.button import CallButton
@@ -51,7 +52,21 @@ def build_room(room: RoomPins, device: DeviceSection, clock: Clock, pin_factory=
                      size=button(room.size), presence=button(room.presence))
 
 
-def mock_pins():
+#: Pin changes a mock pin remembers. gpiozero's mock pins keep every change for tests to
+#: inspect; a simulated device running for days would grow without end (about 1.7 KB a call).
+MOCK_PIN_HISTORY = 200
+
+
+class BoundedMockPWMPin(MockPWMPin):
+    """gpiozero's PWM-capable mock pin, remembering only its last MOCK_PIN_HISTORY changes."""
+
+    def _change_state(self, value):
+        changed = super()._change_state(value)
+        if len(self.states) > 2 * MOCK_PIN_HISTORY:  # trimmed in batches, not on every change
+            del self.states[:-MOCK_PIN_HISTORY]
+        return changed
+
+
+def mock_pins() -> MockFactory:
     """gpiozero's mock pin factory, with PWM-capable pins so PWM and RGB lamps work too."""
-    from gpiozero.pins.mock import MockFactory, MockPWMPin
-    return MockFactory(pin_class=MockPWMPin)
+    return MockFactory(pin_class=BoundedMockPWMPin)

@@ -5,6 +5,7 @@ the config file's folder.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -17,6 +18,7 @@ from hub.domain import associates as staff
 from hub.domain.call import DEFAULT_EXPIRY_S, DEFAULT_HANDLING_LIMIT_S, DEFAULT_STANDARD_S, Room, Timing
 from hub.domain.escalation import DEFAULT_REACK_S, Ladder, Step
 from hub.domain.layout import Layout, LayoutError, Point, Spot, Walkway
+from hub.third_party_buttons import Button, parse_meaning
 
 Id = Field(pattern=ID_PATTERN.pattern, description="1-64 characters of a-z 0-9 - _")
 
@@ -104,6 +106,46 @@ class NotifySection(Strict):
                                    "better from the environment: CALLBELL_NTFY_TOKEN")
     webhook_url: str | None = Field(None, pattern=r"^https?://\S+$",
                                     description="POST every alert and call change as JSON to this URL")
+    webhook_secret: str | None = Field(None, min_length=16,
+                                       description="Signs every webhook request (HMAC-SHA256, header "
+                                       "X-Callbell-Signature; docs/integrations.md); better from the "
+                                       "environment: CALLBELL_WEBHOOK_SECRET")
+
+
+class HomeAssistantSection(Strict):
+    """Home Assistant MQTT discovery (docs/integrations.md): each room appears as a device."""
+    enabled: bool = Field(False, description="Announce the rooms to Home Assistant over MQTT discovery")
+    discovery_prefix: str = Field("homeassistant", pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$",
+                                  description="Home Assistant's discovery prefix (its MQTT setting)")
+
+
+class ButtonConfig(Strict):
+    """A third-party button serving a room (docs/integrations.md): Zigbee2MQTT or Shelly."""
+    source: Literal["zigbee2mqtt", "shelly", "shelly-gen1"] = Field(
+        description="zigbee2mqtt; shelly (Gen2 and later, BLU through a gateway); shelly-gen1")
+    name: str = Field(min_length=1, max_length=200,
+                      description="Zigbee2MQTT friendly name; Shelly Gen2 MQTT topic prefix (its device id "
+                      "unless changed); Shelly Gen1 device id, e.g. shellybutton1-A4CF12F45301")
+    room: str = Id
+    actions: dict[str, str] = Field(min_length=1, description='What each action means: "call", '
+                                    '"call:<reason>", "cancel" or "presence", e.g. {single = "call", hold = "cancel"}')
+    ignore: list[str] | None = Field(None, description="Actions that are not presses (default for Shelly "
+                                     "Gen2: btn_down, btn_up); any other unmapped action is rejected")
+    input: int = Field(0, ge=0, le=99, description="Shelly input number")
+    component: str | None = Field(None, pattern=r"^[a-z0-9_]+:[0-9]+$",
+                                  description="Shelly Gen2 component whose events count (default input:<input>; "
+                                  "a BLU button through a gateway: e.g. bthomedevice:200)")
+    base_topic: str | None = Field(None, pattern=r"^[^#+\s]+$", description="Zigbee2MQTT base_topic, if not zigbee2mqtt")
+    device: str | None = Field(None, pattern=ID_PATTERN.pattern,
+                               description="Device id its events are recorded with (default from source and name)")
+
+    @field_validator("name")
+    @classmethod
+    def _topic_level(cls, v: str) -> str:
+        if re.search(r"[#+\x00-\x1f]", v) or v.startswith("/") or v.endswith("/") or "//" in v:
+            raise ValueError(f"{v!r} cannot be part of an MQTT topic: no # or +, no control characters, "
+                             "no empty level (leading, trailing or double /)")
+        return v
 
 
 def _both_or_neither(model, what: str):
@@ -186,16 +228,36 @@ class AssociateConfig(Strict):
     state: Literal["available", "break", "off"] = Field(
         "off", description="State on a hub's first start, before any is recorded (then the last recorded)")
     pin: str | None = Field(None, pattern=r"^[0-9]{4,8}$",
-                            description="4-8 digits to sign in on the phone page. Once any associate has "
-                            "one, every sign-in needs the associate's own PIN (not real security yet: issue 7)")
+                            description="4-8 digits to sign in on the phone page (a PIN signs in to the "
+                            "floor only: role associate). Once any associate has one, every sign-in needs one")
+    password_hash: str | None = Field(None, description="Password for signing in with this associate's role "
+                                      "(managers: statistics, exports), as 'callbell password' prints it; "
+                                      "never the password itself (docs/security.md)")
     ntfy_topic: str | None = Field(None, pattern=r"^[-_A-Za-z0-9]{1,64}$",
                                    description="ntfy topic their alerts are published to (pick a hard-to-guess "
                                    "name: on a public server the topic is the password)")
     ntfy_url: str | None = Field(None, pattern=r"^https?://[^/\s]+/?$",
                                  description="This associate's ntfy server, if not [notify] ntfy_url")
 
+    @field_validator("password_hash")
+    @classmethod
+    def _password_hash(cls, v: str | None) -> str | None:
+        from hub.auth import is_password_hash
+        if v is not None and not is_password_hash(v):
+            raise ValueError("not a password hash: make one with 'callbell password' and paste the line it "
+                             "prints (never put the password itself in the file)")
+        return v
+
 
 Associate = AssociateConfig  # the name before issue 4
+
+
+class DeviceConfig(Strict):
+    """A device (a Raspberry Pi) and the rooms it serves: its broker account may publish only
+    those rooms' events and read only their lamps (``callbell broker-config``, docs/security.md)."""
+    id: str = Id
+    name: str = ""
+    rooms: list[str] = Field(min_length=1, description="Ids of the rooms this device serves")
 
 
 class StoreConfig(Strict):
@@ -210,6 +272,10 @@ class StoreConfig(Strict):
     escalation: EscalationSection = EscalationSection()
     notify: NotifySection = NotifySection()
     associates: list[AssociateConfig] = []
+    devices: list[DeviceConfig] = Field([], description="Devices and their rooms, for the broker's "
+                                        "accounts and ACL; optional without a secured broker")
+    home_assistant: HomeAssistantSection = HomeAssistantSection()
+    buttons: list[ButtonConfig] = Field([], description="Third-party buttons (Zigbee2MQTT, Shelly) as call buttons")
 
     _layout: Layout | None = PrivateAttr(None)
 
@@ -225,6 +291,7 @@ class StoreConfig(Strict):
         for i, a in enumerate(self.associates):
             if a.zone is not None and a.zone not in zones:
                 raise ValueError(f"associates[{i}].zone: unknown zone {a.zone!r}")
+        self._check_devices()
         if self.associates and not any(a.role == "manager" for a in self.associates):
             raise ValueError("associates: no manager: give one associate role = \"manager\" "
                              "(the failsafe every unanswered call reaches)")
@@ -266,6 +333,42 @@ class StoreConfig(Strict):
                 if layout.zone_points.get(z.id) is None:
                     raise ValueError(f"zones[{i}].x: zone {z.id!r} has no rooms: give it x and y (metres)")
         return layout
+
+    @model_validator(mode="after")
+    def _check_buttons(self):
+        rooms = {r.id: r for r in self.rooms}
+        seen: dict[tuple, int] = {}
+        for i, b in enumerate(self.buttons):
+            if b.room not in rooms:
+                raise ValueError(f"buttons[{i}].room: unknown room {b.room!r}")
+            for action, meaning in b.actions.items():
+                try:
+                    kind, reason = parse_meaning(meaning)
+                except ValueError as e:
+                    raise ValueError(f"buttons[{i}].actions.{action}: {e}") from None
+                if reason is not None and reason not in rooms[b.room].reasons:
+                    raise ValueError(f"buttons[{i}].actions.{action}: room {b.room!r} has no reason {reason!r} "
+                                     f"(its reasons: {', '.join(rooms[b.room].reasons)})")
+            button = Button.from_config(b)
+            for action in b.actions:
+                key = (button.topic, button.component, action)
+                if key in seen:
+                    raise ValueError(f"buttons[{i}].actions.{action}: already mapped by buttons[{seen[key]}]")
+                seen[key] = i
+        return self
+
+    def _check_devices(self) -> None:
+        _unique("devices", [d.id for d in self.devices])
+        rooms = [r.id for r in self.rooms]
+        owner: dict[str, str] = {}
+        for i, d in enumerate(self.devices):
+            for j, room in enumerate(d.rooms):
+                if room not in rooms:
+                    raise ValueError(f"devices[{i}].rooms[{j}]: unknown room {room!r}")
+                if room in owner:
+                    raise ValueError(f"devices[{i}].rooms[{j}]: room {room!r} already belongs to "
+                                     f"device {owner[room]!r} (a room has one device)")
+                owner[room] = d.id
 
     def _check_ladder(self) -> None:
         for index, message in self.ladder.problems(self.store.standard_s):

@@ -21,18 +21,20 @@ into one disk sync instead of one each.
 from __future__ import annotations
 
 import concurrent.futures
-import json
 import logging
 import queue
 import threading
+import time
 from dataclasses import dataclass, field
+from datetime import timezone
 from pathlib import Path
-from typing import Callable, Iterable, Protocol
+from typing import Callable, Collection, Iterable, Mapping, Protocol
 
 from callbell.clock import Clock
 from callbell.mqtt import Message
-from callbell.protocol import (OFFLINE, ONLINE, Event, LampState, Location, ProtocolError, Rejection, Topics,
-                               held_at_broker_s)
+from callbell.protocol import (Event, LampState, Location, ProtocolError, Rejection, Topics, check_device,
+                               held_at_broker_s, parse_device_status, parse_health)
+from hub.domain import rollup
 from hub.domain.associates import Associate, Roster
 from hub.domain.call import DomainError, Floor, Room, Timing, Transition
 from hub.domain.escalation import Escalation, Ladder
@@ -94,6 +96,8 @@ class _AssociateCommand:
 class _Received:
     message: Message
     at: float  # wall clock when it came off the socket: press time = this − age_ms
+    #: perf_counter() at the same moment, seconds: start of the press→lamp latency (metrics).
+    mono: float = field(default_factory=time.perf_counter)
 
 
 @dataclass
@@ -111,8 +115,13 @@ class Dispatcher:
     def __init__(self, *, rooms: list[Room], timing: Timing, db_path: Path, topics: Topics,
                  clock: Clock, ack: Callable[[Message], None] = lambda m: None,
                  layout: Layout | None = None, ladder: Ladder | None = None,
-                 associates: Iterable[Associate] = ()):
+                 associates: Iterable[Associate] = (), devices: Mapping[str, Collection[str]] | None = None,
+                 rollup_rules: rollup.Rules | None = None):
         self.rooms = {r.id: r for r in rooms}
+        #: The statistics roll-ups the writer keeps: the store's zone and standard (UTC if not given).
+        self.rollup_rules = rollup_rules or rollup.Rules(timezone.utc, timing.standard_s)
+        #: Configured device id → the rooms it serves; None when the store lists no devices.
+        self.devices = devices
         self.timing = timing
         self.db_path = Path(db_path)
         self.topics = topics
@@ -134,6 +143,13 @@ class Dispatcher:
         self._announced: dict[str, tuple] = {}  # associate → what of it was last announced
         self.healthy = True
         self.counters = {"received": 0, "duplicates": 0, "rejected": 0, "batches": 0}
+        #: Rejections since start, by channel ("mqtt", "http", "buttons"), for /metrics.
+        self.rejected_by_channel: dict[str, int] = {}
+        #: Third-party buttons (hub.third_party_buttons.ButtonMap), set by the hub before start.
+        self.buttons = None
+        #: Called with each press→lamp latency, seconds: from the message leaving the socket to
+        #: its changed lamp being handed to the MQTT client (hub.metrics).
+        self.on_lamp_latency: Callable[[float], None] | None = None
         self._start_error: BaseException | None = None
 
     # -- life cycle -------------------------------------------------------------------------
@@ -202,7 +218,7 @@ class Dispatcher:
     # -- the dispatcher thread --------------------------------------------------------------
     def _run(self) -> None:
         try:
-            self._writer = Writer(self.db_path)
+            self._writer = Writer(self.db_path, self.rollup_rules)
             self._restore()
             restored = self.floor.active_calls()
             if restored:
@@ -257,13 +273,17 @@ class Dispatcher:
         batch = Batch()
         acks: list[Message] = []
         replies: list[tuple[_Command, object]] = []
+        arrivals: dict[str, float] = {}  # room → perf_counter() of its first message in this batch
         w = self._writer
         try:
             w.begin()
             for item in items:
                 if isinstance(item, _Received):
+                    seen = len(batch.events)
                     self._on_message(item, batch)
                     acks.append(item.message)
+                    for _, t in batch.events[seen:]:
+                        arrivals.setdefault(t.room, item.mono)
                 elif isinstance(item, _Command):
                     try:
                         self._record(item.action(self.floor, now), batch, now)
@@ -291,6 +311,10 @@ class Dispatcher:
                 # the commit, the broker (not yet acknowledged) delivers the press again and the
                 # same lamp follows. This keeps the commit's disk sync off the press→lamp path.
                 self._send(Batch(lamps=lamps))
+                if self.on_lamp_latency is not None:
+                    sent = time.perf_counter()
+                    for room in arrivals.keys() & lamps.keys():
+                        self.on_lamp_latency(sent - arrivals[room])
             w.commit()
         except Exception as e:
             # A failing disk must not take the hub down; state is rebuilt from what was stored,
@@ -358,6 +382,7 @@ class Dispatcher:
 
     def _rejection(self, channel: str, topic: str, reason: str, excerpt: str, at: float, batch: Batch) -> None:
         self.counters["rejected"] += 1
+        self.rejected_by_channel[channel] = self.rejected_by_channel.get(channel, 0) + 1
         log.warning("rejected %s %s: %s", channel, topic, reason)
         self._writer.reject(at, channel, topic, reason, excerpt)
         batch.rejected.append(Rejection(topic, reason, excerpt))
@@ -365,6 +390,14 @@ class Dispatcher:
     # -- MQTT inputs ------------------------------------------------------------------------
     def _on_message(self, item: _Received, batch: Batch) -> None:
         msg = item.message
+        if self.buttons is not None and self.buttons.claims(msg.topic):
+            try:  # a Zigbee2MQTT or Shelly button mapped to a room (hub.third_party_buttons)
+                for room, ev in self.buttons.events(msg, item.at):
+                    self._on_event(room, ev, item.at, batch, configured=True)
+            except (ProtocolError, DomainError) as e:
+                r = Rejection.of(msg.topic, e.message if isinstance(e, DomainError) else str(e), msg.payload)
+                self._rejection("buttons", r.topic, r.reason, r.excerpt, item.at, batch)
+            return
         try:
             kind, ident = self.topics.parse(msg.topic)
             if kind == "event":
@@ -384,9 +417,14 @@ class Dispatcher:
             r = Rejection.of(msg.topic, reason, msg.payload)
             self._rejection("mqtt", r.topic, r.reason, r.excerpt, item.at, batch)
 
-    def _on_event(self, room: str, ev: Event, received_at: float, batch: Batch) -> None:
+    def _on_event(self, room: str, ev: Event, received_at: float, batch: Batch, *,
+                  configured: bool = False) -> None:
+        """``configured``: a third-party button the store config maps to ``room``; that
+        mapping is its device check."""
         if room not in self.rooms:
             raise DomainError("unknown_room", f"unknown room {room!r}")
+        if not configured:
+            check_device(ev.device, room, self.devices)
         self.counters["received"] += 1
         w = self._writer
         if w.seen(ev.id):
@@ -409,21 +447,16 @@ class Dispatcher:
         w.remember(ev.id, ev.device, room, ev.type, received_at, ev.age_ms, outcome)
 
     def _on_status(self, device: str, payload: bytes, at: float, batch: Batch) -> None:
-        status = payload.decode("utf-8", "replace").strip()
-        if status not in (ONLINE, OFFLINE):
-            raise ProtocolError(f"device status must be 'online' or 'offline', got {status[:40]!r}")
+        status = parse_device_status(payload)
+        check_device(device, None, self.devices)
         self._writer.device_status(device, status, at)
         t = Transition(f"device_{status}", "", at, "device", None, device)
         seq = self._writer.append(t, at)
         batch.devices.append((seq, {"id": device, "status": status, "at": at}))
 
     def _on_health(self, device: str, payload: bytes, at: float) -> None:
-        try:
-            health = json.loads(payload)
-        except ValueError:
-            raise ProtocolError("device health must be a JSON object") from None
-        if not isinstance(health, dict):
-            raise ProtocolError("device health must be a JSON object")
+        health = parse_health(payload)
+        check_device(device, None, self.devices)
         self._writer.device_health(device, health, at)
 
     def _on_location(self, associate: str, loc: Location, at: float) -> None:

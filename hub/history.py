@@ -23,7 +23,7 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Callable, Iterator
 
 from hub.domain.associates import STATE_EVENT
-from hub.domain.call import call_id
+from hub.domain.call import DEFAULT_STANDARD_S, call_id
 
 #: Opening hours (local), and relative calls per hour from opening: quiet morning, lunch peak,
 #: after-work peak.
@@ -56,6 +56,7 @@ class Shop:
     associates: tuple[str, ...]
     reasons: tuple[str, ...]
     tz: tzinfo
+    standard_s: float = DEFAULT_STANDARD_S  # for the statistics roll-ups written with the history
 
     @classmethod
     def default(cls, tz: tzinfo) -> "Shop":
@@ -153,9 +154,12 @@ def _one_call(rng: random.Random, shop: Shop, seq: int, pressed: float, room: st
 
 
 def seed_history(path, shop: Shop, calls: int, days: int, until: float, seed: int = 1,
-                 progress: Callable[[int, int], None] | None = None) -> int:
-    """Write the history into the database at ``path`` (created if missing); returns calls written."""
-    from hub.store import HistoryLoader
+                 progress: Callable[[int, int], None] | None = None,
+                 rollup_progress: Callable[[int, int], None] | None = None) -> int:
+    """Write the history into the database at ``path`` (created if missing), then the
+    statistics roll-ups for the shop's zone and standard; returns calls written."""
+    from hub.domain.rollup import Rules
+    from hub.store import HistoryLoader, prepare_rollups
     with HistoryLoader(path) as load:
         written = 0
         batch_calls, batch_events = [], []
@@ -176,4 +180,6 @@ def seed_history(path, shop: Shop, calls: int, days: int, until: float, seed: in
         written += len(batch_calls)
         if progress:
             progress(written, calls)
+    # The loader bypasses the writer (and marks the roll-ups stale): make them afresh.
+    prepare_rollups(path, Rules(shop.tz, shop.standard_s), progress=rollup_progress)
     return written

@@ -7,9 +7,11 @@ import json
 import logging
 from zoneinfo import ZoneInfo
 
-from callbell.mqtt import MqttLink
+from callbell.mqtt import Message, MqttLink
 from callbell.protocol import OFFLINE, ONLINE, Topics
 from hub.dispatcher import Batch, Dispatcher
+from hub.home_assistant import HomeAssistant
+from hub.third_party_buttons import ButtonMap
 from hub.views import call_object
 
 log = logging.getLogger("callbell.hub.mqtt")
@@ -23,24 +25,37 @@ class MqttChannel:
     ``call/{call}``, rejections on ``hub/rejected``, and the hub's own status with a last will.
     On every (re)connect it publishes all lamps again, so a broker that lost its retained
     messages is repaired at once.
+
+    Integrations (optional): the topics of third-party buttons (``buttons``, their messages go
+    to the dispatcher like device events) and Home Assistant's status topic (``home_assistant``:
+    discovery is announced on every connect and on Home Assistant's birth message).
     """
 
     def __init__(self, url: str, topics: Topics, dispatcher: Dispatcher, tz: ZoneInfo,
-                 client_id: str | None = None):
+                 client_id: str | None = None, *, buttons: ButtonMap | None = None,
+                 home_assistant: HomeAssistant | None = None):
         self.topics = topics
         self.dispatcher = dispatcher
         self.tz = tz
+        self.home_assistant = home_assistant
+        subscriptions = [(topics.all_events, 1), (topics.all_device_status, 1),
+                         (topics.all_device_health, 1), (topics.all_locations, 1)]
+        if buttons is not None:
+            subscriptions += buttons.subscriptions
+        if home_assistant is not None:
+            subscriptions.append((home_assistant.status_topic, 1))
         self.link = MqttLink(
             url,
             client_id or f"callbell-hub-{topics.store}",
             will=(topics.hub_status, OFFLINE.encode()),
-            subscriptions=[(topics.all_events, 1), (topics.all_device_status, 1),
-                           (topics.all_device_health, 1), (topics.all_locations, 1)],
-            on_message=dispatcher.receive,
+            subscriptions=subscriptions,
+            on_message=self._message,
             on_connected=self._connected,
             manual_ack=True,
         )
         dispatcher.acknowledge = self.link.ack  # only after the press is stored
+        if home_assistant is not None:
+            home_assistant.attach(self.link.publish)
 
     def start(self) -> None:
         self.link.start()
@@ -52,10 +67,23 @@ class MqttChannel:
     def connected(self) -> bool:
         return self.link.connected
 
+    def _message(self, message: Message) -> None:
+        ha = self.home_assistant
+        if ha is not None and message.topic == ha.status_topic:
+            try:  # not an input of the dispatcher: nothing to store, acknowledged at once
+                ha.on_status(message.payload)
+            except Exception:
+                log.exception("could not announce to Home Assistant")
+            self.link.ack(message)
+            return
+        self.dispatcher.receive(message)
+
     def _connected(self, session_present: bool) -> None:
         self.link.publish(self.topics.hub_status, ONLINE.encode(), qos=1, retain=True)
         for room, lamp in self.dispatcher.lamps().items():
             self.link.publish(self.topics.lamp(room), lamp.to_json(), qos=1, retain=True)
+        if self.home_assistant is not None:
+            self.home_assistant.announce()
 
     def send(self, batch: Batch) -> None:
         for room, lamp in batch.lamps.items():

@@ -20,10 +20,21 @@ ntfy: one JSON message per new alert, ``POST`` to the server root (docs.ntfy.sh/
                   "body": "{\\"associate\\":\\"ana\\",\\"source\\":\\"phone\\"}", "clear": true}, ...]}
 
 Webhook: ``POST`` JSON ``{"kind": "alert", "associate": {...}, "call": {...}}`` for each new
-alert and ``{"kind": "call", "call": {...}}`` for every other call change.
+alert and ``{"kind": "call", "call": {...}}`` for every other call change; ``call`` is the call
+object exactly as published on ``call/{call}`` (PROTOCOL.md). Headers: ``X-Callbell-Event``
+(the kind), ``X-Callbell-Delivery`` (one id per delivery, the same on its retries: a receiver
+that saw it already answers 2xx and does nothing), and with ``[notify] webhook_secret``::
+
+    X-Callbell-Timestamp: 1763800000
+    X-Callbell-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>." + raw body)>
+
+The timestamp is signed with the body, so a captured request cannot be replayed later with a
+fresh one; a receiver refuses a timestamp more than a few minutes old (docs/integrations.md).
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import os
@@ -32,7 +43,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from hub.dispatcher import Batch
@@ -68,6 +80,16 @@ STATUS_MEMORY = 2000
 
 REASON_WORDS = {"help": "help", "size": "another size"}
 
+SIGNATURE_HEADER = "X-Callbell-Signature"
+TIMESTAMP_HEADER = "X-Callbell-Timestamp"
+
+
+def webhook_signature(secret: str, timestamp: int, body: bytes) -> str:
+    """The ``X-Callbell-Signature`` value: ``sha256=`` and the hex HMAC-SHA256, keyed with the
+    secret, of the timestamp (seconds since the epoch, as sent), a dot, and the raw body."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
 
 @dataclass(frozen=True)
 class Delivery:
@@ -76,13 +98,15 @@ class Delivery:
     headers: dict
     call: str | None = None       # skip if this call is no longer waiting when its turn comes
     what: str = ""
+    signed: bool = False          # a webhook delivery: signed with the webhook secret, if any
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)  # the same on every retry
 
 
 class Notifier:
     """The push communicator: ntfy per associate, and a webhook. Start, send batches, stop."""
 
     def __init__(self, *, tz: ZoneInfo, rooms: dict[str, str], people: dict[str, dict],
-                 ntfy_token: str | None = None, webhook_url: str | None = None,
+                 ntfy_token: str | None = None, webhook_url: str | None = None, webhook_secret: str | None = None,
                  public_url: str | None = None, standard_s: float = 90.0,
                  clock=time.time, attempts: int = ATTEMPTS, backoff_s: float = BACKOFF_S):
         self.tz = tz
@@ -90,6 +114,7 @@ class Notifier:
         self.people = people               # associate id → {"name", "ntfy_url", "ntfy_topic"}
         self.ntfy_token = ntfy_token
         self.webhook_url = webhook_url
+        self.webhook_secret = webhook_secret
         self.public_url = public_url.rstrip("/") if public_url else None
         self.standard_s = standard_s
         self.clock = clock
@@ -114,6 +139,7 @@ class Notifier:
         return cls(tz=config.tz, rooms={r.id: r.name or r.id for r in config.rooms}, people=people,
                    ntfy_token=n.ntfy_token or os.environ.get("CALLBELL_NTFY_TOKEN"),
                    webhook_url=n.webhook_url, public_url=config.http.public_url,
+                   webhook_secret=n.webhook_secret or os.environ.get("CALLBELL_WEBHOOK_SECRET"),
                    standard_s=config.store.standard_s, clock=clock)
 
     # -- life cycle -------------------------------------------------------------------------
@@ -160,7 +186,8 @@ class Notifier:
             for a in fresh:
                 self._alert(call, a["associate"], a["step"])
             if self.webhook_url and not fresh:
-                self._put(Delivery(self.webhook_url, {"kind": "call", "call": call}, {}, what=f"webhook {call['id']}"))
+                self._put(Delivery(self.webhook_url, {"kind": "call", "call": call}, {"X-Callbell-Event": "call"},
+                                   what=f"webhook {call['id']}", signed=True))
         if len(self._sent) > 20 * STATUS_MEMORY:  # forget closed calls' alerts
             self._sent = {k for k in self._sent if self._status.get(k[0]) in ("open", "acknowledged", "answered")}
 
@@ -175,7 +202,8 @@ class Notifier:
         if self.webhook_url:
             self._put(Delivery(self.webhook_url, {
                 "kind": "alert", "associate": {"id": associate, "name": person.get("name", associate)},
-                "step": step, "call": call}, {}, what=f"webhook alert {call['id']} → {associate}"))
+                "step": step, "call": call}, {"X-Callbell-Event": "alert"},
+                what=f"webhook alert {call['id']} → {associate}", signed=True))
         if person.get("ntfy_topic") and person.get("ntfy_url"):
             headers = {"Authorization": f"Bearer {self.ntfy_token}"} if self.ntfy_token else {}
             self._put(Delivery(person["ntfy_url"] + "/", self.ntfy_message(call, associate, step), headers,
@@ -252,8 +280,14 @@ class Notifier:
 
     def _post(self, d: Delivery) -> None:
         data = json.dumps(d.body, ensure_ascii=False).encode()
-        req = urllib.request.Request(d.url, data=data, method="POST",
-                                     headers={"Content-Type": "application/json", "User-Agent": "callbell-hub",
-                                              **d.headers})
+        headers = {"Content-Type": "application/json", "User-Agent": "callbell-hub", **d.headers}
+        if d.signed:
+            headers["X-Callbell-Delivery"] = d.id
+            if self.webhook_secret:
+                # Signed at each attempt, with the time of that attempt: a retry is not stale.
+                timestamp = int(time.time())
+                headers[TIMESTAMP_HEADER] = str(timestamp)
+                headers[SIGNATURE_HEADER] = webhook_signature(self.webhook_secret, timestamp, data)
+        req = urllib.request.Request(d.url, data=data, method="POST", headers=headers)
         with urllib.request.urlopen(req, timeout=TIMEOUT_S) as r:
             r.read()

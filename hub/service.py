@@ -15,17 +15,27 @@ import uvicorn
 
 from callbell.broker import Broker
 from callbell.clock import Clock, SystemClock
+from callbell.mqtt import BrokerAddress
 from callbell.protocol import Topics
 from hub.api.app import create_app
 from hub.api.deps import HubContext
 from hub.config import StoreConfig
 from hub.dispatcher import Dispatcher
+from hub.home_assistant import HomeAssistant
+from hub.metrics import Metrics
 from hub.mqtt_channel import MqttChannel
 from hub.notify import Notifier
-from hub.store import Reader
+from hub.domain import rollup
+from hub.store import Reader, prepare_rollups
 from hub.stream import StreamChannel
+from hub.third_party_buttons import ButtonMap
 
 log = logging.getLogger("callbell.hub")
+
+
+def _rollup_progress(done: int, total: int) -> None:
+    """Progress of a roll-up rebuild (after an upgrade, or a changed zone or standard)."""
+    log.info("building statistics roll-ups: %d of %d closed calls", done, total)
 
 #: Seconds to wait for the first broker connection before serving anyway (the hub keeps
 #: retrying in the background and reports "degraded" health meanwhile).
@@ -59,6 +69,11 @@ class HubService:
     def broker_url(self) -> str:
         return self._broker_url
 
+    @property
+    def _broker_shown(self) -> str:
+        """The broker URL for logs: without its password (the parsed form leaves it out)."""
+        return str(BrokerAddress.parse(self._broker_url))
+
     def start(self) -> None:
         """Start everything except the HTTP server (see :meth:`run`)."""
         c = self.config
@@ -67,24 +82,37 @@ class HubService:
             self.broker.start()
             self.broker.supervise()
             self._broker_url = self.broker.url
-        self.dispatcher = Dispatcher(rooms=c.domain_rooms(), timing=c.timing, db_path=c.database.path,
+        rules = rollup.Rules(c.tz, c.store.standard_s)
+        if prepare_rollups(c.database.path, rules, progress=_rollup_progress):
+            log.info("statistics roll-ups ready (%s)", rules.signature())
+        self.dispatcher = Dispatcher(rollup_rules=rules, rooms=c.domain_rooms(), timing=c.timing, db_path=c.database.path,
                                      topics=self.topics, clock=self.clock, layout=c.layout, ladder=c.ladder,
-                                     associates=c.domain_associates())
+                                     associates=c.domain_associates(),
+                                     devices={d.id: tuple(d.rooms) for d in c.devices} or None)
         self.reader = Reader(c.database.path)
-        self.mqtt = MqttChannel(self._broker_url, self.topics, self.dispatcher, c.tz)
+        if c.buttons:  # Zigbee2MQTT and Shelly buttons enter the dispatcher like device events
+            self.dispatcher.buttons = ButtonMap.from_config(c.buttons)
+        self.home_assistant = (HomeAssistant(c, self.topics, clock=self.clock, floor=lambda: self.dispatcher.floor)
+                               if c.home_assistant.enabled else None)
+        self.mqtt = MqttChannel(self._broker_url, self.topics, self.dispatcher, c.tz,
+                                buttons=self.dispatcher.buttons, home_assistant=self.home_assistant)
         self.stream = StreamChannel(self.reader, c.tz, self._stream_info, self.dispatcher.associates,
                                     self.clock)
-        self.dispatcher.communicators = [self.mqtt, self.stream]
+        self.metrics = Metrics(self.dispatcher, self.clock.time)
+        self.dispatcher.communicators = [self.mqtt, self.stream, self.metrics]
+        if self.home_assistant is not None:
+            self.dispatcher.communicators.append(self.home_assistant.start())
         self.notifier = Notifier.from_config(c)
         if self.notifier is not None:  # ntfy topics or a webhook configured
             self.dispatcher.communicators.append(self.notifier.start())
         self.dispatcher.start()
         self.mqtt.start()
         if not self.mqtt.link.wait_connected(FIRST_CONNECT_WAIT_S):
-            log.warning("broker %s not reachable yet; serving anyway and retrying", self._broker_url)
+            log.warning("broker %s not reachable yet; serving anyway and retrying", self._broker_shown)
         self.app = create_app(HubContext(config=c, reader=self.reader, dispatcher=self.dispatcher,
                                          stream=self.stream, clock=self.clock,
                                          broker_connected=lambda: self.mqtt.connected))
+        self.app.state.metrics = self.metrics  # GET /metrics (hub/api/routes/metrics.py)
 
     def _stream_info(self) -> dict:
         s = self.config.store
@@ -114,7 +142,7 @@ class HubService:
             watcher = threading.Thread(target=self._signal_ready, args=(ready,), daemon=True)
             watcher.start()
         log.info("hub for store %s serving on %s://%s:%d (broker %s)", self.config.store.id,
-                 "https" if tls else "http", self.http_host, self.http_port, self._broker_url)
+                 "https" if tls else "http", self.http_host, self.http_port, self._broker_shown)
         self.server.run()
 
     def _signal_ready(self, ready: threading.Event) -> None:
@@ -133,5 +161,7 @@ class HubService:
             self.dispatcher.stop()
         if getattr(self, "notifier", None) is not None:
             self.notifier.stop()
+        if getattr(self, "home_assistant", None) is not None:
+            self.home_assistant.stop()
         if self.broker:
             self.broker.stop()

@@ -8,22 +8,36 @@ Tables:
 - ``inbox``: every device event id the hub has acted on (duplicates are ignored by id).
 - ``rejected``: every message or request the hub could not accept, with the reason.
 - ``devices``: last status and health per device.
+- ``rollup``: closed calls summed per local hour, day and month and per dimension value
+  (hub/domain/rollup.py), kept by the writer in the transaction that changes the calls, so
+  statistics over a year read thousands of rows, not millions. ``meta`` records the time zone
+  and standard they were made with; a hub started with others rebuilds them
+  (:func:`prepare_rollups`).
+- ``tokens`` and ``sessions``: API tokens and the pages' sign-in sessions (hub/auth.py), each
+  stored only as the SHA-256 of its secret. Written by :class:`Credentials`, not the Writer.
 
 Concurrency: a SQLite file takes one writer at a time, and a sqlite-utils ``Database`` is bound
 to the thread that made it. So exactly one thread (the dispatcher's) owns a :class:`Writer`;
 HTTP handlers read through their own :class:`Reader` connections, which WAL lets run alongside
-the writer without blocking it.
+the writer without blocking it. Tokens and sessions are the one exception to "only the
+dispatcher writes": :class:`Credentials` writes them on a short connection of its own (from the
+``callbell token`` command, or the HTTP thread signing someone in). That is safe: SQLite lets
+one writer at a time hold the file and makes the others wait (``BUSY_TIMEOUT_S``); these writes
+are single-row and rare, so the dispatcher waits microseconds at most; and each Reader query
+starts a new WAL snapshot, so a running hub sees a new or revoked token on its next request.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import sqlite_utils
 
+from hub.domain import rollup
 from hub.domain.associates import AT_ROOM_KINDS, STATE_EVENT, ZONE_EVENT
 from hub.domain.call import ACTIVE, Alert, Call, Transition
 
@@ -47,8 +61,31 @@ STATS_INDEX_COLUMNS = ("pressed_at", "status", "response_s", "wait_ack_s", "hand
 #: Statistics filters: query name → calls column ("associate" is who answered the call).
 STAT_FILTERS = {"zone": "zone", "room": "room", "associate": "answered_by", "reason": "reason"}
 
+ROLLUP_TABLE = """CREATE TABLE IF NOT EXISTS rollup (
+    grain TEXT NOT NULL, dim TEXT NOT NULL, value TEXT NOT NULL, start REAL NOT NULL,
+    slot INTEGER NOT NULL,  -- hour of the week the bucket starts in: weekday (0 = Monday) * 24 + hour
+    calls INTEGER NOT NULL, answered INTEGER NOT NULL, missed INTEGER NOT NULL,
+    cancelled INTEGER NOT NULL, reminders INTEGER NOT NULL, within INTEGER NOT NULL,
+    handling_n INTEGER NOT NULL, handling_sum REAL NOT NULL, response_max REAL,
+    resp BLOB, wait BLOB, walk BLOB, handling BLOB,
+    PRIMARY KEY (grain, dim, value, start)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS rollup_time ON rollup (grain, dim, start);
+-- Sums per hour of the week (busiest hours, staffing, "how many calls") without the histograms.
+CREATE INDEX IF NOT EXISTS rollup_sums ON rollup (grain, dim, value, start, slot, calls, handling_n, handling_sum)"""
+ROLLUP_FIELDS = ("slot", "calls", "answered", "missed", "cancelled", "reminders", "within", "handling_n",
+                 "handling_sum", "response_max", "resp", "wait", "walk", "handling")
+_CLOSED_MARKS = ", ".join("?" * len(rollup.CLOSED))
+
 #: Event kinds that change how an associate is shown (besides their state and zone events).
 ASSOCIATE_CALL_KINDS = ("acknowledged", "answered", "done", "presence", "declined")
+
+
+CREDENTIAL_TABLES = """CREATE TABLE IF NOT EXISTS tokens (
+    name TEXT PRIMARY KEY, role TEXT NOT NULL, hash TEXT NOT NULL UNIQUE,
+    created_at REAL NOT NULL, revoked_at REAL);
+CREATE TABLE IF NOT EXISTS sessions (
+    hash TEXT PRIMARY KEY, associate TEXT NOT NULL, role TEXT NOT NULL,
+    created_at REAL NOT NULL, expires_at REAL NOT NULL);"""
 
 
 def _connect(path: Path, same_thread: bool = True) -> sqlite3.Connection:
@@ -89,10 +126,20 @@ def create_schema(path: Path) -> None:
             "id": str, "status": str, "status_at": float, "health": str, "health_at": float,
         }, pk="id", if_not_exists=True)
         db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
+        conn.executescript(CREDENTIAL_TABLES)
+        have = {r[1] for r in conn.execute("PRAGMA table_info(rollup)")}
+        if have and have != {"grain", "dim", "value", "start", *ROLLUP_FIELDS}:
+            # Roll-ups of another shape (an older hub): derived data, so made again.
+            conn.executescript("DROP TABLE rollup; DELETE FROM meta WHERE key = 'rollup';")
+        conn.executescript(ROLLUP_TABLE)
         for table, cols in (("events", ["call"]), ("events", ["kind"]), ("calls", ["pressed_at"]),
                             ("calls", ["status"]), ("calls", ["room", "pressed_at"])):
             db[table].create_index(cols, if_not_exists=True)
         db["calls"].create_index(STATS_INDEX_COLUMNS, index_name="calls_stats", if_not_exists=True)
+        # Associates' sign-ins over a period (staffing) without visiting the rest of the log: a
+        # small covering index of just those events (thousands a year among millions).
+        conn.execute(f"CREATE INDEX IF NOT EXISTS events_states ON events (at, seq, actor, detail) "
+                     f"WHERE kind = '{STATE_EVENT}'")
     finally:
         conn.close()
 
@@ -128,23 +175,35 @@ def call_from_row(row: dict) -> Call:
 class Writer:
     """The single writing connection. Use only from the thread that created it."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, rules: rollup.Rules | None = None):
+        """``rules``: keep the statistics roll-ups for this zone and standard (rebuilt first if
+        they were made with others); None leaves them alone (tools that write no calls)."""
         create_schema(path)
+        if rules is not None:
+            prepare_rollups(path, rules)
         self._conn = _connect(path)
         self._conn.execute("PRAGMA synchronous = FULL")
         self.db = sqlite_utils.Database(self._conn)
+        self._rules = rules
+        self._buckets = rollup.Buckets(rules.tz) if rules else None
+        #: Roll-up changes of the open transaction: key → (calls added, calls taken out).
+        self._pending: dict[tuple, tuple[rollup.Agg, rollup.Agg]] = {}
 
     def close(self) -> None:
         self._conn.close()
 
     # Everything for one batch of work goes through one transaction.
     def begin(self) -> None:
+        self._pending.clear()
         self._conn.execute("BEGIN IMMEDIATE")
 
     def commit(self) -> None:
+        if self._pending:
+            self._flush_rollups()
         self._conn.execute("COMMIT")
 
     def rollback(self) -> None:
+        self._pending.clear()
         if self._conn.in_transaction:
             self._conn.execute("ROLLBACK")
 
@@ -159,10 +218,68 @@ class Writer:
 
     def save_call(self, call: Call, last_event: int) -> dict:
         row = call_row(call, last_event)
+        old = None
+        if self._rules is not None:
+            old = self._conn.execute(f"SELECT {', '.join(rollup.COLUMNS)} FROM calls WHERE id = ?",
+                                     (call.id,)).fetchone()
         cols = ", ".join(row)
         self._conn.execute(f"INSERT OR REPLACE INTO calls ({cols}) VALUES ({', '.join('?' * len(row))})",
                            tuple(row.values()))
+        if self._rules is not None:
+            self._track_rollups(old, row)
         return row
+
+    # -- roll-ups ----------------------------------------------------------------------------
+    def _track_rollups(self, old: sqlite3.Row | None, new: dict) -> None:
+        """Note how a call's change moves the roll-ups; written at commit."""
+        was = old is not None and old["status"] in rollup.CLOSED
+        now = new["status"] in rollup.CLOSED
+        if was and now and tuple(old) == tuple(new[c] for c in rollup.COLUMNS):
+            return  # closed before and after, nothing the roll-ups hold changed (an alert, say)
+        std = self._rules.standard_s
+        if was:
+            old = dict(old)
+            one = rollup.Agg().add_closed(old, std)
+            for key in self._buckets.keys(old):
+                self._pending_for(key)[1].merge(one)
+        if now:
+            one = rollup.Agg().add_closed(new, std)
+            for key in self._buckets.keys(new):
+                self._pending_for(key)[0].merge(one)
+
+    def _pending_for(self, key: tuple) -> tuple[rollup.Agg, rollup.Agg]:
+        p = self._pending.get(key)
+        if p is None:
+            p = self._pending[key] = (rollup.Agg(), rollup.Agg())
+        return p
+
+    def _flush_rollups(self) -> None:
+        conn = self._conn
+        for (grain, start, dim, value), (added, removed) in self._pending.items():
+            row = conn.execute("SELECT * FROM rollup WHERE grain = ? AND dim = ? AND value = ? AND start = ?",
+                               (grain, dim, value, start)).fetchone()
+            agg = rollup.Agg.from_row(row) if row else rollup.Agg()
+            agg.merge(added)
+            stale = agg.max_stale(removed)
+            agg.subtract(removed)
+            if agg.calls <= 0:
+                conn.execute("DELETE FROM rollup WHERE grain = ? AND dim = ? AND value = ? AND start = ?",
+                             (grain, dim, value, start))
+                continue
+            if stale:  # the slowest call was taken out: find the new slowest
+                agg.response_max = self._max_response(grain, start, dim, value)
+            _put_rollup(conn, (grain, start, dim, value), self._buckets.slot(start), agg)
+        self._pending.clear()
+
+    def _max_response(self, grain: str, start: float, dim: str, value: str) -> float | None:
+        sql = (f"SELECT MAX(response_s) FROM calls WHERE pressed_at >= ? AND pressed_at < ? "
+               f"AND status IN ({_CLOSED_MARKS})")
+        args = [start, self._buckets.next(grain, start), *rollup.CLOSED]
+        column = rollup.DIM_COLUMNS[dim]
+        if column:
+            sql += f" AND COALESCE({column}, '') = ?"
+            args.append(value)
+        return self._conn.execute(sql, args).fetchone()[0]
 
     def seen(self, event_id: str) -> bool:
         return self._conn.execute("SELECT 1 FROM inbox WHERE id = ?", (event_id,)).fetchone() is not None
@@ -216,6 +333,141 @@ class Writer:
                     f"GROUP BY {column}"):
                 idle[who] = max(at, idle.get(who, at))
         return {"states": states, "zones": zones, "presences": presences, "idle": idle}
+
+
+def _put_rollup(conn: sqlite3.Connection, key: tuple[str, float, str, str], slot: int, agg: rollup.Agg) -> None:
+    grain, start, dim, value = key
+    fields = {**agg.to_row(), "slot": slot}
+    conn.execute(f"INSERT OR REPLACE INTO rollup (grain, dim, value, start, {', '.join(ROLLUP_FIELDS)}) "
+                 f"VALUES (?, ?, ?, ?, {', '.join('?' * len(ROLLUP_FIELDS))})",
+                 (grain, dim, value, start, *(fields[f] for f in ROLLUP_FIELDS)))
+
+
+def prepare_rollups(path: Path, rules: rollup.Rules,
+                    progress: Callable[[int, int], None] | None = None, force: bool = False) -> bool:
+    """Make the roll-ups match ``rules`` (zone and standard): rebuild them from the calls if
+    they were made with other rules, by an older hub or never, or if ``force`` (calls were
+    written past the writer). Returns whether it rebuilt.
+
+    Month by month, so memory stays flat: each month's closed calls are summed per hour and
+    dimension value, and the days and the month are summed from those hours. Takes about a
+    minute for 2 million calls; ``progress(calls done, calls in all)`` hears of it.
+    """
+    create_schema(Path(path))
+    conn = _connect(Path(path))
+    try:
+        have = conn.execute("SELECT value FROM meta WHERE key = 'rollup'").fetchone()
+        if not force and have is not None and have[0] == rules.signature():
+            return False
+        buckets = rollup.Buckets(rules.tz)
+        first, last, total = conn.execute(
+            f"SELECT MIN(pressed_at), MAX(pressed_at), COUNT(*) FROM calls WHERE status IN ({_CLOSED_MARKS})",
+            rollup.CLOSED).fetchone()
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("DELETE FROM rollup")
+        done = 0
+        month = buckets.start("month", first) if first is not None else None
+        while month is not None and month <= last:
+            end = buckets.next("month", month)
+            cur = conn.execute(
+                f"SELECT {', '.join(rollup.COLUMNS)} FROM calls WHERE pressed_at >= ? AND pressed_at < ? "
+                f"AND status IN ({_CLOSED_MARKS})", (month, end, *rollup.CLOSED))
+            names = [d[0] for d in cur.description]
+            hours: dict[tuple, rollup.Agg] = {}
+            for values in cur:
+                r = dict(zip(names, values))
+                one = rollup.Agg().add_closed(r, rules.standard_s)
+                for key in buckets.keys(r):
+                    if key[0] == "hour":
+                        agg = hours.get(key)
+                        if agg is None:
+                            hours[key] = agg = rollup.Agg()
+                        agg.merge(one)
+                done += 1
+            coarser: dict[tuple, rollup.Agg] = {}
+            for (_, start, dim, value), agg in hours.items():
+                _, day, mon = buckets.of(start)
+                for key in (("day", day, dim, value), ("month", mon, dim, value)):
+                    coarser.setdefault(key, rollup.Agg()).merge(agg)
+            for key, agg in (hours | coarser).items():
+                _put_rollup(conn, key, buckets.slot(key[1]), agg)
+            if progress:
+                progress(done, total)
+            month = end
+        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('rollup', ?)", (rules.signature(),))
+        conn.execute("COMMIT")
+        return True
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    finally:
+        conn.close()
+
+
+class Credentials:
+    """Writes API tokens and sessions, each on a short connection of its own (see the module
+    docstring for why that is safe alongside the Writer). Thread-safe: nothing is shared."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = _connect(self.path)
+        try:  # the CLI may come first, on a new file: WAL as create_schema would set it
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.executescript(CREDENTIAL_TABLES)
+        finally:
+            conn.close()
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = _connect(self.path)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        finally:
+            conn.close()
+
+    def add_token(self, name: str, role: str, hashed: str, at: float) -> None:
+        """Store a new token. Raises ValueError if an unrevoked one has this name (a revoked
+        one is replaced: its name is free again)."""
+        with self._write() as conn:
+            old = conn.execute("SELECT revoked_at FROM tokens WHERE name = ?", (name,)).fetchone()
+            if old is not None and old["revoked_at"] is None:
+                raise ValueError(f"a token named {name!r} exists: revoke it first, or pick another name")
+            conn.execute("INSERT OR REPLACE INTO tokens (name, role, hash, created_at, revoked_at) "
+                         "VALUES (?, ?, ?, ?, NULL)", (name, role, hashed, at))
+
+    def revoke_token(self, name: str, at: float) -> bool:
+        """Revoke the token named ``name``; False if there is no such unrevoked token."""
+        with self._write() as conn:
+            cur = conn.execute("UPDATE tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL", (at, name))
+            return cur.rowcount == 1
+
+    def tokens(self) -> list[dict]:
+        """Every token's name, role and times (never its hash), by name."""
+        conn = _connect(self.path)
+        try:
+            return [dict(r) for r in conn.execute(
+                "SELECT name, role, created_at, revoked_at FROM tokens ORDER BY name")]
+        finally:
+            conn.close()
+
+    def add_session(self, hashed: str, associate: str, role: str, at: float, expires_at: float) -> None:
+        """Store a new session, and forget the expired ones (so the table stays small)."""
+        with self._write() as conn:
+            conn.execute("DELETE FROM sessions WHERE expires_at <= ?", (at,))
+            conn.execute("INSERT INTO sessions (hash, associate, role, created_at, expires_at) "
+                         "VALUES (?, ?, ?, ?, ?)", (hashed, associate, role, at, expires_at))
+
+    def end_session(self, hashed: str) -> None:
+        with self._write() as conn:
+            conn.execute("DELETE FROM sessions WHERE hash = ?", (hashed,))
 
 
 class Reader:
@@ -348,11 +600,26 @@ class Reader:
     def devices(self) -> list[dict]:
         return [dict(r) for r in self._conn().execute("SELECT * FROM devices ORDER BY id")]
 
+    def token(self, hashed: str) -> dict | None:
+        """The token stored with this hash (revoked ones too), or None."""
+        row = self._conn().execute("SELECT * FROM tokens WHERE hash = ?", (hashed,)).fetchone()
+        return dict(row) if row else None
+
+    def session(self, hashed: str) -> dict | None:
+        """The session stored with this hash (expired ones too), or None."""
+        row = self._conn().execute("SELECT * FROM sessions WHERE hash = ?", (hashed,)).fetchone()
+        return dict(row) if row else None
+
     def calls_between(self, since: float, until: float, columns: Iterable[str],
-                      filters: dict[str, str] | None = None) -> list[dict]:
-        """Calls pressed in [since, until), only ``columns``; ``filters`` by STAT_FILTERS names."""
+                      filters: dict[str, str] | None = None, statuses: Iterable[str] | None = None) -> list[dict]:
+        """Calls pressed in [since, until), only ``columns``; ``filters`` by STAT_FILTERS names;
+        only ``statuses`` if given."""
         cols = ", ".join(columns)
         where, args = ["pressed_at >= ?", "pressed_at < ?"], [since, until]
+        if statuses is not None:
+            statuses = tuple(statuses)
+            where.append(f"status IN ({', '.join('?' * len(statuses))})")
+            args += statuses
         for name, value in (filters or {}).items():
             if value is not None:
                 where.append(f"{STAT_FILTERS[name]} = ?")
@@ -361,18 +628,66 @@ class Reader:
         names = [d[0] for d in cur.description]
         return [dict(zip(names, r)) for r in cur]
 
+    def rollup_rows(self, grain: str, dim: str, since: float, until: float,
+                    value: str | None = None) -> list[tuple[float, str, int, rollup.Agg]]:
+        """Roll-up rows of ``grain`` and ``dim`` (one ``value``, or all) whose bucket starts in
+        [since, until): (start, value, hour of the week, sums)."""
+        where, args = self._rollup_where(grain, dim, since, until, value)
+        cur = self._conn().execute(f"SELECT start, value, slot, {', '.join(rollup.Agg.STORED)} FROM rollup "
+                                   f"WHERE {where}", args)
+        cur.row_factory = None  # plain tuples: thousands of rows
+        make = rollup.Agg.from_values
+        return [(r[0], r[1], r[2], make(*r[3:])) for r in cur]
+
+    def rollup_sums(self, grain: str, dim: str, since: float, until: float, value: str | None = None,
+                    per_slot: bool = False) -> dict[int, tuple[int, int, float]]:
+        """Of the same rows, summed by SQLite: {hour of the week (0 unless ``per_slot``): (calls,
+        handled calls, handling time s)}."""
+        where, args = self._rollup_where(grain, dim, since, until, value)
+        sums = "SUM(calls), SUM(handling_n), SUM(handling_sum)"
+        sql = (f"SELECT slot, {sums} FROM rollup WHERE {where} GROUP BY slot" if per_slot
+               else f"SELECT 0, {sums} FROM rollup WHERE {where} HAVING COUNT(*) > 0")
+        return {r[0]: (r[1], r[2], r[3]) for r in self._conn().execute(sql, args)}
+
+    def rollup_histogram(self, name: str, grain: str, dim: str, since: float, until: float,
+                         value: str | None = None) -> int:
+        """The sum of one histogram (``resp``, ``wait``, ``walk``, ``handling``) over the same rows."""
+        assert name in rollup.HISTOGRAMS
+        where, args = self._rollup_where(grain, dim, since, until, value)
+        return sum(int.from_bytes(b, "little") for b, in self._conn().execute(
+            f"SELECT {name} FROM rollup WHERE {where} AND {name} IS NOT NULL", args))
+
+    @staticmethod
+    def _rollup_where(grain, dim, since, until, value) -> tuple[str, list]:
+        where, args = "grain = ? AND dim = ? AND start >= ? AND start < ?", [grain, dim, since, until]
+        if value is not None:
+            where += " AND value = ?"
+            args.append(value)
+        return where, args
+
+    def rollups_ready(self, rules: rollup.Rules) -> bool:
+        """Whether the roll-ups were made with ``rules`` (else readers use the calls)."""
+        row = self._conn().execute("SELECT value FROM meta WHERE key = 'rollup'").fetchone()
+        return row is not None and row[0] == rules.signature()
+
     def associate_states(self, since: float, until: float) -> tuple[dict[str, str], list[tuple[float, str, str]]]:
         """Declared states: each associate's last before ``since``, and every change in
         [since, until) as (at, associate, state), in time order."""
         conn = self._conn()
-        initial = {r["actor"]: json.loads(r["detail"])["state"] for r in conn.execute(
-            "SELECT e.actor, e.detail FROM events e JOIN (SELECT actor, MAX(seq) AS seq FROM events "
-            "WHERE kind = ? AND at < ? AND actor IS NOT NULL GROUP BY actor) m ON e.seq = m.seq",
-            (STATE_EVENT, since))}
-        changes = [(r["at"], r["actor"], json.loads(r["detail"])["state"]) for r in conn.execute(
-            "SELECT at, actor, detail FROM events WHERE kind = ? AND at >= ? AND at < ? "
-            "AND actor IS NOT NULL ORDER BY at, seq", (STATE_EVENT, since, until))]
-        return initial, changes
+        # json_extract: SQLite reads the state out of each event's detail (thousands a year).
+        # The kind is written into the SQL (not bound): only then may SQLite use the partial
+        # events_states index, named here because its planner prefers the index of all kinds.
+        initial = dict(conn.execute(
+            "SELECT e.actor, json_extract(e.detail, '$.state') FROM events e JOIN (SELECT actor, MAX(seq) AS seq "
+            f"FROM events INDEXED BY events_states WHERE kind = '{STATE_EVENT}' AND at < ? AND actor IS NOT NULL "
+            "GROUP BY actor) m "
+            "ON e.seq = m.seq", (since,)).fetchall())
+        cur = conn.execute(
+            f"SELECT at, actor, json_extract(detail, '$.state') FROM events INDEXED BY events_states "
+            f"WHERE kind = '{STATE_EVENT}' "
+            "AND at >= ? AND at < ? AND actor IS NOT NULL ORDER BY at, seq", (since, until))
+        cur.row_factory = None
+        return initial, cur.fetchall()
 
 
 class HistoryLoader:
@@ -400,6 +715,8 @@ class HistoryLoader:
         actor, source, detail), recorded when they happened."""
         cols = list(CALL_COLUMNS)
         self._conn.execute("BEGIN")
+        # Calls written past the writer: the roll-ups no longer match them (prepare_rollups).
+        self._conn.execute("DELETE FROM meta WHERE key = 'rollup'")
         self._conn.executemany(
             f"INSERT INTO calls ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
             ([r.get(c) for c in cols] for r in calls))

@@ -135,7 +135,9 @@ def _decode(raw: bytes, content_type: str):
 
 
 def write_store(path: Path, *, broker_url: str | None, http_port: int, db: str = "callbell.db",
-                rooms: int = 3, standard_s: float = 90, expiry_s: float = 900, store_id: str = "test-store") -> Path:
+                rooms: int = 3, standard_s: float = 90, expiry_s: float = 900, store_id: str = "test-store",
+                demo: bool = True) -> Path:
+    """A small store config; ``demo=False`` turns authentication on (docs/security.md)."""
     room_blocks = "\n".join(
         f'[[rooms]]\nid = "room-{i}"\nname = "Room {i}"\nzone = "{"a" if i <= 2 else "b"}"\n'
         for i in range(1, rooms + 1))
@@ -157,7 +159,7 @@ path = "{db}"
 [http]
 host = "127.0.0.1"
 port = {http_port}
-demo = true
+demo = {"true" if demo else "false"}
 
 [[zones]]
 id = "a"
@@ -217,9 +219,10 @@ def read_sse(port: int, until, headers: dict | None = None, timeout: float = 8.0
 
 
 @contextmanager
-def running_hub(store_file: Path) -> Iterator[HubService]:
-    """The hub in this process (fast), with an ``api`` client; stopped on the way out."""
-    service = HubService(load_store_config(store_file))
+def running_hub(store_file: Path, clock=None) -> Iterator[HubService]:
+    """The hub in this process (fast), with an ``api`` client; stopped on the way out.
+    ``clock``: the hub's clock (default: the system's)."""
+    service = HubService(load_store_config(store_file), clock=clock)
     ready = threading.Event()
     thread = threading.Thread(target=service.run, args=(ready,), daemon=True)
     thread.start()

@@ -314,3 +314,14 @@ def test_a_pwm_lamp_is_dimmed_to_its_brightness(tmp_path, broker):
         assert rig.device.rooms["room-1"].lamp.led.value == 0.4
     finally:
         rig.device.stop()
+
+
+def test_a_mock_pin_remembers_only_its_recent_changes_so_a_simulated_device_does_not_grow():
+    from firmware.wiring import MOCK_PIN_HISTORY
+    factory = mock_pins()
+    pin = factory.pin(17)
+    pin.function = "output"
+    for i in range(5 * MOCK_PIN_HISTORY):
+        pin.state = i % 2
+    assert MOCK_PIN_HISTORY <= len(pin.states) <= 2 * MOCK_PIN_HISTORY + 1
+    assert pin.states[-1].state == (5 * MOCK_PIN_HISTORY - 1) % 2

@@ -29,7 +29,7 @@ def test_without_pins_anyone_picks_themselves(hub):
     assert [a["id"] for a in options["associates"]] == ["ana", "ben", "maria"]
     signed = hub.api.ok("POST", "/api/v1/session", {"associate": "ben"})
     assert signed["associate"] == {"id": "ben", "name": "Ben", "role": "associate", "zone": "b"}
-    assert "issue 7" in signed["note"]  # says plainly it is not security yet
+    assert "anyone on the network can use the API" in signed["note"]  # says plainly it is not security
     status, body = hub.api.post("/api/v1/session", {"associate": "zoe"})
     assert status == 400 and body["error"]["code"] == "unknown_associate"
 

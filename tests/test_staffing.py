@@ -99,3 +99,42 @@ def test_the_plan_averages_arrivals_and_signed_in_over_the_occurrences_of_each_h
     assert (sat18.rate_per_h, sat18.signed_in, sat18.needed) == (20, 2.5, 3)
     assert sat18.as_dict()["short"] == 0.5
     assert (sat19.rate_per_h, sat19.needed, sat19.signed_in) == (0, 0, 0)
+
+
+def _signed_in_hour_by_hour(initial, changes, start, end, hour_list):
+    """The same figure the slow, obvious way: every interval against every hour."""
+    state, since, spans = dict(initial), {a: start for a in initial}, []
+    for at, who, new in sorted(changes):
+        if at >= end:
+            break
+        old = state.get(who)
+        if old == "available" and new != "available":
+            spans.append((since[who], at))
+        if new == "available" and old != "available":
+            since[who] = max(at, start)
+        state[who] = new
+    spans += [(since[a], end) for a, s in state.items() if s == "available"]
+    out = {}
+    for t, slot in hour_list:
+        for lo, hi in spans:
+            overlap = min(hi, t + 3600) - max(lo, t)
+            if overlap > 0:
+                out[slot] = out.get(slot, 0.0) + overlap / 3600
+    return out
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_signed_in_hours_agree_with_an_hour_by_hour_count(seed):
+    rng = random.Random(seed)
+    tz = ZoneInfo("Europe/Berlin")
+    start = datetime(2026, 10, 20, 7, 13, tzinfo=tz).timestamp()  # across the October clock change
+    end = start + rng.uniform(1, 14) * 86400
+    people = ["ana", "ben", "chen"]
+    changes = sorted((rng.uniform(start - 3600, end + 3600), rng.choice(people), rng.choice(["available", "break", "off"]))
+                     for _ in range(rng.randint(0, 60)))
+    initial = {p: rng.choice(["available", "off"]) for p in people}
+    hour_list = hours(start, end, tz)
+    got = signed_in(initial, changes, start, end, hour_list)
+    want = _signed_in_hour_by_hour(initial, changes, start, end, hour_list)
+    assert set(got) == set(want)
+    assert all(math.isclose(got[k], want[k], abs_tol=1e-9) for k in want)

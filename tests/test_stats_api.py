@@ -159,3 +159,60 @@ def test_the_overview_answers_what_each_statistics_route_answers(seeded):
     assert o["heatmap"] == seeded.api.ok("GET", f"/api/v1/stats/heatmap?{PERIOD}&zone=a")
     assert o["distribution"] == seeded.api.ok("GET", f"/api/v1/stats/distribution?{PERIOD}&zone=a")
     assert o["staffing"] == seeded.api.ok("GET", f"/api/v1/stats/staffing?{PERIOD}&zone=a")
+
+
+def close_enough(exact, approx, path=""):
+    """The histogram path agrees with the exact one: counts and shares equal, times within half
+    a second (handling within half its 10 s bin)."""
+    if isinstance(exact, dict):
+        assert set(exact) == set(approx) - {"percentiles"} | ({"percentiles"} & set(exact)), path
+        for k in exact:
+            if k != "percentiles":
+                close_enough(exact[k], approx[k], f"{path}.{k}")
+    elif isinstance(exact, list):
+        assert len(exact) == len(approx), path
+        for i, (a, b) in enumerate(zip(exact, approx)):
+            close_enough(a, b, f"{path}[{i}]")
+    elif isinstance(exact, float) and (path.endswith("_s") or path.endswith("needed")) and approx is not None:
+        tolerance = 5.0 if "handling" in path else 0.5
+        assert abs(exact - approx) <= tolerance + 1e-6, (path, exact, approx)
+    else:
+        assert exact == approx, (path, exact, approx)
+
+
+@pytest.mark.parametrize("by", ["", "hour", "weekday", "day", "week", "zone", "room", "associate", "reason"])
+def test_the_rollups_give_the_exact_figures_to_within_half_a_second(seeded, by):
+    q = f"/api/v1/stats?{PERIOD}" + (f"&by={by}" if by else "")
+    exact = seeded.api.ok("GET", q + "&percentiles=exact")
+    approx = seeded.api.ok("GET", q + "&percentiles=histogram")
+    assert (exact["percentiles"], approx["percentiles"]) == ("exact", "histogram")
+    close_enough(exact, approx)
+    assert approx["total"]["response_median_s"] == 75.5  # 60 and 90 → the middles of their seconds
+
+
+def test_a_seeded_history_reads_the_same_from_the_rollups_for_any_grouping_and_filter(store_file):
+    from hub.history import Shop, seed_history
+    db = store_file.parent / "callbell.db"
+    shop = Shop({"room-1": "a", "room-2": "a", "room-3": "b"}, ("ana", "ben", "chen"), ("help", "size"), BERLIN)
+    seed_history(db, shop, 4000, 60, until=at(2026, 11, 22, 12))
+    with running_hub(store_file) as hub:
+        period = "from=2026-10-01T10:17:00&until=2026-11-20T15:42:00"  # partial hours at both ends
+        for by in ("", "hour", "weekday", "week", "zone", "room", "associate"):
+            for flt in ("", "zone=b", "associate=ana", "reason=size", "room=room-2"):
+                q = f"/api/v1/stats?{period}" + (f"&by={by}" if by else "") + (f"&{flt}" if flt else "")
+                exact = hub.api.ok("GET", q + "&percentiles=exact")
+                approx = hub.api.ok("GET", q + "&percentiles=histogram")
+                if approx["percentiles"] == "histogram":
+                    close_enough(exact, approx, q)
+                else:  # a filter on one dimension grouped by another: the roll-ups cannot say
+                    assert by in ("zone", "room", "associate") and flt and not flt.startswith(by)
+        # Staffing with the walk given, so both paths feed the model the same numbers; the
+        # measured walk itself is a median, within half a second.
+        for route in ("heatmap", "distribution", "staffing?walk_s=40&"):
+            q = f"/api/v1/stats/{route}{'' if '?' in route else '?'}{period}"
+            close_enough(hub.api.ok("GET", q + "&percentiles=exact"), hub.api.ok("GET", q + "&percentiles=histogram"), q)
+        walks = [hub.api.ok("GET", f"/api/v1/stats/staffing?{period}&percentiles={m}")["walk_s"]
+                 for m in ("exact", "histogram")]
+        assert abs(walks[0] - walks[1]) <= 0.5 + 0.05  # both rounded to 0.1 s
+        auto = hub.api.ok("GET", f"/api/v1/stats?{period}")
+        assert auto["percentiles"] == "exact" and auto["total"]["calls"] < 5000

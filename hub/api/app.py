@@ -1,9 +1,13 @@
 """The hub's FastAPI application: API v1, the SSE stream and the dashboard pages."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from typing import Iterator
 
+import fastapi.routing
 from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -11,9 +15,17 @@ import dashboard
 from callbell import __version__
 from hub.api import errors
 from hub.api.deps import HubContext
-from hub.api.routes import associates, calls, exports, session, stats, status, stream
+from hub.api.routes import associates, calls, exports, metrics, session, stats, status, stream
+from hub.auth import RANK, Authenticator
+from hub.store import Credentials
 
 PAGES = Path(dashboard.__file__).parent
+log = logging.getLogger("callbell.hub.http")
+
+#: Routes anyone may call: signing in and out (the pages and static files are outside the API).
+PUBLIC_ROUTES = {("GET", "/api/v1/session"), ("POST", "/api/v1/session"), ("DELETE", "/api/v1/session")}
+#: Paths whose every other route must declare the role it needs (hub.api.deps.allow).
+GUARDED_PREFIXES = ("/api/", "/metrics")
 
 
 def create_app(context: HubContext) -> FastAPI:
@@ -24,9 +36,14 @@ def create_app(context: HubContext) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.hub = context
+    if context.config.http.demo:
+        log.warning("DEMO MODE: authentication is off; anyone on the network can use the API "
+                    "([http] demo = true; never for a real store, docs/security.md)")
+    app.state.auth = Authenticator(context.reader, Credentials(context.config.database.path), context.clock)
     errors.install(app)
-    for module in (status, calls, associates, session, stats, exports, stream):
+    for module in (status, calls, associates, session, stats, exports, stream, metrics):
         app.include_router(module.router)
+    check_every_route_has_a_role(app)
 
     @app.get("/", include_in_schema=False)
     def floor_dashboard():
@@ -52,3 +69,32 @@ def create_app(context: HubContext) -> FastAPI:
 
     app.mount("/static", StaticFiles(directory=PAGES), name="static")
     return app
+
+
+def api_routes(app: FastAPI) -> Iterator[tuple[str, str, Dependant]]:
+    """Every route of ``app`` with its dependencies: (method, path, dependant). FastAPI 0.16x
+    keeps included routers as one lazy entry of ``app.routes``; its iter_route_contexts
+    expands them (older versions list the routes themselves)."""
+    expand = getattr(fastapi.routing, "iter_route_contexts", None)
+    for route in (expand(app.routes) if expand else app.routes):
+        dependant, path = getattr(route, "dependant", None), getattr(route, "path", None)
+        if dependant is not None and path:
+            for method in sorted(route.methods or ()):
+                yield method, path, dependant
+
+
+def required_role(dependant: Dependant) -> str | None:
+    """The role a route's ``allow`` dependencies ask for (all of them run: the highest), or None."""
+    roles = [getattr(d.call, "role", None) for d in dependant.dependencies]
+    roles = [r for r in roles if r is not None]
+    return max(roles, key=RANK.__getitem__) if roles else None
+
+
+def check_every_route_has_a_role(app: FastAPI) -> None:
+    """Fail at start, not in production, if an API route was added without a role: a route
+    open to anyone on the store network must be in PUBLIC_ROUTES on purpose."""
+    for method, path, dependant in api_routes(app):
+        if (path.startswith(GUARDED_PREFIXES) and (method, path) not in PUBLIC_ROUTES
+                and required_role(dependant) is None):
+            raise RuntimeError(f"{method} {path} declares no role: add Depends(allow(ROLE)) "
+                               "(hub/api/deps.py), or list it in PUBLIC_ROUTES on purpose")

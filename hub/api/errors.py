@@ -14,7 +14,8 @@ from hub.domain.call import DomainError
 log = logging.getLogger("callbell.hub.http")
 
 STATUS = {"not_found": 404, "unknown_room": 404, "unknown_associate": 400, "conflict": 409,
-          "invalid": 400, "bad_request": 400, "unavailable": 503}
+          "invalid": 400, "bad_request": 400, "unavailable": 503,
+          "unauthorized": 401, "forbidden": 403}
 
 
 class ApiError(Exception):
@@ -39,7 +40,10 @@ def install(app: FastAPI) -> None:
     async def api_error(request: Request, e: ApiError):
         if e.status < 500 and e.code != "not_found":
             _record(request, e.message)
-        return error_response(e.code, e.message, e.status)
+        response = error_response(e.code, e.message, e.status)
+        if e.status == 401:  # RFC 9110: a 401 names the scheme that would work
+            response.headers["WWW-Authenticate"] = 'Bearer realm="callbell"'
+        return response
 
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, e: DomainError):
@@ -49,6 +53,11 @@ def install(app: FastAPI) -> None:
     async def validation_error(request: Request, e: RequestValidationError):
         parts = []
         for err in e.errors():
+            if err.get("type") == "json_invalid":  # its loc is ("body", character offset)
+                offset = err.get("loc", ("body", "?"))[-1]
+                parts.append(f"body is not valid JSON at character {offset}: "
+                             f"{(err.get('ctx') or {}).get('error', err.get('msg'))}")
+                continue
             loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
             parts.append(f"{loc}: {err.get('msg')}")
         message = "; ".join(parts) or "invalid request"

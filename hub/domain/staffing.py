@@ -184,14 +184,30 @@ def signed_in(initial: dict[str, str], changes: list[tuple[float, str, str]], st
             since[who] = max(at, start)
         state[who] = new
     intervals += [(since[a], end) for a, s in state.items() if s in ON_FLOOR_STATES]
-    out: dict[tuple[int, int], float] = {}
+    # Hours an interval covers whole count 1 through a difference array (one step per interval,
+    # not per hour: a year has thousands of sign-ins and hours); its partial ends count a fraction.
     starts = [t for t, _ in hour_list]
+    n = len(hour_list)
+    part = [0.0] * n
+    whole = [0] * (n + 1)
     for lo, hi in intervals:
         i = max(0, bisect.bisect_right(starts, lo) - 1)
-        while i < len(hour_list) and starts[i] < hi:
-            t, slot = hour_list[i]
-            overlap = min(hi, t + 3600) - max(lo, t)
+        j = bisect.bisect_left(starts, hi)  # hours from j on begin at or after hi
+        if i >= j:
+            continue
+        first_whole = i if starts[i] >= lo else i + 1
+        last_whole = j - 1 if starts[j - 1] + 3600 <= hi else j - 2  # inclusive
+        if first_whole <= last_whole:
+            whole[first_whole] += 1
+            whole[last_whole + 1] -= 1
+        for k in {i, j - 1} - set(range(first_whole, last_whole + 1)):
+            overlap = min(hi, starts[k] + 3600) - max(lo, starts[k])
             if overlap > 0:
-                out[slot] = out.get(slot, 0.0) + overlap / 3600
-            i += 1
+                part[k] += overlap / 3600
+    out: dict[tuple[int, int], float] = {}
+    running = 0
+    for k, (_, slot) in enumerate(hour_list):
+        running += whole[k]
+        if running or part[k]:
+            out[slot] = out.get(slot, 0.0) + running + part[k]
     return out

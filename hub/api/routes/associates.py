@@ -9,12 +9,13 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from callbell.protocol import ID_PATTERN
-from hub.api.deps import HubContext, hub
+from hub.api.deps import HubContext, acting_as, allow, hub
+from hub.auth import Principal
 from hub.api.errors import ApiError
 from hub.domain.associates import Roster
 from hub.views import associate_object
 
-router = APIRouter(prefix="/api/v1", tags=["associates"])
+router = APIRouter(prefix="/api/v1", tags=["associates"], dependencies=[Depends(allow("associate"))])
 
 
 class StateBody(BaseModel):
@@ -82,14 +83,18 @@ async def _change(h: HubContext, associate: str, action) -> dict:
 
 
 @router.post("/associates/{associate}/state", response_model=AssociateObject, summary="Available, break or off")
-async def set_state(associate: str, body: StateBody, h: HubContext = Depends(hub)):
+async def set_state(associate: str, body: StateBody, h: HubContext = Depends(hub),
+                    who: Principal = Depends(allow("associate"))):
+    acting_as(who, associate)
     def action(roster: Roster, now: float):
         return roster.set_state(associate, body.state, now, body.source)
     return await _change(h, associate, action)
 
 
 @router.post("/associates/{associate}/zone", response_model=AssociateObject, summary="The zone I work in now")
-async def set_zone(associate: str, body: ZoneBody, h: HubContext = Depends(hub)):
+async def set_zone(associate: str, body: ZoneBody, h: HubContext = Depends(hub),
+                   who: Principal = Depends(allow("associate"))):
+    acting_as(who, associate)
     def action(roster: Roster, now: float):
         return roster.choose_zone(associate, body.zone, now, body.source)
     return await _change(h, associate, action)

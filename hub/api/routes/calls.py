@@ -8,13 +8,14 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from callbell.protocol import ID_PATTERN
-from hub.api.deps import HubContext, hub
+from hub.api.deps import HubContext, acting_as, allow, hub
+from hub.auth import Principal
 from hub.api.errors import ApiError
 from hub.api.params import parse_time
 from hub.domain.call import ACTIVE, DomainError, Floor
 from hub.views import call_object
 
-router = APIRouter(prefix="/api/v1", tags=["calls"])
+router = APIRouter(prefix="/api/v1", tags=["calls"], dependencies=[Depends(allow("associate"))])
 
 SOURCES = ("phone", "dashboard", "api")
 
@@ -67,7 +68,8 @@ def get_call(call: str, h: HubContext = Depends(hub)):
     return call_object(row, h.config.tz)
 
 
-async def _act(h: HubContext, call: str, body: ActionBody, verb: str) -> dict:
+async def _act(h: HubContext, call: str, body: ActionBody, verb: str, who: Principal) -> dict:
+    acting_as(who, body.associate)
     if body.associate not in {a.id for a in h.config.associates}:
         raise ApiError("unknown_associate", f"unknown associate {body.associate!r}")
     stored = h.reader.call(call)
@@ -91,20 +93,24 @@ async def _act(h: HubContext, call: str, body: ActionBody, verb: str) -> dict:
 
 
 @router.post("/calls/{call}/acknowledge", response_model=CallObject, summary="On my way")
-async def acknowledge(call: str, body: ActionBody, h: HubContext = Depends(hub)):
-    return await _act(h, call, body, "acknowledge")
+async def acknowledge(call: str, body: ActionBody, h: HubContext = Depends(hub),
+                      who: Principal = Depends(allow("associate"))):
+    return await _act(h, call, body, "acknowledge", who)
 
 
 @router.post("/calls/{call}/decline", response_model=CallObject, summary="Not me")
-async def decline(call: str, body: ActionBody, h: HubContext = Depends(hub)):
-    return await _act(h, call, body, "decline")
+async def decline(call: str, body: ActionBody, h: HubContext = Depends(hub),
+                  who: Principal = Depends(allow("associate"))):
+    return await _act(h, call, body, "decline", who)
 
 
 @router.post("/calls/{call}/answer", response_model=CallObject, summary="Arrived at the room")
-async def answer(call: str, body: ActionBody, h: HubContext = Depends(hub)):
-    return await _act(h, call, body, "answer")
+async def answer(call: str, body: ActionBody, h: HubContext = Depends(hub),
+                 who: Principal = Depends(allow("associate"))):
+    return await _act(h, call, body, "answer", who)
 
 
 @router.post("/calls/{call}/done", response_model=CallObject, summary="Finished")
-async def done(call: str, body: ActionBody, h: HubContext = Depends(hub)):
-    return await _act(h, call, body, "done")
+async def done(call: str, body: ActionBody, h: HubContext = Depends(hub),
+               who: Principal = Depends(allow("associate"))):
+    return await _act(h, call, body, "done", who)

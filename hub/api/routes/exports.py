@@ -10,11 +10,11 @@ from typing import Iterable, Iterator
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
-from hub.api.deps import HubContext, hub
+from hub.api.deps import HubContext, allow, hub
 from hub.api.params import parse_time
 from hub.views import CSV_CALL_COLUMNS, CSV_EVENT_COLUMNS, csv_call, csv_event, iso
 
-router = APIRouter(prefix="/api/v1", tags=["exports"])
+router = APIRouter(prefix="/api/v1", tags=["exports"], dependencies=[Depends(allow("manager"))])
 
 #: Rows per chunk written to the socket: big enough to be cheap, small enough to start fast.
 CHUNK_ROWS = 500

@@ -9,13 +9,14 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends, Query
 
-from hub.api.deps import HubContext, hub
+from hub.api.deps import HubContext, allow, hub
 from hub.api.params import parse_time
-from hub.domain import staffing
-from hub.domain.stats import WEEKDAYS, distribution, heatmap, statistics
+from hub.domain import rollup, staffing
+from hub.domain.stats import BUSIEST_TOP, WEEKDAYS, distribution, heatmap, statistics
+from hub.rollup_view import RollupView, supported
 from hub.views import iso
 
-router = APIRouter(prefix="/api/v1", tags=["statistics"])
+router = APIRouter(prefix="/api/v1", tags=["statistics"], dependencies=[Depends(allow("manager"))])
 
 STAT_COLUMNS = ("room", "zone", "reason", "status", "pressed_at", "response_s", "wait_ack_s", "handling_s",
                 "reminders", "answered_by", "auto_closed")
@@ -34,7 +35,12 @@ DEFAULT_HANDLING_S = 180.0
 #: time; below, the period's mean is used (a mean of two calls is noise).
 MIN_SLOT_HANDLED = 10
 
+#: Periods with up to this many calls are computed exactly from the calls (well under 100 ms);
+#: longer ones from the roll-ups, with percentiles from 1-second histograms (docs/statistics.md).
+EXACT_UP_TO_CALLS = 5_000
+
 By = Literal["hour", "weekday", "day", "week", "zone", "room", "associate", "reason"]
+Percentiles = Literal["auto", "exact", "histogram"]
 
 
 class Period:
@@ -48,13 +54,36 @@ class Period:
         start = parse_time(from_, "from", tz)
         self.start = self.end - DEFAULT_PERIOD_S if start is None else start
         self.filters = {"zone": zone, "room": room, "associate": associate, "reason": reason}
+        self.method: str = "auto"
+        self._view: RollupView | None = None
+        self._big: bool | None = None
 
     def rows(self, h: HubContext, columns=STAT_COLUMNS) -> list[dict]:
         return h.reader.calls_between(self.start, self.end, columns, self.filters)
 
-    def head(self) -> dict:
-        return {"from": iso(self.start, self.tz), "until": iso(self.end, self.tz),
-                "filters": {k: v for k, v in self.filters.items() if v is not None}}
+    def view(self, h: HubContext, by: str | None) -> RollupView | None:
+        """The roll-ups, when this query should be answered from them: asked for, or (``auto``)
+        a period of more than EXACT_UP_TO_CALLS calls; and the roll-ups can answer it."""
+        if self.method == "exact" or not supported(by, self.filters):
+            return None
+        rules = rollup.Rules(self.tz, h.config.store.standard_s)
+        if self._view is None:
+            if not h.reader.rollups_ready(rules):
+                return None
+            self._view = RollupView(h.reader, rules, self.start, self.end, self.filters, self.now)
+        if self.method == "auto":
+            if self._big is None:
+                self._big = self._view.count() > EXACT_UP_TO_CALLS
+            if not self._big:
+                return None
+        return self._view
+
+    def head(self, method: str | None = None) -> dict:
+        out = {"from": iso(self.start, self.tz), "until": iso(self.end, self.tz),
+               "filters": {k: v for k, v in self.filters.items() if v is not None}}
+        if method:
+            out["percentiles"] = method
+        return out
 
 
 def period(h: HubContext = Depends(hub),
@@ -63,27 +92,32 @@ def period(h: HubContext = Depends(hub),
            zone: str | None = Query(None, description="Only calls of this zone"),
            room: str | None = Query(None, description="Only calls of this room"),
            associate: str | None = Query(None, description="Only calls this associate answered"),
-           reason: str | None = Query(None, description="Only calls with this reason")) -> Period:
-    return Period(h, from_, until, zone, room, associate, reason)
+           reason: str | None = Query(None, description="Only calls with this reason"),
+           percentiles: Percentiles = Query(
+               "auto", description="exact: from every call; histogram: from the roll-ups (1-second "
+                                   "histograms); auto: exact up to 5,000 calls")) -> Period:
+    p = Period(h, from_, until, zone, room, associate, reason)
+    p.method = percentiles
+    return p
 
 
 @router.get("/stats")
 def stats(h: HubContext = Depends(hub), p: Period = Depends(period), by: By | None = Query(None)):
     """Figures for the period, and per group with ``by``."""
-    return _stats(h, p, p.rows(h), by)
+    return _stats(h, p, _Rows(h, p), by)
 
 
 @router.get("/stats/heatmap")
 def stats_heatmap(h: HubContext = Depends(hub), p: Period = Depends(period)):
     """Calls and share within the standard for each hour of the week (weekday × hour)."""
-    return _heatmap(h, p, p.rows(h))
+    return _heatmap(h, p, _Rows(h, p))
 
 
 @router.get("/stats/distribution")
 def stats_distribution(h: HubContext = Depends(hub), p: Period = Depends(period),
-                       bin_s: float = Query(DIST_BIN_S, gt=0, le=600), max_s: float = Query(DIST_MAX_S, gt=0, le=3600)):
+                       bin_s: float = Query(DIST_BIN_S, ge=0.5, le=600), max_s: float = Query(DIST_MAX_S, gt=0, le=3600)):
     """Response times in bins, for a histogram against the standard."""
-    return _distribution(h, p, p.rows(h, ("response_s",)), bin_s, max_s)
+    return _distribution(h, p, _Rows(h, p, ("response_s",)), bin_s, max_s)
 
 
 @router.get("/stats/staffing")
@@ -91,8 +125,8 @@ def stats_staffing(h: HubContext = Depends(hub), p: Period = Depends(period),
                    walk_s: float | None = Query(None, ge=0, le=900,
                                                 description="Walk to the room, s; default: measured median")):
     """Associates needed per hour of the week (Erlang C with the walk), next to those signed in."""
-    return _staffing(h, p, p.rows(h, ("pressed_at", "status", "response_s", "wait_ack_s", "handling_s",
-                                      "auto_closed")), walk_s)
+    return _staffing(h, p, _Rows(h, p, ("pressed_at", "status", "response_s", "wait_ack_s", "handling_s",
+                                        "auto_closed")), walk_s)
 
 
 @router.get("/stats/overview")
@@ -100,42 +134,104 @@ def stats_overview(h: HubContext = Depends(hub), p: Period = Depends(period), by
     """What the statistics page shows, from one read of the period's calls: ``stats`` (grouped
     ``by``), ``trend`` (by week), ``heatmap``, ``distribution`` and ``staffing`` — each the same
     as its own route's answer."""
-    rows = p.rows(h)
+    rows = _Rows(h, p)
     return {"stats": _stats(h, p, rows, by), "trend": _stats(h, p, rows, "week"),
             "heatmap": _heatmap(h, p, rows), "distribution": _distribution(h, p, rows, DIST_BIN_S, DIST_MAX_S),
             "staffing": _staffing(h, p, rows, None)}
 
 
-def _stats(h: HubContext, p: Period, rows: list[dict], by: str | None) -> dict:
-    out = statistics(rows, by=by, standard_s=h.config.store.standard_s,
-                     target_share=h.config.store.target_share, tz=p.tz, now=p.now)
-    return {**p.head(), **out}
+class _Rows:
+    """The period's calls, read once and only if the exact path needs them."""
+
+    def __init__(self, h: HubContext, p: Period, columns=STAT_COLUMNS):
+        self.h, self.p, self.columns = h, p, columns
+        self._rows: list[dict] | None = None
+
+    def get(self) -> list[dict]:
+        if self._rows is None:
+            self._rows = self.p.rows(self.h, self.columns)
+        return self._rows
 
 
-def _heatmap(h: HubContext, p: Period, rows: list[dict]) -> dict:
-    cells = heatmap(rows, standard_s=h.config.store.standard_s, tz=p.tz, now=p.now)
-    return {**p.head(), "standard_s": h.config.store.standard_s, "target_share": h.config.store.target_share,
+def _stats(h: HubContext, p: Period, rows: _Rows, by: str | None) -> dict:
+    s = h.config.store
+    v = p.view(h, by)
+    if v is None:
+        out = statistics(rows.get(), by=by, standard_s=s.standard_s, target_share=s.target_share, tz=p.tz, now=p.now)
+        return {**p.head("exact"), **out}
+    total, groups = v.groups(by)
+    out = {"standard_s": s.standard_s, "target_share": s.target_share,
+           "total": total.figures(s.standard_s, s.target_share), "busiest_hours": v.busiest_hours(BUSIEST_TOP)}
+    if by:
+        order = (lambda k: WEEKDAYS.index(k)) if by == "weekday" else (lambda k: (k is None, k))
+        out["by"] = by
+        out["groups"] = [{"key": k, **g.figures(s.standard_s, s.target_share)}
+                         for k, g in sorted(groups.items(), key=lambda kv: order(kv[0]))]
+    return {**p.head("histogram"), **out}
+
+
+def _heatmap(h: HubContext, p: Period, rows: _Rows) -> dict:
+    s = h.config.store
+    v = p.view(h, "hour")
+    if v is None:
+        cells, method = heatmap(rows.get(), standard_s=s.standard_s, tz=p.tz, now=p.now), "exact"
+    else:
+        cells, method = [], "histogram"
+        for (wd, hr), agg in sorted(v.week_cells().items()):
+            f = agg.figures(s.standard_s)
+            cells.append({"weekday": WEEKDAYS[wd], "hour": hr, "calls": f["calls"], "decided": f["decided"],
+                          "within_standard_share": f["within_standard_share"],
+                          "response_median_s": f["response_median_s"]})
+    return {**p.head(method), "standard_s": s.standard_s, "target_share": s.target_share,
             "weekdays": list(WEEKDAYS), "cells": cells}
 
 
-def _distribution(h: HubContext, p: Period, rows: list[dict], bin_s: float, max_s: float) -> dict:
-    bins = distribution(rows, bin_s=bin_s, max_s=max_s)
-    return {**p.head(), "standard_s": h.config.store.standard_s, "bin_s": bin_s, "bins": bins}
+def _distribution(h: HubContext, p: Period, rows: _Rows, bin_s: float, max_s: float) -> dict:
+    v = p.view(h, None)
+    if v is None:
+        bins, method = distribution(rows.get(), bin_s=bin_s, max_s=max_s), "exact"
+    else:
+        bins, method = v.distribution(bin_s, max_s), "histogram"
+    return {**p.head(method), "standard_s": h.config.store.standard_s, "bin_s": bin_s, "bins": bins}
 
 
-def _staffing(h: HubContext, p: Period, rows: list[dict], walk_s: float | None) -> dict:
+def _staffing(h: HubContext, p: Period, rows: _Rows, walk_s: float | None) -> dict:
     s = h.config.store
-    walks = [r["response_s"] - r["wait_ack_s"] for r in rows
-             if r["response_s"] is not None and r["wait_ack_s"] is not None]
-    measured_walk = pystats.median(walks) if walks else None
-    walk = walk_s if walk_s is not None else (measured_walk if measured_walk is not None else DEFAULT_WALK_S)
     hour_list = staffing.hours(p.start, p.end, p.tz)
     occurrences: dict = {}
     for t, slot in hour_list:
         occurrences[slot] = occurrences.get(slot, 0) + 1
+    v = p.view(h, "hour")
+    if v is None:
+        method = "exact"
+        calls, handled, measured_walk = _staffing_inputs(rows.get(), hour_list)
+    else:
+        method = "histogram"
+        calls, sums, walk_hist = v.staffing_inputs(hour_list)
+        handled = {k: (n, total) for k, (n, total) in sums.items() if n}
+        measured_walk = rollup.percentiles(walk_hist, (50,), rollup.RESOLUTION_S)[0]
+    walk = walk_s if walk_s is not None else (measured_walk if measured_walk is not None else DEFAULT_WALK_S)
+    n_all = sum(n for n, _ in handled.values())
+    default_handling = sum(t for _, t in handled.values()) / n_all if n_all else DEFAULT_HANDLING_S
+    handling = {k: t / n for k, (n, t) in handled.items() if n >= MIN_SLOT_HANDLED}
+    initial, changes = h.reader.associate_states(p.start, p.end)
+    on = staffing.signed_in(initial, changes, p.start, p.end, hour_list)
+    slots = staffing.plan(calls, occurrences, handling, on, walk_s=walk, standard_s=s.standard_s,
+                          target_share=s.target_share, default_handling_s=default_handling)
+    return {**p.head(method), "model": "erlang-c", "standard_s": s.standard_s, "target_share": s.target_share,
+            "walk_s": round(walk, 1), "walk_measured": walk_s is None and measured_walk is not None,
+            "handling_s": round(default_handling, 1), "weekdays": list(WEEKDAYS),
+            "slots": [{**x.as_dict(), "weekday": WEEKDAYS[x.weekday]} for x in slots]}
+
+
+def _staffing_inputs(rows: list[dict], hour_list: list) -> tuple[dict, dict, float | None]:
+    """From the calls: calls per hour of the week, (count, total handling s) of the handled
+    ones, and the median walk (acknowledged → at the door), s."""
+    walks = [r["response_s"] - r["wait_ack_s"] for r in rows
+             if r["response_s"] is not None and r["wait_ack_s"] is not None]
+    starts = [t for t, _ in hour_list]
     calls: dict = {}
     handled: dict = {}
-    starts = [t for t, _ in hour_list]
     for r in rows:
         i = bisect.bisect_right(starts, r["pressed_at"]) - 1
         if i < 0:
@@ -143,15 +239,6 @@ def _staffing(h: HubContext, p: Period, rows: list[dict], walk_s: float | None) 
         slot = hour_list[i][1]
         calls[slot] = calls.get(slot, 0) + 1
         if r["handling_s"] is not None and not r["auto_closed"]:
-            handled.setdefault(slot, []).append(r["handling_s"])
-    all_handled = [x for xs in handled.values() for x in xs]
-    default_handling = sum(all_handled) / len(all_handled) if all_handled else DEFAULT_HANDLING_S
-    handling = {k: sum(v) / len(v) for k, v in handled.items() if len(v) >= MIN_SLOT_HANDLED}
-    initial, changes = h.reader.associate_states(p.start, p.end)
-    on = staffing.signed_in(initial, changes, p.start, p.end, hour_list)
-    slots = staffing.plan(calls, occurrences, handling, on, walk_s=walk, standard_s=s.standard_s,
-                          target_share=s.target_share, default_handling_s=default_handling)
-    return {**p.head(), "model": "erlang-c", "standard_s": s.standard_s, "target_share": s.target_share,
-            "walk_s": round(walk, 1), "walk_measured": walk_s is None and measured_walk is not None,
-            "handling_s": round(default_handling, 1), "weekdays": list(WEEKDAYS),
-            "slots": [{**x.as_dict(), "weekday": WEEKDAYS[x.weekday]} for x in slots]}
+            n, t = handled.get(slot, (0, 0.0))
+            handled[slot] = (n + 1, t + r["handling_s"])
+    return calls, handled, (pystats.median(walks) if walks else None)

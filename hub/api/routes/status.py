@@ -1,24 +1,26 @@
-"""Health of the hub and its store layout (rooms, zones, associates) for the pages."""
+"""Health of the hub and its store layout (rooms, zones, associates) for the pages.
+Health and devices are readable by a ``device`` token (monitoring); the layout needs a
+signed-in associate; the record of rejected input is for admins (it holds raw excerpts)."""
 from __future__ import annotations
 
 import json
 
 from fastapi import APIRouter, Depends
 
-from hub.api.deps import HubContext, hub
+from hub.api.deps import HubContext, allow, hub
 from hub.views import iso
 
 router = APIRouter(prefix="/api/v1", tags=["status"])
 
 
-@router.get("/health")
+@router.get("/health", dependencies=[Depends(allow("device"))])
 def health(h: HubContext = Depends(hub)):
     broker, db = h.broker_connected(), h.reader.ping() and h.dispatcher.healthy
     return {"status": "ok" if broker and db else "degraded", "broker": broker, "db": db,
             "backlog": h.dispatcher.backlog, "stream_clients": h.stream.clients}
 
 
-@router.get("/store")
+@router.get("/store", dependencies=[Depends(allow("associate"))])
 def store(h: HubContext = Depends(hub)):
     c = h.config
     return {
@@ -35,7 +37,7 @@ def store(h: HubContext = Depends(hub)):
     }
 
 
-@router.get("/devices")
+@router.get("/devices", dependencies=[Depends(allow("device"))])
 def devices(h: HubContext = Depends(hub)):
     tz = h.config.tz
     return [{"id": d["id"], "status": d["status"], "status_at": iso(d["status_at"], tz),
@@ -43,7 +45,7 @@ def devices(h: HubContext = Depends(hub)):
              "health_at": iso(d["health_at"], tz)} for d in h.reader.devices()]
 
 
-@router.get("/rejected")
+@router.get("/rejected", dependencies=[Depends(allow("admin"))])
 def rejected(h: HubContext = Depends(hub), limit: int = 100):
     tz = h.config.tz
     return [{**r, "at": iso(r["at"], tz)} for r in h.reader.rejected(min(max(limit, 1), 1000))]

@@ -4,9 +4,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
-from hub.api.deps import HubContext, hub
+from hub.api.deps import HubContext, allow, hub
 
-router = APIRouter(prefix="/api/v1", tags=["stream"])
+router = APIRouter(prefix="/api/v1", tags=["stream"], dependencies=[Depends(allow("associate"))])
 
 
 @router.get("/stream", response_class=StreamingResponse)

@@ -1,0 +1,152 @@
+"""``GET /metrics`` (hub.metrics): Prometheus text exposition format 0.0.4, parsed here strictly,
+from the real hub behind a real Mosquitto."""
+from __future__ import annotations
+
+import json
+import math
+import re
+import urllib.request
+
+from tests.helpers import event, wait_until
+
+SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$')
+LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\[\\"n])*)"(,|$)')
+TYPES = {"counter", "gauge", "histogram", "summary", "untyped"}
+
+
+def parse_exposition(text: str) -> dict[str, dict]:
+    """Parse the text format strictly: {family: {"type", "help", "samples": [(name, labels, value)]}}.
+    Fails on anything the format does not allow: a sample before its TYPE, a TYPE given twice,
+    a sample that belongs to no declared family, a bad label or value."""
+    assert text.endswith("\n"), "the exposition ends with a line feed"
+    families: dict[str, dict] = {}
+    for line in text.splitlines():
+        if line.startswith("# HELP "):
+            name, _, help_text = line[7:].partition(" ")
+            families.setdefault(name, {"samples": []})["help"] = help_text
+        elif line.startswith("# TYPE "):
+            name, _, kind = line[7:].partition(" ")
+            assert kind in TYPES, line
+            fam = families.setdefault(name, {"samples": []})
+            assert "type" not in fam and not fam["samples"], f"TYPE of {name} given twice or after samples"
+            fam["type"] = kind
+        elif line.startswith("#") or not line:
+            continue
+        else:
+            m = SAMPLE.match(line)
+            assert m, f"not a sample line: {line!r}"
+            name, _, raw_labels, raw_value = m.groups()
+            labels = {}
+            if raw_labels:
+                pos = 0
+                while pos < len(raw_labels):
+                    lm = LABEL.match(raw_labels, pos)
+                    assert lm, f"bad labels in {line!r}"
+                    labels[lm.group(1)] = lm.group(2).replace('\\"', '"').replace("\\n", "\n").replace("\\\\", "\\")
+                    pos = lm.end()
+            value = float(raw_value)  # also +Inf, -Inf, NaN
+            family = name
+            for suffix in ("_bucket", "_sum", "_count"):
+                if name.endswith(suffix) and families.get(name[: -len(suffix)], {}).get("type") == "histogram":
+                    family = name[: -len(suffix)]
+            assert family in families and "type" in families[family], f"sample {name} before its TYPE"
+            families[family]["samples"].append((name, labels, value))
+    return families
+
+
+def scrape(port: int) -> tuple[str, dict[str, dict]]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        content_type = r.headers["Content-Type"]
+        return content_type, parse_exposition(r.read().decode())
+
+
+def value(families: dict, family: str, **labels) -> float | None:
+    for name, l, v in families[family]["samples"]:
+        if name == family and l == labels:
+            return v
+    return None
+
+
+def histogram(families: dict, family: str) -> tuple[list[tuple[float, float]], float, float]:
+    samples = families[family]["samples"]
+    buckets = [(float(l["le"]), v) for n, l, v in samples if n == f"{family}_bucket"]
+    total = next(v for n, _, v in samples if n == f"{family}_sum")
+    count = next(v for n, _, v in samples if n == f"{family}_count")
+    return buckets, total, count
+
+
+def test_metrics_are_served_in_the_prometheus_text_format(hub):
+    content_type, families = scrape(hub.http_port)
+    assert content_type == "text/plain; version=0.0.4; charset=utf-8"
+    assert families["callbell_calls"]["type"] == "gauge"
+    assert families["callbell_press_to_lamp_seconds"]["type"] == "histogram"
+    assert families["callbell_rejected_total"]["type"] == "counter"
+    assert all(f.get("help") for f in families.values())
+    assert value(families, "callbell_broker_connected") == 1
+    assert {value(families, "callbell_calls", status=s) for s in ("open", "acknowledged", "answered")} == {0}
+
+
+def test_calls_by_status_and_the_press_to_lamp_latency_follow_presses(hub, recorder, topics):
+    recorder.publish(topics.event("room-1"), event("e-m-1"))
+    recorder.publish(topics.event("room-2"), event("e-m-2"))
+    calls = wait_until(lambda: len(hub.api.ok("GET", "/api/v1/calls?status=open")) == 2
+                       and hub.api.ok("GET", "/api/v1/calls?status=open"), what="two calls")
+    hub.api.ok("POST", f"/api/v1/calls/{calls[0]['id']}/acknowledge", {"associate": "ana"})
+    _, families = scrape(hub.http_port)
+    assert value(families, "callbell_calls", status="open") == 1
+    assert value(families, "callbell_calls", status="acknowledged") == 1
+    assert value(families, "callbell_call_events_total", kind="pressed") == 2
+    assert value(families, "callbell_call_events_total", kind="acknowledged") == 1
+    buckets, total, count = histogram(families, "callbell_press_to_lamp_seconds")
+    assert count == 2  # one per press that changed a lamp (the acknowledgement came over HTTP)
+    assert buckets[-1] == (math.inf, count)
+    assert [b for b, _ in buckets] == sorted(b for b, _ in buckets)
+    assert all(a[1] <= b[1] for a, b in zip(buckets, buckets[1:])), "buckets are cumulative"
+    assert 0 < total < 2.5 * count
+    # A repeat of an event changes no lamp: it is counted as a duplicate, not as a latency.
+    recorder.publish(topics.event("room-1"), event("e-m-1"))
+    wait_until(lambda: value(scrape(hub.http_port)[1], "callbell_mqtt_events_total", outcome="duplicate") == 1,
+               what="the duplicate counted")
+    assert histogram(scrape(hub.http_port)[1], "callbell_press_to_lamp_seconds")[2] == 2
+
+
+def test_rejected_messages_are_counted_by_channel(hub, recorder, topics):
+    recorder.publish(topics.event("room-1"), b"not json")
+    recorder.publish(topics.event("no-such-room"), event("e-m-3"))
+    status, _ = hub.api.post("/api/v1/calls/c-000001/acknowledge", {"associate": "NOT AN ID"})
+    assert 400 <= status < 500
+    wait_until(lambda: value(scrape(hub.http_port)[1], "callbell_rejected_total", channel="mqtt") == 2,
+               what="two MQTT rejections counted")
+    assert value(scrape(hub.http_port)[1], "callbell_rejected_total", channel="http") >= 1
+
+
+def test_devices_online_and_their_outbox_depths_come_from_their_status_and_health(hub, recorder, topics):
+    recorder.publish(topics.device_status("pi-a"), "online", retain=True, expiry_s=None)
+    recorder.publish(topics.device_status("pi-b"), "offline", retain=True, expiry_s=None)
+    recorder.publish(topics.device_health("pi-a"), json.dumps({"uptime_s": 120, "outbox": 3, "version": "0.1.0"}),
+                     retain=True, expiry_s=None)
+    recorder.publish(topics.device_health("pi-b"), json.dumps({"uptime_s": 5, "outbox": 0, "version": "0.1.0"}),
+                     retain=True, expiry_s=None)
+    families = wait_until(lambda: (f := scrape(hub.http_port)[1]) and
+                          value(f, "callbell_device_outbox", device="pi-b") is not None and f,
+                          what="both devices' health")
+    assert value(families, "callbell_devices", status="online") == 1
+    assert value(families, "callbell_devices", status="offline") == 1
+    assert value(families, "callbell_device_online", device="pi-a") == 1
+    assert value(families, "callbell_device_online", device="pi-b") == 0
+    assert value(families, "callbell_device_outbox", device="pi-a") == 3
+    assert value(families, "callbell_device_outbox", device="pi-b") == 0
+    assert 0 <= value(families, "callbell_device_health_age_seconds", device="pi-a") < 30
+
+
+def test_the_parser_refuses_what_the_format_does_not_allow():
+    """The parser above must be able to fail, or the tests using it prove nothing."""
+    good = '# HELP x_total X.\n# TYPE x_total counter\nx_total{a="b"} 1\n'
+    assert parse_exposition(good)["x_total"]["samples"] == [("x_total", {"a": "b"}, 1.0)]
+    for bad in ('x_total 1\n', '# TYPE x counter\nx{a=b} 1\n', '# TYPE x counter\nx 1 2 3\n',
+                '# TYPE x counter\n# TYPE x gauge\n', '# TYPE x counter\nx one\n', '# TYPE x counter\nx 1'):
+        try:
+            parse_exposition(bad)
+        except (AssertionError, ValueError):
+            continue
+        raise AssertionError(f"accepted {bad!r}")
