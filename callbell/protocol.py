@@ -27,8 +27,8 @@ ID_PATTERN = re.compile(r"^[a-z0-9_-]{1,64}$")
 
 #: Largest payload the hub reads, bytes. A real event is ~150 bytes and a device's health
 #: ~300; anything near this is junk or an attack, and refusing it before parsing keeps a flood
-#: from costing JSON time. The production broker's ``message_size_limit`` is set to the same
-#: value, so such a message does not even reach the hub.
+#: from costing JSON time. The broker is not given the same limit: it may carry other systems'
+#: larger messages (Zigbee2MQTT's device lists run to tens of kilobytes).
 MAX_PAYLOAD_BYTES = 4096
 
 #: Deepest JSON nesting accepted, counting the payload's own object as 1. The contract's

@@ -54,7 +54,7 @@ def build_room(room: RoomPins, device: DeviceSection, clock: Clock, pin_factory=
 
 #: Pin changes a mock pin remembers. gpiozero's mock pins keep every change for tests to
 #: inspect; a simulated device running for days would grow without end (about 1.7 KB a call).
-MOCK_PIN_HISTORY = 200
+MOCK_PIN_HISTORY = 50
 
 
 class BoundedMockPWMPin(MockPWMPin):

@@ -298,6 +298,9 @@ class Dispatcher:
                         replies.append((item, e))
                 elif isinstance(item, _Rejected):
                     self._rejection(item.channel, item.topic, item.reason, item.excerpt, item.at, batch)
+            # The lamps of the rooms the inputs touched go out now, before the clock's work,
+            # the escalation and the rows are saved: a press lights its lamp first.
+            self._publish_lamps(self._lamps_of({t.room for _, t in batch.events if t.room}), arrivals)
             self._record(self.floor.tick(now), batch, now)
             self._record(self.escalation.run(self.floor, self.roster, now), batch, now)
             changed = self.floor.take_changed()
@@ -305,16 +308,10 @@ class Dispatcher:
             for call in changed:
                 seq = max((s for s, t in batch.events if t.call == call.id), default=0)
                 batch.calls[call.id] = (seq, w.save_call(call, seq))
-            lamps = self._changed_lamps(batch, all_lamps)
-            if lamps:
-                # Lamps go out before the commit: they are derived state. If the hub dies before
-                # the commit, the broker (not yet acknowledged) delivers the press again and the
-                # same lamp follows. This keeps the commit's disk sync off the press→lamp path.
-                self._send(Batch(lamps=lamps))
-                if self.on_lamp_latency is not None:
-                    sent = time.perf_counter()
-                    for room in arrivals.keys() & lamps.keys():
-                        self.on_lamp_latency(sent - arrivals[room])
+            # Lamps go out before the commit: they are derived state. If the hub dies before
+            # the commit, the broker (not yet acknowledged) delivers the press again and the
+            # same lamp follows. This keeps the commit's disk sync off the press→lamp path.
+            self._publish_lamps(self._changed_lamps(batch, all_lamps), arrivals)
             w.commit()
         except Exception as e:
             # A failing disk must not take the hub down; state is rebuilt from what was stored,
@@ -349,13 +346,31 @@ class Dispatcher:
 
     def _changed_lamps(self, batch: Batch, all_lamps: bool = False) -> dict[str, LampState]:
         """Lamps that differ from what was last published (every lamp with ``all_lamps``)."""
-        rooms = self.rooms if all_lamps else {row["room"] for _, row in batch.calls.values()}
+        if all_lamps:
+            return self._lamps_of(self.rooms, every=True)
+        return self._lamps_of({row["room"] for _, row in batch.calls.values()})
+
+    def _lamps_of(self, rooms: Iterable[str], every: bool = False) -> dict[str, LampState]:
+        """The lamps of ``rooms`` that differ from what was last published (all with ``every``),
+        noted as published."""
         changed = {}
         for room in rooms:
+            if room not in self.rooms:
+                continue
             lamp = self.floor.lamp(room)
-            if all_lamps or lamp != self._lamps.get(room):
+            if every or lamp != self._lamps.get(room):
                 changed[room] = self._lamps[room] = lamp
         return changed
+
+    def _publish_lamps(self, lamps: dict[str, LampState], arrivals: dict[str, float]) -> None:
+        """Send ``lamps``; report each press→lamp latency (from ``arrivals``) to the metrics."""
+        if not lamps:
+            return
+        self._send(Batch(lamps=lamps))
+        if self.on_lamp_latency is not None:
+            sent = time.perf_counter()
+            for room in arrivals.keys() & lamps.keys():
+                self.on_lamp_latency(sent - arrivals.pop(room))
 
     def _announce_associates(self, batch: Batch, events: list[tuple[int, Transition]], now: float) -> None:
         """Put every associate whose view changed noticeably into the batch (for SSE)."""

@@ -138,12 +138,9 @@ class RollupView:
 
     def busiest_hours(self, top: int) -> list[dict]:
         """Like :func:`hub.domain.stats.busiest_hours`, from call counts only."""
-        dim, value = _dimension(None, self.filters)
         counts: dict = defaultdict(int)
-        for grain, a, b in rollup.segments(self.start, self.end, self.buckets, "hour"):
-            if grain is not None:
-                for slot, (n, _, _) in self.reader.rollup_sums(grain, dim, a, b, value, per_slot=True).items():
-                    counts[divmod(slot, 24)] += n
+        for slot, (n, _, _) in self._slot_sums().items():
+            counts[divmod(slot, 24)] += n
         for r in self.live():
             counts[divmod(self.buckets.slot(r["pressed_at"]), 24)] += 1
         best = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
@@ -153,19 +150,14 @@ class RollupView:
         """What the staffing model needs per hour of the week: calls, and handled calls' count
         and total handling time, counted as the exact path does (by the hour a call began in,
         calls before the first whole hour left out); and the period's walk histogram."""
-        dim, value = _dimension(None, self.filters)
         calls: dict = defaultdict(int)
         handled: dict = defaultdict(lambda: [0, 0.0])
-        walk = 0
-        for grain, a, b in rollup.segments(self.start, self.end, self.buckets, "hour"):
-            if grain is None:
-                continue
-            walk += self.reader.rollup_histogram("walk", grain, dim, a, b, value)
-            for slot, (n, hn, hs) in self.reader.rollup_sums(grain, dim, a, b, value, per_slot=True).items():
-                key = divmod(slot, 24)
-                calls[key] += n
-                handled[key][0] += hn
-                handled[key][1] += hs
+        for slot, (n, hn, hs) in self._slot_sums().items():
+            key = divmod(slot, 24)
+            calls[key] += n
+            handled[key][0] += hn
+            handled[key][1] += hs
+        walk = self._walk()
         starts = [t for t, _ in hour_list]
         for r in self.live():
             agg = self._live_agg(r)
@@ -178,6 +170,38 @@ class RollupView:
             handled[slot][0] += agg.handling_n
             handled[slot][1] += agg.handling_sum
         return calls, handled, walk
+
+    def _hour_pieces(self):
+        """The hour roll-ups of the period if another figure has read them already, else None."""
+        dim, value = _dimension(None, self.filters)
+        return self._cache.get(("hour", dim, value))
+
+    def _slot_sums(self) -> dict[int, tuple[int, int, float]]:
+        """{hour of the week: (calls, handled calls, handling s)} of the rolled-up hours: from
+        the hour roll-ups when already read (the page's heat map), else summed by SQLite."""
+        pieces = self._hour_pieces()
+        out: dict = {}
+        if pieces is not None:
+            for _, _, slot, agg in pieces:
+                n, hn, hs = out.get(slot, (0, 0, 0.0))
+                out[slot] = (n + agg.calls, hn + agg.handling_n, hs + agg.handling_sum)
+            return out
+        dim, value = _dimension(None, self.filters)
+        for grain, a, b in rollup.segments(self.start, self.end, self.buckets, "hour"):
+            if grain is not None:
+                for slot, (n, hn, hs) in self.reader.rollup_sums(grain, dim, a, b, value, per_slot=True).items():
+                    m, hm, hsm = out.get(slot, (0, 0, 0.0))
+                    out[slot] = (m + n, hm + hn, hsm + hs)
+        return out
+
+    def _walk(self) -> int:
+        """The walk histogram of the rolled-up part of the period (any grain will do)."""
+        pieces = self._hour_pieces()
+        if pieces is not None:
+            return sum(agg.walk for _, _, _, agg in pieces)
+        dim, value = _dimension(None, self.filters)
+        return sum(self.reader.rollup_histogram("walk", grain, dim, a, b, value)
+                   for grain, a, b in rollup.segments(self.start, self.end, self.buckets, "month") if grain)
 
     def distribution(self, bin_s: float, max_s: float) -> list[dict]:
         """Like :func:`hub.domain.stats.distribution`, from the 1-second histograms: exact

@@ -335,6 +335,23 @@ class Writer:
         return {"states": states, "zones": zones, "presences": presences, "idle": idle}
 
 
+@contextlib.contextmanager
+def _transaction(path: Path) -> Iterator[sqlite3.Connection]:
+    """A connection of its own in one write transaction: committed at the end of the block,
+    rolled back if it raises, closed either way. For tools and rare writes beside the Writer."""
+    conn = _connect(Path(path))
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    finally:
+        conn.close()
+
+
 def _put_rollup(conn: sqlite3.Connection, key: tuple[str, float, str, str], slot: int, agg: rollup.Agg) -> None:
     grain, start, dim, value = key
     fields = {**agg.to_row(), "slot": slot}
@@ -357,13 +374,15 @@ def prepare_rollups(path: Path, rules: rollup.Rules,
     conn = _connect(Path(path))
     try:
         have = conn.execute("SELECT value FROM meta WHERE key = 'rollup'").fetchone()
-        if not force and have is not None and have[0] == rules.signature():
-            return False
-        buckets = rollup.Buckets(rules.tz)
+    finally:
+        conn.close()
+    if not force and have is not None and have[0] == rules.signature():
+        return False
+    buckets = rollup.Buckets(rules.tz)
+    with _transaction(path) as conn:
         first, last, total = conn.execute(
             f"SELECT MIN(pressed_at), MAX(pressed_at), COUNT(*) FROM calls WHERE status IN ({_CLOSED_MARKS})",
             rollup.CLOSED).fetchone()
-        conn.execute("BEGIN IMMEDIATE")
         conn.execute("DELETE FROM rollup")
         done = 0
         month = buckets.start("month", first) if first is not None else None
@@ -395,14 +414,7 @@ def prepare_rollups(path: Path, rules: rollup.Rules,
                 progress(done, total)
             month = end
         conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('rollup', ?)", (rules.signature(),))
-        conn.execute("COMMIT")
-        return True
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    finally:
-        conn.close()
+    return True
 
 
 class Credentials:
@@ -419,19 +431,8 @@ class Credentials:
         finally:
             conn.close()
 
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        conn = _connect(self.path)
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        finally:
-            conn.close()
+    def _write(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return _transaction(self.path)
 
     def add_token(self, name: str, role: str, hashed: str, at: float) -> None:
         """Store a new token. Raises ValueError if an unrevoked one has this name (a revoked

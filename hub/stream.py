@@ -41,6 +41,9 @@ CLIENT_BUFFER = 1000
 #: Seconds between keep-alive comments; lets proxies keep the connection and lets us notice a
 #: client that went away.
 PING_S = 15.0
+#: How often an open stream checks that its session or token still holds, seconds: a page
+#: signed out elsewhere, an expired session or a revoked token stops receiving within this.
+RECHECK_S = 15.0
 
 #: A client that is this many events behind gets a fresh snapshot instead of a replay.
 MAX_REPLAY = 5000
@@ -82,6 +85,11 @@ class _Client:
                 return
 
 
+def _offer_all(clients: list[_Client], items: list[Item]) -> None:  # runs on the event loop
+    for c in clients:
+        c.offer(items)
+
+
 class StreamChannel:
     """The dispatcher's SSE communicator: fans each batch out to the connected pages."""
 
@@ -112,11 +120,17 @@ class StreamChannel:
             return
         with self._lock:
             clients = list(self._clients)
+        # One hand-over per event loop (there is one: uvicorn's), not one per page: each
+        # call_soon_threadsafe wakes the loop through a pipe, and 500 pages made 500 wake-ups.
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Client]] = {}
         for c in clients:
+            by_loop.setdefault(c.loop, []).append(c)
+        for loop, group in by_loop.items():
             try:
-                c.loop.call_soon_threadsafe(c.offer, items)
+                loop.call_soon_threadsafe(_offer_all, group, items)
             except RuntimeError:  # loop closed
-                self._remove(c)
+                for c in group:
+                    self._remove(c)
 
     def close(self) -> None:
         """End every stream (the hub is stopping); pages reconnect to the next hub."""
@@ -132,9 +146,12 @@ class StreamChannel:
         with self._lock:
             self._clients.discard(c)
 
-    async def events(self, last_event_id: str | None, is_disconnected: Callable) -> AsyncIterator[bytes]:
-        """The byte stream of one SSE client."""
-        client = _Client(asyncio.get_running_loop())
+    async def events(self, last_event_id: str | None, is_disconnected: Callable,
+                     still_allowed: Callable[[], bool] | None = None) -> AsyncIterator[bytes]:
+        """The byte stream of one SSE client. ``still_allowed`` (blocking; run on a worker
+        thread every RECHECK_S) ends the stream when the client's credentials no longer hold."""
+        loop = asyncio.get_running_loop()
+        client = _Client(loop)
         with self._lock:
             self._clients.add(client)  # before reading the database: nothing falls in between
         try:
@@ -142,22 +159,36 @@ class StreamChannel:
             sent_up_to, first = last
             for item in first:
                 yield item.wire
+            checked = sent = loop.time()
             while True:
+                now = loop.time()
+                if still_allowed is not None and now - checked >= RECHECK_S:
+                    checked = now
+                    if not await asyncio.to_thread(still_allowed):
+                        log.info("SSE client signed out, expired or revoked; stream closed")
+                        return
                 if client.dropped:
                     log.info("SSE client too slow; dropped (it will reconnect and catch up)")
                     return
+                # Wake for the next item, the next ping (PING_S of silence) or the next check.
+                wait = PING_S - (now - sent)
+                if still_allowed is not None:
+                    wait = min(wait, RECHECK_S - (now - checked))
                 try:
-                    item = await asyncio.wait_for(client.queue.get(), PING_S)
+                    item = await asyncio.wait_for(client.queue.get(), max(wait, 0.01))
                 except asyncio.TimeoutError:
-                    if await is_disconnected():
-                        return
-                    yield b": ping\n\n"
+                    if loop.time() - sent >= PING_S:
+                        if await is_disconnected():
+                            return
+                        yield b": ping\n\n"
+                        sent = loop.time()
                     continue
                 if item is None:  # the hub is stopping
                     return
                 if item.seq is not None and item.seq <= sent_up_to:
                     continue  # already part of the snapshot or replay
                 yield item.wire
+                sent = loop.time()
         finally:
             self._remove(client)
 

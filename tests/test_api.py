@@ -166,3 +166,40 @@ def test_acting_on_a_closed_call_is_a_conflict(hub, recorder, topics):
     hub.api.ok("POST", f"/api/v1/calls/{c['id']}/done", {"associate": "ana"})
     status, data = hub.api.post(f"/api/v1/calls/{c['id']}/acknowledge", {"associate": "ben"})
     assert status == 409 and "already done" in data["error"]["message"]
+
+
+def test_a_body_over_the_cap_is_refused_before_it_is_read_and_recorded(hub):
+    import http.client
+    import socket
+
+    from hub.api.body_limit import MAX_BODY_BYTES
+    big = b'{"associate": "' + b"a" * (MAX_BODY_BYTES + 10) + b'"}'
+    status, body = hub.api.post("/api/v1/calls/c-000001/acknowledge", raw=big)
+    assert status == 413 and body["error"]["code"] == "too_large"
+    # The same without a Content-Length (chunked): refused once it passes the cap.
+    s = socket.create_connection(("127.0.0.1", hub.http_port), timeout=10)
+    try:
+        s.sendall(b"POST /api/v1/calls/c-000001/acknowledge HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+        chunk = b"a" * 16384
+        for _ in range(MAX_BODY_BYTES // len(chunk) + 2):
+            s.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        s.sendall(b"0\r\n\r\n")
+        response = http.client.HTTPResponse(s)
+        response.begin()
+        assert response.status == 413
+    finally:
+        s.close()
+    wait_until(lambda: any("at most" in r["reason"] for r in hub.reader.rejected()), what="the refusal recorded")
+    # A small chunked body still reaches the route (which says the call does not exist).
+    s = socket.create_connection(("127.0.0.1", hub.http_port), timeout=10)
+    try:
+        small = b'{"associate": "ana"}'
+        s.sendall(b"POST /api/v1/calls/c-999999/acknowledge HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  b"%x\r\n%s\r\n0\r\n\r\n" % (len(small), small))
+        response = http.client.HTTPResponse(s)
+        response.begin()
+        assert response.status == 404 and b"not_found" in response.read()
+    finally:
+        s.close()

@@ -19,6 +19,7 @@ from callbell.clock import FakeClock
 from callbell.protocol import Topics
 from callbell.settings import ConfigError
 from hub.api import app as hub_app
+from hub import stream as hub_stream
 from hub.api.routes import session
 from hub.auth import CSRF_HEADER, RANK, ROLES, SESSION_COOKIE, SESSION_TTL_S, digest, hash_password, new_token
 from hub.config import load_store_config
@@ -455,3 +456,52 @@ def test_without_credentials_the_sign_in_options_name_people_but_not_their_roles
         ("ana", True, False), ("ben", True, False), ("maria", True, True)]
     assert all(set(a) == {"id", "name", "pin", "password"} for a in options["associates"])
     assert MARIA_HASH not in json.dumps(options) and "1234" not in json.dumps(options)
+
+
+def _open_stream(port: int, headers: dict) -> socket.socket:
+    """An event stream left open: the socket, past the response head and the first event."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    s.sendall(f"GET /api/v1/stream HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n{extra}\r\n".encode())
+    data = b""
+    while b"event: snapshot" not in data:
+        data += s.recv(65536)
+    assert data.startswith(b"HTTP/1.1 200")
+    return s
+
+
+def _ends_within(s: socket.socket, seconds: float) -> bool:
+    """Whether the server ends the stream (a chunked response's last chunk, or a close) in time."""
+    s.settimeout(0.5)
+    deadline = time.monotonic() + seconds
+    data = b""
+    while time.monotonic() < deadline:
+        try:
+            chunk = s.recv(65536)
+        except socket.timeout:
+            continue
+        if not chunk:
+            return True
+        data += chunk
+        if data.endswith(b"0\r\n\r\n"):
+            return True
+    return False
+
+
+def test_an_open_stream_ends_once_its_session_is_signed_out_or_its_token_revoked(secured, monkeypatch):
+    monkeypatch.setattr(hub_stream, "RECHECK_S", 0.3)
+    client = secured.client
+    client.sign_in("ana", pin="1234")
+    stream = _open_stream(secured.http_port, {"Cookie": f"{SESSION_COOKIE}={client.cookie}"})
+    token = make_token(secured, "manager", "dashboard-tv")
+    tv = _open_stream(secured.http_port, bearer(token))
+    try:
+        assert not _ends_within(stream, 1.0)  # a live session keeps its stream
+        assert client.request("DELETE", "/api/v1/session")[0] == 204
+        assert _ends_within(stream, 5.0)
+        assert not _ends_within(tv, 0.5)
+        Credentials(secured.config.database.path).revoke_token("dashboard-tv", time.time())
+        assert _ends_within(tv, 5.0)
+    finally:
+        stream.close()
+        tv.close()

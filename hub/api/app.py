@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 import dashboard
 from callbell import __version__
 from hub.api import errors
+from hub.api.body_limit import BodyLimit
 from hub.api.deps import HubContext
 from hub.api.routes import associates, calls, exports, metrics, session, stats, status, stream
 from hub.auth import RANK, Authenticator
@@ -41,6 +42,9 @@ def create_app(context: HubContext) -> FastAPI:
                     "([http] demo = true; never for a real store, docs/security.md)")
     app.state.auth = Authenticator(context.reader, Credentials(context.config.database.path), context.clock)
     errors.install(app)
+    # Bodies over the cap are refused before any route reads them, and recorded like other bad input.
+    app.add_middleware(BodyLimit, on_refused=lambda method, path, reason: context.dispatcher.reject(
+        "http", f"{method} {path}", reason))
     for module in (status, calls, associates, session, stats, exports, stream, metrics):
         app.include_router(module.router)
     check_every_route_has_a_role(app)

@@ -59,6 +59,16 @@ def _principal(request: Request) -> Principal | None:
     return auth.session(cookie) if cookie else None
 
 
+def still_signed_in(request: Request, role: str) -> bool:
+    """Whether the credentials ``request`` came with still hold ``role`` (for a long-lived
+    request, the event stream): not after sign-out, expiry or a revoked token."""
+    try:
+        who = _principal(request)
+    except ApiError:
+        return False
+    return who is not None and who.may(role)
+
+
 def principal(request: Request) -> Principal | None:
     """Who is asking, or None; worked out once per request."""
     if not hasattr(request.state, "principal"):

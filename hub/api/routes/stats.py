@@ -135,8 +135,9 @@ def stats_overview(h: HubContext = Depends(hub), p: Period = Depends(period), by
     ``by``), ``trend`` (by week), ``heatmap``, ``distribution`` and ``staffing`` — each the same
     as its own route's answer."""
     rows = _Rows(h, p)
+    heat = _heatmap(h, p, rows)  # first: its hour roll-ups serve the busiest hours and staffing too
     return {"stats": _stats(h, p, rows, by), "trend": _stats(h, p, rows, "week"),
-            "heatmap": _heatmap(h, p, rows), "distribution": _distribution(h, p, rows, DIST_BIN_S, DIST_MAX_S),
+            "heatmap": heat, "distribution": _distribution(h, p, rows, DIST_BIN_S, DIST_MAX_S),
             "staffing": _staffing(h, p, rows, None)}
 
 
