@@ -162,7 +162,15 @@ class Demo:
                     continue
                 if now - c["pressed_ts"] < self.rng.uniform(*REACT_S) / self.pace:
                     continue
-                a = free.pop(self.rng.randrange(len(free)))
+                # Only someone the hub alerted goes: the escalation ladder decides who, as on a
+                # real floor (an associate on a simulated break misses theirs, and the ladder
+                # moves on to the next).
+                alerted = {x["associate"] for x in c.get("alerted", [])}
+                candidates = [a for a in free if a.id in alerted]
+                if not candidates:
+                    continue
+                a = self.rng.choice(candidates)
+                free.remove(a)
                 if self._api("POST", f"/calls/{c['id']}/acknowledge", {"associate": a.id, "source": "phone"}):
                     a.stage, a.call = "walking", c["id"]
                     a.busy_until = now + self.rng.uniform(*WALK_S) / self.pace

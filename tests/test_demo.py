@@ -28,6 +28,8 @@ def test_the_demo_runs_a_living_store_and_stops_cleanly_on_ctrl_c(tmp_path):
         done = wait_until(lambda: [c for c in api.ok("GET", "/api/v1/calls?status=closed") if c["status"] == "done"],
                           timeout=40, what="simulated associates to finish a call")
         assert done[0]["answered_by"] and done[0]["response_s"] > 0
+        # The simulated associates follow the escalation: whoever answered had been alerted.
+        assert all(c["answered_by"] in {x["associate"] for x in c["alerted"]} for c in done)
         assert len(api.ok("GET", "/api/v1/devices")) == 2  # 8 rooms on two simulated Pis
     finally:
         proc.send_signal(signal.SIGINT)
