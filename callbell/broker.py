@@ -20,6 +20,7 @@ from __future__ import annotations
 import getpass
 import logging
 import os
+import random
 import shutil
 import signal
 import socket
@@ -64,9 +65,33 @@ def find_mosquitto() -> str:
     return found
 
 
+#: Where free_port looks first: below the kernel's ephemeral range. A port the kernel hands
+#: out for port 0 comes from that range, and so does every outgoing connection's local port:
+#: between choosing it and binding it, a busy test run's connections could take it.
+LISTEN_PORTS = (20000, 32768)
+
+
+def _ephemeral_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return LISTEN_PORTS[1]
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port free right now. Mosquitto cannot bind port 0, so we ask the kernel for one."""
-    with socket.socket() as s:
+    """A TCP port free right now, outside the range outgoing connections use. Mosquitto cannot
+    bind port 0, so the port is chosen here, at random, and checked by binding it."""
+    low, high = LISTEN_PORTS[0], min(LISTEN_PORTS[1], _ephemeral_start())
+    rng = random.SystemRandom()
+    for _ in range(50) if high - low > 100 else ():
+        port = rng.randrange(low, high)
+        with socket.socket() as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # no room below the ephemeral range: ask the kernel
         s.bind((host, 0))
         return s.getsockname()[1]
 
