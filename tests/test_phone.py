@@ -92,11 +92,14 @@ def test_a_new_alert_creates_a_system_notification_and_the_screen_stays_awake(hu
         expect(phone.locator("#wake")).to_have_text("Screen stays on while you are on shift.")
         expect(phone.locator("#enable-alerts")).to_be_hidden()  # nothing to ask: allowed
         phone.evaluate("navigator.serviceWorker.ready")  # the worker is active
+        # Chromium shows a notification only once its icon is loaded: fetch it first, so a cold,
+        # busy machine does not leave the notification waiting on it.
+        phone.evaluate("fetch('/static/icon-192.png').then(r => r.blob())")
         device.press("room-3", role="size")
         expect(phone.locator("#mine .call")).to_have_count(1, timeout=2000)
         titles = wait_until(lambda: phone.evaluate(
             "navigator.serviceWorker.ready.then(r => r.getNotifications()).then(ns => ns.map(n => [n.title, n.tag, n.data]))"),
-            timeout=15,  # Chromium shows it only once its icon is loaded: slow on a cold, busy machine
+            timeout=30,  # Chromium shows it only once its icon is loaded: slow on a cold, busy machine
             what="a notification")
         (title, tag, data), = titles
         assert title == "Room 3 — Size"
