@@ -44,6 +44,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from press_to_lamp import (  # noqa: E402
+    run_room_counts,
     DEVICE_ID, STORE_ID, WAIT_S, BenchError, Client, Observer,
     device_event, gap, loadavg, machine_info, measure_baseline, progress, say,
     summarize, bench_store)
@@ -478,14 +479,7 @@ def main(argv: list[str] | None = None) -> int:
     # The measured client's thread must not wait 5 ms for the GIL behind the other clients.
     sys.setswitchinterval(0.0005)
 
-    rng = random.Random(args.seed)
-    runs = [measure_rooms(args, n, rng) for n in args.rooms]
-    if len(runs) > 1:
-        print(summary(runs), flush=True)
-    if args.json:
-        args.json.write_text(json.dumps({"runs": runs}, indent=1) + "\n")
-        say(f"wrote {args.json}")
-    return 0
+    return run_room_counts(args, measure_rooms, summary)
 
 
 def measure_rooms(args, n_rooms: int, rng: random.Random) -> dict:

@@ -648,6 +648,12 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 <= args.gap_ms[0] <= args.gap_ms[1]:
         ap.error("--gap-ms needs 0 <= MIN <= MAX")
 
+    return run_room_counts(args, measure_rooms, summary)
+
+
+def run_room_counts(args, measure_rooms, summary) -> int:
+    """One ``measure_rooms(args, n, rng)`` per room count of ``--rooms``, each on its own broker
+    and hub; the summary when there are several, and ``--json`` with every run."""
     rng = random.Random(args.seed)
     runs = [measure_rooms(args, n, rng) for n in args.rooms]
     if len(runs) > 1:
