@@ -9,11 +9,12 @@ and are worked in batches:
    transitions;
 2. publish the lamps that changed — derived state, so they need not wait for the disk;
 3. append the transitions to the event log and rewrite the changed calls, all in **one**
-   transaction, and commit;
-4. hand the changes to each communicator (call topics, the SSE stream);
+   transaction; show the changes to the pages (the SSE stream, whose ids survive a rollback:
+   see hub.stream), and commit;
+4. hand the changes to the other communicators (call topics, metrics, push);
 5. only then acknowledge the MQTT messages and answer the HTTP callers.
 
-Because the broker gets its PUBACK only after step 2, a hub killed at any moment loses no
+Because the broker gets its PUBACK only after step 3, a hub killed at any moment loses no
 press: the broker still holds the unacknowledged message and delivers it again, and the event
 id (kept in the ``inbox`` table) makes the repeat harmless. Batching turns a burst of presses
 into one disk sync instead of one each.
@@ -50,6 +51,10 @@ MAX_BATCH = 200
 #: exactly; this only bounds the damage of a clock jump.
 MAX_IDLE_S = 1.0
 
+#: Seconds before the inputs of a batch that could not be stored are worked again (a disk
+#: that failed for a moment). The broker would redeliver them only after a reconnect.
+RETRY_AFTER_FAILED_WRITE_S = 1.0
+
 #: A location-feed position that moved less than this, metres, is not announced to the pages
 #: (it is still used at once). A feed may report every second; pages need to see a walk, not
 #: every step.
@@ -73,7 +78,11 @@ class Batch:
 
 
 class Communicator(Protocol):
-    """A transport that passes the dispatcher's changes on (MQTT, SSE, push, webhook)."""
+    """A transport that passes the dispatcher's changes on (MQTT, SSE, push, webhook).
+
+    One whose ``before_commit`` attribute is true (the pages) is sent each batch before its
+    commit, and must then offer ``stored()`` (called after the commit) and ``undone()`` (called
+    after a rollback). The others are sent only what is stored."""
 
     def send(self, batch: Batch) -> None: ...
 
@@ -142,7 +151,7 @@ class Dispatcher:
         self._views: dict[str, dict] = {}  # associate → last announced view
         self._announced: dict[str, tuple] = {}  # associate → what of it was last announced
         self.healthy = True
-        self.counters = {"received": 0, "duplicates": 0, "rejected": 0, "batches": 0}
+        self.counters = {"received": 0, "duplicates": 0, "rejected": 0, "batches": 0, "failed_writes": 0}
         #: Rejections since start, by channel ("mqtt", "http", "buttons"), for /metrics.
         self.rejected_by_channel: dict[str, int] = {}
         #: Third-party buttons (hub.third_party_buttons.ButtonMap), set by the hub before start.
@@ -270,6 +279,7 @@ class Dispatcher:
 
     def _work(self, items: list, all_lamps: bool = False) -> None:
         now = self.clock.time()
+        early = [c for c in self.communicators if getattr(c, "before_commit", False)]
         batch = Batch()
         acks: list[Message] = []
         replies: list[tuple[_Command, object]] = []
@@ -312,24 +322,35 @@ class Dispatcher:
             # the commit, the broker (not yet acknowledged) delivers the press again and the
             # same lamp follows. This keeps the commit's disk sync off the press→lamp path.
             self._publish_lamps(self._changed_lamps(batch, all_lamps), arrivals)
+            # The pages too see the batch before the disk sync (press → dashboard); if the
+            # commit fails they are told, and sent a fresh snapshot of what was stored.
+            if batch:
+                self._send(batch, early)
             w.commit()
         except Exception as e:
             # A failing disk must not take the hub down; state is rebuilt from what was stored,
-            # and unacknowledged messages come again from the broker.
-            log.exception("could not store a batch of %d input(s); state reloaded from the database", len(items))
+            # and the inputs are worked again shortly (they are not acknowledged yet).
+            log.exception("could not store a batch of %d input(s); state reloaded from the database; "
+                          "retrying in %.0f s", len(items), RETRY_AFTER_FAILED_WRITE_S)
             w.rollback()
             self.healthy = False
+            self.counters["failed_writes"] += 1
             self._restore()
+            for c in early:
+                self._tell(c, "undone")
             self._send(Batch(lamps=self._changed_lamps(Batch(), all_lamps=True)))  # undo what went out
             for cmd, _ in replies:
                 cmd.future.set_exception(DomainError("unavailable", f"could not store the change: {e}"))
+            self._retry_later([i for i in items if isinstance(i, (_Received, _Rejected))])
             return
         self.healthy = True
         self.counters["batches"] += 1
+        for c in early:
+            self._tell(c, "stored")
         # Calls and rejections out before the acknowledgements: the broker saves after an
         # acknowledgement, and what is published behind that save waits for it.
         if batch:
-            self._send(batch)
+            self._send(batch, [c for c in self.communicators if c not in early])
         for message in acks:
             self.acknowledge(message)
         extra = Batch()  # what only the pages need comes after
@@ -383,12 +404,28 @@ class Dispatcher:
                 batch.associates[who] = (seq, view)
         self._views = views
 
-    def _send(self, batch: Batch) -> None:
-        for c in self.communicators:
+    def _send(self, batch: Batch, to: list[Communicator] | None = None) -> None:
+        """Hand ``batch`` to the communicators ``to`` (default: all)."""
+        for c in self.communicators if to is None else to:
             try:
                 c.send(batch)
             except Exception:
                 log.exception("%s failed to send changes", type(c).__name__)
+
+    @staticmethod
+    def _tell(c: Communicator, what: str) -> None:
+        try:
+            getattr(c, what)()
+        except Exception:
+            log.exception("%s failed to take note: %s", type(c).__name__, what)
+
+    def _retry_later(self, items: list) -> None:
+        """Queue ``items`` again after RETRY_AFTER_FAILED_WRITE_S (a failed write)."""
+        if not items:
+            return
+        timer = threading.Timer(RETRY_AFTER_FAILED_WRITE_S, lambda: [self._queue.put(i) for i in items])
+        timer.daemon = True
+        timer.start()
 
     def _record(self, transitions: list[Transition], batch: Batch, now: float) -> None:
         for t in transitions:

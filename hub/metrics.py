@@ -130,6 +130,9 @@ class Metrics:
         family("callbell_broker_connected", "gauge", "1 while the hub is connected to the broker.",
                [({}, 1 if broker_connected else 0)])
         family("callbell_dispatcher_backlog", "gauge", "Inputs waiting for the dispatcher.", [({}, d.backlog)])
+        family("callbell_failed_writes_total", "counter",
+               "Batches that could not be stored (rolled back and retried) since the hub started.",
+               [({}, d.counters["failed_writes"])])
         return "\n".join(out) + "\n"
 
 

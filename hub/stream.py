@@ -1,20 +1,32 @@
 """Server-Sent Events: every change, live, to every open page; resumable with Last-Event-ID.
 
-Each message's id is the sequence number of the last stored event it reflects, so a page that
-reconnects sends ``Last-Event-ID: N`` and is sent every call changed after N (read from the
-database), then the live stream — no gap, no duplicate rows. A new page gets a ``snapshot``
-(all open calls and devices) first.
+Pages are shown a batch of changes *before* it is committed (the dispatcher calls
+:meth:`StreamChannel.send`, then :meth:`~StreamChannel.stored` or :meth:`~StreamChannel.undone`),
+so the disk sync stays off the press → dashboard path, as it is off the press → lamp path.
+That is safe because of how ids work:
+
+- A message's id is ``<epoch>-<seq>``: ``seq`` is the sequence number of the last stored event
+  it reflects, ``epoch`` names this hub process's run of sequence numbers. A new epoch begins
+  when the hub starts and when a batch that pages were already shown is rolled back, because
+  from then on a ``seq`` can be handed out again for a different event.
+- A page that reconnects with an id of the current epoch (``Last-Event-ID`` or ``?last=``) is
+  sent every call changed after ``seq``, read from the database, then the live stream: no gap,
+  no duplicate rows. An id of another epoch (an earlier hub, a rolled-back batch) or none gets a
+  ``snapshot``. Pages connected during a rollback are sent a fresh ``snapshot`` in-stream.
+- A page that connects while a shown batch is being committed waits for the commit before it
+  reads the database, so that batch is in its snapshot or replay.
 
 Message kinds (``event:`` field):
 
 - ``snapshot``: ``{"calls": [call...], "devices": [...], "associates": [associate...],
-  "standard_s", "escalation", "now"}``
+  "standard_s", "escalation", "now"}`` — everything open; replaces what the page holds
 - ``call``: a call object (PROTOCOL.md) after any change — its ``alerted`` list says who was
   asked, when and at which escalation step; ``acknowledged_by`` who took it
 - ``device``: ``{"id", "status", "at"}`` when a device goes online or offline
 - ``associate``: an associate object (``GET /api/v1/associates``) when their state, call or
   position changes noticeably
 - ``rejected``: ``{"topic", "reason", "excerpt"}``
+- ``resumed``: ``{"from", "to", "calls"}`` after a replay
 """
 from __future__ import annotations
 
@@ -22,6 +34,7 @@ import asyncio
 import functools
 import json
 import logging
+import secrets
 import threading
 from dataclasses import dataclass
 from typing import AsyncIterator, Callable
@@ -48,18 +61,40 @@ RECHECK_S = 15.0
 #: A client that is this many events behind gets a fresh snapshot instead of a replay.
 MAX_REPLAY = 5000
 
+#: Longest a connecting page waits, seconds, for the commit of a batch pages were already
+#: shown before it reads the database. A commit takes milliseconds; this only bounds a stalled disk.
+COMMIT_WAIT_S = 30.0
+
+
+def event_id(epoch: str, seq: int) -> str:
+    """The SSE id of a message reflecting events up to ``seq`` in ``epoch``."""
+    return f"{epoch}-{seq}"
+
+
+def parse_event_id(text: str | None) -> tuple[str, int] | None:
+    """``(epoch, seq)`` from an SSE id; None if it is not one of ours (no epoch: an old page)."""
+    epoch, sep, seq = (text or "").rpartition("-")
+    if not sep or not epoch or not seq.isdigit():
+        return None
+    return epoch, int(seq)
+
 
 @dataclass(frozen=True)
 class Item:
     seq: int | None
     kind: str
     data: dict
+    epoch: str = ""
 
     @functools.cached_property
     def wire(self) -> bytes:
         """The message as sent: built once, however many pages are connected."""
-        head = f"id: {self.seq}\n" if self.seq is not None else ""
+        head = f"id: {event_id(self.epoch, self.seq)}\n" if self.seq is not None else ""
         return f"{head}event: {self.kind}\ndata: {json.dumps(self.data, separators=(',', ':'))}\n\n".encode()
+
+
+#: Put in a client's queue after a rollback: send this page a fresh snapshot.
+_RESNAPSHOT = object()
 
 
 class _Client:
@@ -76,7 +111,7 @@ class _Client:
         except asyncio.QueueFull:
             self.dropped = True
 
-    def offer(self, items: list[Item]) -> None:  # runs on the event loop
+    def offer(self, items: list) -> None:  # runs on the event loop
         for item in items:
             try:
                 self.queue.put_nowait(item)
@@ -85,13 +120,21 @@ class _Client:
                 return
 
 
-def _offer_all(clients: list[_Client], items: list[Item]) -> None:  # runs on the event loop
+def _offer_all(clients: list[_Client], items: list) -> None:  # runs on the event loop
     for c in clients:
         c.offer(items)
 
 
+def _new_epoch() -> str:
+    return secrets.token_hex(4)
+
+
 class StreamChannel:
     """The dispatcher's SSE communicator: fans each batch out to the connected pages."""
+
+    #: Shown each batch before its commit, then told :meth:`stored` or :meth:`undone`
+    #: (see hub.dispatcher).
+    before_commit = True
 
     def __init__(self, reader: Reader, tz: ZoneInfo, info: Callable[[], dict],
                  associates: Callable[[], dict[str, dict]] = dict, clock: Clock | None = None):
@@ -102,24 +145,58 @@ class StreamChannel:
         self.clock = clock or SystemClock()
         self._clients: set[_Client] = set()
         self._lock = threading.Lock()
+        #: Signalled when shown changes are stored or undone, and when the hub stops.
+        self._settled = threading.Condition(self._lock)
+        self._epoch = _new_epoch()
+        self._shown = 0   # highest seq pages were shown
+        self._stored = 0  # highest seq known to be committed
+        self._closing = False
+
+    @property
+    def epoch(self) -> str:
+        return self._epoch
 
     @property
     def clients(self) -> int:
         return len(self._clients)
 
     def send(self, batch: Batch) -> None:  # dispatcher thread
-        items = [Item(seq, "call", call_object(row, self.tz)) for seq, row in
+        e = self._epoch  # only the dispatcher thread changes it
+        items = [Item(seq, "call", call_object(row, self.tz), e) for seq, row in
                  sorted(batch.calls.values(), key=lambda c: c[0])]
-        items += [Item(seq, "device", {**d, "at": iso(d["at"], self.tz)}) for seq, d in batch.devices]
+        items += [Item(seq, "device", {**d, "at": iso(d["at"], self.tz)}, e) for seq, d in batch.devices]
         now = self.clock.time()
-        items += [Item(seq, "associate", associate_object(view, self.tz, now))
+        items += [Item(seq, "associate", associate_object(view, self.tz, now), e)
                   for seq, view in batch.associates.values()]
         items += [Item(None, "rejected", {"topic": r.topic, "reason": r.reason, "excerpt": r.excerpt})
                   for r in batch.rejected]
         if not items:
             return
         with self._lock:
+            # Noted with the same lock as the list of clients: a page that joins after this
+            # waits for the commit before reading the database (see events()).
+            self._shown = max([self._shown] + [i.seq for i in items if i.seq is not None])
             clients = list(self._clients)
+        self._hand_over(clients, items)
+
+    def stored(self) -> None:  # dispatcher thread
+        """Everything shown so far is committed."""
+        with self._settled:
+            self._stored = self._shown
+            self._settled.notify_all()
+
+    def undone(self) -> None:  # dispatcher thread
+        """What was shown since the last commit was rolled back: its sequence numbers will be
+        handed out again. Start a new epoch and send every page a fresh snapshot."""
+        with self._settled:
+            self._epoch = _new_epoch()
+            self._shown = self._stored
+            self._settled.notify_all()
+            clients = list(self._clients)
+        log.warning("a change shown to %d page(s) was not stored; sending them a fresh snapshot", len(clients))
+        self._hand_over(clients, [_RESNAPSHOT])
+
+    def _hand_over(self, clients: list[_Client], items: list) -> None:
         # One hand-over per event loop (there is one: uvicorn's), not one per page: each
         # call_soon_threadsafe wakes the loop through a pipe, and 500 pages made 500 wake-ups.
         by_loop: dict[asyncio.AbstractEventLoop, list[_Client]] = {}
@@ -134,7 +211,9 @@ class StreamChannel:
 
     def close(self) -> None:
         """End every stream (the hub is stopping); pages reconnect to the next hub."""
-        with self._lock:
+        with self._settled:
+            self._closing = True
+            self._settled.notify_all()
             clients = list(self._clients)
         for c in clients:
             try:
@@ -154,9 +233,9 @@ class StreamChannel:
         client = _Client(loop)
         with self._lock:
             self._clients.add(client)  # before reading the database: nothing falls in between
+            shown = self._shown
         try:
-            last = await asyncio.to_thread(self._catch_up_plan, last_event_id)
-            sent_up_to, first = last
+            sent_up_to, first = await asyncio.to_thread(self._catch_up_plan, last_event_id, shown)
             for item in first:
                 yield item.wire
             checked = sent = loop.time()
@@ -185,6 +264,12 @@ class StreamChannel:
                     continue
                 if item is None:  # the hub is stopping
                     return
+                if item is _RESNAPSHOT:  # a rollback: what this page was shown may not hold
+                    sent_up_to, first = await asyncio.to_thread(self._catch_up_plan, None, 0)
+                    for snap in first:
+                        yield snap.wire
+                    sent = loop.time()
+                    continue
                 if item.seq is not None and item.seq <= sent_up_to:
                     continue  # already part of the snapshot or replay
                 yield item.wire
@@ -192,21 +277,28 @@ class StreamChannel:
         finally:
             self._remove(client)
 
-    def _catch_up_plan(self, last_event_id: str | None) -> tuple[int, list[Item]]:
-        seq = None
-        if last_event_id:
-            try:
-                seq = int(last_event_id)
-            except ValueError:
-                seq = None
-        if seq is not None and seq >= 0 and self.reader.count_changes_since(seq) <= MAX_REPLAY:
+    def _wait_until_stored(self, shown: int) -> str:
+        """Wait until the changes pages were shown up to ``shown`` are committed (or undone);
+        returns the epoch to read in."""
+        with self._settled:
+            if not self._settled.wait_for(lambda: self._stored >= shown or self._shown < shown or self._closing,
+                                          COMMIT_WAIT_S):
+                log.warning("a commit took over %.0f s; a connecting page may miss the last change", COMMIT_WAIT_S)
+            return self._epoch
+
+    def _catch_up_plan(self, last_event_id: str | None, shown: int) -> tuple[int, list[Item]]:
+        """What a (re)connecting page is sent first: a replay or a snapshot, and the seq it covers."""
+        e = self._wait_until_stored(shown)
+        asked = parse_event_id(last_event_id)
+        seq = asked[1] if asked is not None and asked[0] == e else None
+        if seq is not None and self.reader.count_changes_since(seq) <= MAX_REPLAY:
             last, changed = self.reader.changes_since(seq)
-            items = [Item(s, "call", call_object(row, self.tz)) for s, row in changed]
+            items = [Item(s, "call", call_object(row, self.tz), e) for s, row in changed]
             views, now = self.associates(), self.clock.time()
-            people = [Item(s, "associate", associate_object(views[who], self.tz, now))
+            people = [Item(s, "associate", associate_object(views[who], self.tz, now), e)
                       for who, s in self.reader.associates_changed_since(seq).items() if who in views and s <= last]
             items = sorted(items + people, key=lambda i: i.seq)
-            items.append(Item(last, "resumed", {"from": seq, "to": last, "calls": len(changed)}))
+            items.append(Item(last, "resumed", {"from": seq, "to": last, "calls": len(changed)}, e))
             return last, items
         last, calls, devices = self.reader.snapshot()
         now = self.clock.time()
@@ -217,4 +309,4 @@ class StreamChannel:
             "devices": [{"id": d["id"], "status": d["status"], "at": iso(d["status_at"], self.tz),
                          "health": json.loads(d["health"]) if d["health"] else None} for d in devices],
         }
-        return last, [Item(last, "snapshot", data)]
+        return last, [Item(last, "snapshot", data, e)]

@@ -218,6 +218,61 @@ def read_sse(port: int, until, headers: dict | None = None, timeout: float = 8.0
     return messages
 
 
+class Page:
+    """A dashboard page as dashboard/live.js keeps it: the calls it shows, from the hub's event
+    stream, reconnecting with ``Last-Event-ID`` whenever the stream ends (a hub restart, say)."""
+
+    ACTIVE = {"open", "acknowledged", "answered"}
+
+    def __init__(self, port: int):
+        self.port = port
+        self.calls: dict[str, dict] = {}   # call id → call, the active ones
+        self.last_id: str | None = None
+        self.connections = 0
+        self.snapshots = 0
+        self.resumes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def rooms(self) -> dict[str, str]:
+        """Room → status of the calls the page shows."""
+        return {c["room"]: c["status"] for c in list(self.calls.values())}
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(1)  # a daemon: a stream waiting for its next message may outlive this
+
+    def _apply(self, msgs: list[dict]) -> bool:
+        for m in msgs[self._seen:]:
+            if m["event"] == "snapshot":
+                self.calls = {c["id"]: c for c in m["data"]["calls"]}
+                self.snapshots += 1
+            elif m["event"] == "call":
+                c = m["data"]
+                if c["status"] in self.ACTIVE:
+                    self.calls[c["id"]] = c
+                else:
+                    self.calls.pop(c["id"], None)
+            elif m["event"] == "resumed":
+                self.resumes += 1
+            if m.get("id"):
+                self.last_id = m["id"]
+        self._seen = len(msgs)
+        return self._stop.is_set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._seen = 0
+            self.connections += 1
+            try:
+                read_sse(self.port, self._apply, {"Last-Event-ID": self.last_id} if self.last_id else None,
+                         timeout=3600)
+            except OSError:
+                pass  # the hub is down: try again, as EventSource does
+            self._stop.wait(0.2)
+
+
 @contextmanager
 def running_hub(store_file: Path, clock=None) -> Iterator[HubService]:
     """The hub in this process (fast), with an ``api`` client; stopped on the way out.

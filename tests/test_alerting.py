@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from callbell.broker import free_port
+from hub.stream import parse_event_id
 from tests.helpers import event, read_sse, wait_until
 
 STORE = """
@@ -241,7 +242,7 @@ def test_an_associate_sets_state_and_zone_through_the_api_and_the_stream_says_so
     assert (ben["state"], ben["declared"]) == ("break", "break") and ben["state_at"]
     reader.join(10)
     msg = next(m for m in got if m["event"] == "associate" and m["data"]["id"] == "ben")
-    assert msg["data"]["state"] == "break" and int(msg["id"]) > 0
+    assert msg["data"]["state"] == "break" and parse_event_id(msg["id"])[1] > 0
     dev = api.ok("POST", "/api/v1/associates/dev/zone", {"zone": "b"})
     assert dev["position"]["source"] == "zone" and dev["position"]["zone"] == "b"
     listed = {a["id"]: a for a in api.ok("GET", "/api/v1/associates")}

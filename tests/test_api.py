@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from hub.stream import parse_event_id
 from tests.helpers import event, read_sse, wait_until
 
 
@@ -134,7 +135,8 @@ def test_the_stream_starts_with_a_snapshot_then_sends_every_change(hub, recorder
     data = snap["data"]
     assert [c["room"] for c in data["calls"]] == ["room-1"] and data["standard_s"] == 90
     assert change["event"] == "call" and change["data"]["room"] == "room-2"
-    assert int(change["id"]) > int(snap["id"])
+    (epoch, seq), (snap_epoch, snap_seq) = parse_event_id(change["id"]), parse_event_id(snap["id"])
+    assert epoch == snap_epoch and seq > snap_seq
 
 
 def test_the_stream_resumes_after_last_event_id_without_gaps(hub, recorder, topics):

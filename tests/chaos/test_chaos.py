@@ -10,7 +10,7 @@ from callbell.protocol import EVENT_EXPIRY_S, Event
 from firmware.simulate import Simulation
 from tests.chaos.flaky import FlakyLink
 from tests.chaos.store import Store
-from tests.helpers import Recorder, wait_until
+from tests.helpers import Page, Recorder, wait_until
 
 
 @pytest.fixture
@@ -26,6 +26,7 @@ def rounds(request, normal: int, soak: int) -> int:
 
 def test_hub_killed_repeatedly_during_a_stream_of_presses_loses_nothing(store, chaos, request):
     kills = rounds(request, 4, 20)
+    page = Page(store.config.http.port)  # a dashboard, reconnecting to each new hub
     load = store.press_for(seconds=kills * 3.0, every_s=0.04)
     for _ in range(kills):
         time.sleep(1.5)
@@ -41,6 +42,15 @@ def test_hub_killed_repeatedly_during_a_stream_of_presses_loses_nothing(store, c
     assert got["events"] == got["distinct"] == len(store.presses) == got["pressed"] + got["reminders"]
     assert got["calls"] == got["pressed"]  # one call per first press of a waiting room
     assert not store.lamps_match_calls()
+    # The page was shown changes before their commit; each new hub sent it a fresh snapshot,
+    # so it shows exactly the stored calls, whatever the killed hubs had shown it.
+    stored = lambda: {c["room"]: c["status"] for c in store.hub.api.ok("GET", "/api/v1/calls?status=open")}
+    wait_until(lambda: page.rooms() == stored(), timeout=15,
+               what=f"the page to show the stored calls (page {page.rooms()}, stored {stored()})")
+    chaos.say(f"a page connected {page.connections} times, got {page.snapshots} snapshots and "
+              f"{page.resumes} resumes, and shows the {len(page.calls)} stored open calls")
+    assert page.snapshots >= kills + 1
+    page.close()
 
 
 def test_mosquitto_killed_repeatedly_during_1000_presses_loses_nothing(store, chaos, request):
