@@ -258,6 +258,48 @@ def stream_clients(port: int) -> int:
         return int(json.loads(r.read()).get("stream_clients", -1))
 
 
+#: The hub's own fan-out histograms (hub.metrics): per page, and until the last page.
+FANOUT_FAMILIES = ("callbell_stream_to_page_seconds", "callbell_stream_to_all_pages_seconds")
+
+
+def hub_fanout(port: int) -> dict[str, list[tuple[float, float]]]:
+    """The hub's fan-out histograms from GET /metrics: family → [(upper bound s, cumulative count)]."""
+    with urllib.request.urlopen(f"http://{HOST}:{port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    out: dict[str, list[tuple[float, float]]] = {f: [] for f in FANOUT_FAMILIES}
+    for line in text.splitlines():
+        for f in FANOUT_FAMILIES:
+            prefix = f + '_bucket{le="'
+            if line.startswith(prefix):
+                le = line[len(prefix):line.index('"}')]
+                out[f].append((float(le), float(line.rsplit(" ", 1)[1])))
+    return out
+
+
+def histogram_percentiles(before: list[tuple[float, float]], after: list[tuple[float, float]],
+                          qs=(0.5, 0.9, 0.99)) -> dict:
+    """Percentiles, ms, of what was observed between two scrapes of a cumulative histogram,
+    interpolated linearly inside a bucket (the hub's buckets are 10 per decade: within ~12 %)."""
+    bounds = [le for le, _ in after]
+    counts = [a - b for (_, a), (_, b) in zip(after, before)]
+    n = counts[-1] if counts else 0
+    out = {"n": int(n)}
+    for q in qs:
+        if not n:
+            out[f"p{round(q * 100)}"] = float("nan")
+            continue
+        rank = q * n
+        lo_bound, lo_count = 0.0, 0.0
+        for le, c in zip(bounds, counts):
+            if c >= rank:
+                hi = le if le != float("inf") else lo_bound
+                frac = (rank - lo_count) / (c - lo_count) if c > lo_count else 1.0
+                out[f"p{round(q * 100)}"] = (lo_bound + (hi - lo_bound) * frac) * 1000.0
+                break
+            lo_bound, lo_count = le, c
+    return out
+
+
 # -- one phase: N clients ---------------------------------------------------------------------
 def run_phase(n_clients: int, args, broker, hub, rooms: list[str], rng: random.Random) -> dict:
     topics = Topics("callbell", STORE_ID)
@@ -309,6 +351,8 @@ def run_phase(n_clients: int, args, broker, hub, rooms: list[str], rng: random.R
         unsettled = 0
         say(f"[{n_clients} client(s)] press → dashboard: {args.presses} presses (+{args.warmup} warm-up)")
         for i, room in enumerate(schedule[:args.warmup + args.presses]):
+            if i == args.warmup:
+                fanout_before = hub_fanout(hub.http_port)
             ev = device_event(id=f"d-{run}-{i:06d}-c", device=DEVICE_ID, type="call", reason="help",
                               at=time.time())
             with lock:
@@ -355,6 +399,9 @@ def run_phase(n_clients: int, args, broker, hub, rooms: list[str], rng: random.R
             gap(rng, *args.gap_ms)
 
         time.sleep(0.2)  # let late messages arrive before the checks
+        fanout_after = hub_fanout(hub.http_port)
+        on_hub_side = {key: histogram_percentiles(fanout_before[f], fanout_after[f])
+                       for key, f in zip(("page", "last"), FANOUT_FAMILIES)}
         missing_total, lagged, dropped = 0, 0, 0
         for c in everyone:
             miss = sum(1 for call, _, _ in calls if (call, "open") not in c.seen)
@@ -380,6 +427,9 @@ def run_phase(n_clients: int, args, broker, hub, rooms: list[str], rng: random.R
             "baseline": b, "sse": s, "lamp": l, "fanout_last": summarize(last_ms),
             "all_clients": summarize(all_ms),
             "ratio_p50": s["p50"] / b["p50"],
+            # Measured by the hub (its /metrics), for every stream message of the timed presses
+            # (open, answered, done): shown → handed to a page's connection, and to the last page.
+            "hub_side": on_hub_side,
             "checks": {"calls": len(calls), "lost_messages": missing_total,
                        "clients_missing_a_call": clients_with_missing,
                        "clients_lagged": lagged, "lag_ms": args.lag_ms,
@@ -432,6 +482,16 @@ def report(result: dict) -> str:
             lines.append(f"        error: {e}")
     lines.append(f"lagged = a client got some 'open' message > {cfg['lag_ms']:g} ms after publish(); "
                  f"unsettled = presses after which not every client had 'done' within {cfg['settle_s']:g} s")
+    lines += ["", "Measured by the hub (GET /metrics), every stream message of the timed presses: "
+              "shown to the pages → handed to a page's connection", "",
+              f"{'clients':>7} {'messages':>9} {'page p50':>9}{'page p90':>9}{'page p99':>9}"
+              f" {'last p50':>9}{'last p90':>9}{'last p99':>9}"]
+    for ph in result["phases"]:
+        pg, la = ph["hub_side"]["page"], ph["hub_side"]["last"]
+        lines.append(f"{ph['clients']:>7} {la['n']:>9} {pg['p50']:>9.2f}{pg['p90']:>9.2f}{pg['p99']:>9.2f}"
+                     f" {la['p50']:>9.2f}{la['p90']:>9.2f}{la['p99']:>9.2f}")
+    lines.append("ms, interpolated in the hub's histogram buckets (10 per decade); last = until the last "
+                 "page connected when it was shown had it")
     return "\n".join(lines)
 
 

@@ -9,6 +9,10 @@ What is measured, and where:
 - the press→lamp latency (``callbell_press_to_lamp_seconds``): from a message coming off the
   broker socket to the room's changed lamp being handed to the MQTT client — the dispatcher
   measures it (``Dispatcher.on_lamp_latency``);
+- the fan-out to the pages (``callbell_stream_to_page_seconds``, per page and message, and
+  ``callbell_stream_to_all_pages_seconds``, per message until the last page had it): from the
+  dispatcher showing a change to its bytes being handed to a page's connection — measured by
+  the SSE stream on the HTTP event loop (``StreamChannel.on_page``, ``on_all_pages``);
 - messages and requests rejected since start, by channel (``callbell_rejected_total``);
 - devices online and offline, and each device's outbox (events it still has to send) from its
   last health message — read from the store when scraped.
@@ -29,6 +33,11 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 #: Upper bounds of the latency buckets, seconds. A healthy hub answers in 1-5 ms (docs/
 #: benchmarks.md); the upper buckets catch a batch stuck behind a slow disk or a burst.
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+#: Upper bounds of the fan-out buckets, seconds: ten per decade from 0.1 ms to 2.5 s, so a
+#: percentile read from them (bench/press_to_dashboard.py) is within about 12 %. One page takes
+#: tenths of a millisecond, 500 pages milliseconds to tens.
+FANOUT_BUCKETS_S = tuple(round(0.0001 * 10 ** (i / 10), 7) for i in range(45))
 
 
 class Histogram:
@@ -72,6 +81,13 @@ class Metrics:
         self._events: Counter[str] = Counter()
         self._lock = threading.Lock()  # _events: written by the dispatcher, read by HTTP threads
         dispatcher.on_lamp_latency = self.latency.observe
+        self.to_page = Histogram(FANOUT_BUCKETS_S)
+        self.to_all_pages = Histogram(FANOUT_BUCKETS_S)
+
+    def watch_stream(self, stream) -> None:
+        """Measure the fan-out of ``stream`` (a hub.stream.StreamChannel)."""
+        stream.on_page = self.to_page.observe
+        stream.on_all_pages = self.to_all_pages.observe
 
     def send(self, batch: Batch) -> None:
         with self._lock:
@@ -106,6 +122,12 @@ class Metrics:
                    "its room's changed lamp being published, seconds.")
         out.append("# TYPE callbell_press_to_lamp_seconds histogram")
         out += self.latency.lines("callbell_press_to_lamp_seconds")
+        for name, hist, text in (
+                ("callbell_stream_to_page_seconds", self.to_page,
+                 "From a change being shown to the pages to its message being handed to one page's connection, seconds."),
+                ("callbell_stream_to_all_pages_seconds", self.to_all_pages,
+                 "From a change being shown to the pages to the last of them having its message, seconds.")):
+            out += [f"# HELP {name} {text}", f"# TYPE {name} histogram"] + hist.lines(name)
         family("callbell_rejected_total", "counter", "Messages and requests rejected since the hub started, by channel.",
                [({"channel": c}, n) for c, n in rejected])
         family("callbell_mqtt_events_total", "counter", "Button events received since the hub started.",

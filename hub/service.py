@@ -99,6 +99,7 @@ class HubService:
         self.stream = StreamChannel(self.reader, c.tz, self._stream_info, self.dispatcher.associates,
                                     self.clock)
         self.metrics = Metrics(self.dispatcher, self.clock.time)
+        self.metrics.watch_stream(self.stream)
         self.dispatcher.communicators = [self.mqtt, self.stream, self.metrics]
         if self.home_assistant is not None:
             self.dispatcher.communicators.append(self.home_assistant.start())

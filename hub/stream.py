@@ -36,7 +36,8 @@ import json
 import logging
 import secrets
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import AsyncIterator, Callable
 from zoneinfo import ZoneInfo
 
@@ -79,12 +80,23 @@ def parse_event_id(text: str | None) -> tuple[str, int] | None:
     return epoch, int(seq)
 
 
+class Delivery:
+    """One live message on its way to the pages connected when it was shown (for the metrics)."""
+
+    __slots__ = ("shown", "pending")
+
+    def __init__(self, shown: float):
+        self.shown = shown  # perf_counter() when the dispatcher showed it, seconds
+        self.pending = 0    # pages still to be handed it; only the event loop changes it
+
+
 @dataclass(frozen=True)
 class Item:
     seq: int | None
     kind: str
     data: dict
     epoch: str = ""
+    delivery: Delivery | None = field(default=None, compare=False)
 
     @functools.cached_property
     def wire(self) -> bytes:
@@ -151,6 +163,12 @@ class StreamChannel:
         self._shown = 0   # highest seq pages were shown
         self._stored = 0  # highest seq known to be committed
         self._closing = False
+        #: Called on the event loop with the seconds from a live message being shown to its
+        #: bytes being handed to one page's connection (``on_page``), and to the last of the
+        #: pages connected when it was shown (``on_all_pages``; not when one of them left or
+        #: was dropped meanwhile). hub.metrics sets them.
+        self.on_page: Callable[[float], None] | None = None
+        self.on_all_pages: Callable[[float], None] | None = None
 
     @property
     def epoch(self) -> str:
@@ -162,14 +180,16 @@ class StreamChannel:
 
     def send(self, batch: Batch) -> None:  # dispatcher thread
         e = self._epoch  # only the dispatcher thread changes it
-        items = [Item(seq, "call", call_object(row, self.tz), e) for seq, row in
+        d = Delivery(time.perf_counter())  # one for the batch: its items are handed over together
+        items = [Item(seq, "call", call_object(row, self.tz), e, Delivery(d.shown)) for seq, row in
                  sorted(batch.calls.values(), key=lambda c: c[0])]
-        items += [Item(seq, "device", {**d, "at": iso(d["at"], self.tz)}, e) for seq, d in batch.devices]
+        items += [Item(seq, "device", {**dev, "at": iso(dev["at"], self.tz)}, e, Delivery(d.shown))
+                  for seq, dev in batch.devices]
         now = self.clock.time()
-        items += [Item(seq, "associate", associate_object(view, self.tz, now), e)
+        items += [Item(seq, "associate", associate_object(view, self.tz, now), e, Delivery(d.shown))
                   for seq, view in batch.associates.values()]
-        items += [Item(None, "rejected", {"topic": r.topic, "reason": r.reason, "excerpt": r.excerpt})
-                  for r in batch.rejected]
+        items += [Item(None, "rejected", {"topic": r.topic, "reason": r.reason, "excerpt": r.excerpt},
+                       delivery=Delivery(d.shown)) for r in batch.rejected]
         if not items:
             return
         with self._lock:
@@ -177,6 +197,8 @@ class StreamChannel:
             # waits for the commit before reading the database (see events()).
             self._shown = max([self._shown] + [i.seq for i in items if i.seq is not None])
             clients = list(self._clients)
+        for i in items:
+            i.delivery.pending = len(clients)
         self._hand_over(clients, items)
 
     def stored(self) -> None:  # dispatcher thread
@@ -254,8 +276,16 @@ class StreamChannel:
                 if still_allowed is not None:
                     wait = min(wait, RECHECK_S - (now - checked))
                 try:
-                    item = await asyncio.wait_for(client.queue.get(), max(wait, 0.01))
-                except asyncio.TimeoutError:
+                    item, waiting = client.queue.get_nowait(), False
+                except asyncio.QueueEmpty:
+                    waiting = True
+                try:
+                    if waiting:
+                        # asyncio.timeout rather than wait_for, which makes a task per message
+                        # (Python 3.11): with 500 pages that is 500 tasks for each change.
+                        async with asyncio.timeout(max(wait, 0.01)):
+                            item = await client.queue.get()
+                except TimeoutError:
                     if loop.time() - sent >= PING_S:
                         if await is_disconnected():
                             return
@@ -271,11 +301,26 @@ class StreamChannel:
                     sent = loop.time()
                     continue
                 if item.seq is not None and item.seq <= sent_up_to:
+                    self._delivered(item.delivery, handed=False)
                     continue  # already part of the snapshot or replay
                 yield item.wire
+                self._delivered(item.delivery, handed=True)
                 sent = loop.time()
         finally:
             self._remove(client)
+
+    def _delivered(self, d: Delivery | None, handed: bool) -> None:  # on the event loop
+        """A page has a live message (``handed``) or did not need it: note it for the metrics."""
+        if d is None:
+            return
+        d.pending -= 1
+        if self.on_page is None and self.on_all_pages is None:
+            return
+        took = time.perf_counter() - d.shown
+        if handed and self.on_page is not None:
+            self.on_page(took)
+        if d.pending == 0 and self.on_all_pages is not None:
+            self.on_all_pages(took)
 
     def _wait_until_stored(self, shown: int) -> str:
         """Wait until the changes pages were shown up to ``shown`` are committed (or undone);

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
 import urllib.request
 
-from tests.helpers import event, wait_until
+from tests.helpers import event, read_sse, wait_until
 
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$')
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\[\\"n])*)"(,|$)')
@@ -108,6 +109,26 @@ def test_calls_by_status_and_the_press_to_lamp_latency_follow_presses(hub, recor
     wait_until(lambda: value(scrape(hub.http_port)[1], "callbell_mqtt_events_total", outcome="duplicate") == 1,
                what="the duplicate counted")
     assert histogram(scrape(hub.http_port)[1], "callbell_press_to_lamp_seconds")[2] == 2
+
+
+def test_the_fan_out_to_the_pages_is_measured_per_page_and_until_the_last_page(hub, recorder, topics):
+    pages = [threading.Thread(target=read_sse, args=(hub.http_port, 3)) for _ in range(3)]  # snapshot + 2 calls
+    for p in pages:
+        p.start()
+    wait_until(lambda: hub.stream.clients == 3, what="three pages connected")
+    recorder.publish(topics.event("room-1"), event("e-f-1"))
+    recorder.publish(topics.event("room-2"), event("e-f-2"))
+    for p in pages:
+        p.join(10)
+    wait_until(lambda: histogram(scrape(hub.http_port)[1], "callbell_stream_to_all_pages_seconds")[2] >= 2,
+               what="both calls at every page")
+    families = scrape(hub.http_port)[1]
+    _, page_total, per_page = histogram(families, "callbell_stream_to_page_seconds")
+    buckets, all_total, per_message = histogram(families, "callbell_stream_to_all_pages_seconds")
+    # Two calls (one message each, or more if a press and its alert came in two batches) × 3 pages.
+    assert per_page == 3 * per_message and per_message >= 2
+    assert 0 < page_total <= all_total * 3 and all_total < per_message * 2.5
+    assert [b for b, _ in buckets][:2] == [0.0001, 0.0001259] and buckets[-1] == (math.inf, per_message)
 
 
 def test_rejected_messages_are_counted_by_channel(hub, recorder, topics):
