@@ -40,7 +40,7 @@ from hub.domain.associates import Associate, Roster
 from hub.domain.call import DomainError, Floor, Room, Timing, Transition
 from hub.domain.escalation import Escalation, Ladder
 from hub.domain.layout import Layout, Place, Point
-from hub.store import Writer
+from hub.store import Writer, call_row
 
 log = logging.getLogger("callbell.hub")
 
@@ -317,15 +317,17 @@ class Dispatcher:
             self.roster.settle(changed)
             for call in changed:
                 seq = max((s for s, t in batch.events if t.call == call.id), default=0)
-                batch.calls[call.id] = (seq, w.save_call(call, seq))
+                batch.calls[call.id] = (seq, call_row(call, seq))
             # Lamps go out before the commit: they are derived state. If the hub dies before
             # the commit, the broker (not yet acknowledged) delivers the press again and the
             # same lamp follows. This keeps the commit's disk sync off the press→lamp path.
             self._publish_lamps(self._changed_lamps(batch, all_lamps), arrivals)
-            # The pages too see the batch before the disk sync (press → dashboard); if the
+            # The pages too see the batch before it is written (press → dashboard); if the
             # commit fails they are told, and sent a fresh snapshot of what was stored.
             if batch:
                 self._send(batch, early)
+            for _, row in batch.calls.values():
+                w.save_row(row)
             w.commit()
         except Exception as e:
             # A failing disk must not take the hub down; state is rebuilt from what was stored,

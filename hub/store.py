@@ -217,11 +217,14 @@ class Writer:
         return cur.lastrowid
 
     def save_call(self, call: Call, last_event: int) -> dict:
-        row = call_row(call, last_event)
+        return self.save_row(call_row(call, last_event))
+
+    def save_row(self, row: dict) -> dict:
+        """Store a call's row (``call_row``), keeping the roll-ups right; returns it."""
         old = None
         if self._rules is not None:
             old = self._conn.execute(f"SELECT {', '.join(rollup.COLUMNS)} FROM calls WHERE id = ?",
-                                     (call.id,)).fetchone()
+                                     (row["id"],)).fetchone()
         cols = ", ".join(row)
         self._conn.execute(f"INSERT OR REPLACE INTO calls ({cols}) VALUES ({', '.join('?' * len(row))})",
                            tuple(row.values()))
