@@ -571,15 +571,19 @@ def summary(runs: list[dict]) -> str:
     """One line per room and client count, for a run over several room counts."""
     lines = ["", "Summary (ms; each room count its own broker and hub, each row its own baseline)",
              f"{'rooms':>6}{'clients':>8}{'raw p50':>9}{'lamp p50':>9}{'sse p50':>9}{'sse p99':>9}"
-             f"{'last p50':>9}{'last p99':>9}{'sse/raw':>9}{'lost':>6}{'dropped':>8}{'lagged':>7}  load at start / end"]
+             f"{'last p50':>9}{'last p99':>9}{'sse/raw':>9}{'hub last p50':>13}{'p99':>7}"
+             f"{'lost':>6}{'dropped':>8}{'lagged':>7}  load at start / end"]
     for r in runs:
         load = r["machine"]["loadavg"].replace(" at the start, ", " / ").replace(" at the end", "")
         for ph in r["phases"]:
             b, s, l, f, c = ph["baseline"], ph["sse"], ph["lamp"], ph["fanout_last"], ph["checks"]
             lines.append(f"{r['config']['rooms']:>6}{ph['clients']:>8}{b['p50']:>9.2f}{l['p50']:>9.2f}"
                          f"{s['p50']:>9.2f}{s['p99']:>9.2f}{f['p50']:>9.2f}{f['p99']:>9.2f}{ph['ratio_p50']:>8.2f}×"
+                         f"{ph['hub_side']['last']['p50']:>13.2f}{ph['hub_side']['last']['p99']:>7.2f}"
                          f"{c['lost_messages']:>6}{c['clients_dropped']:>8}{c['clients_lagged']:>7}  {load}")
+    lines.append("hub last = measured by the hub: shown to the pages → the last page's connection has it (every message)")
     return "\n".join(lines)
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -180,16 +180,16 @@ class StreamChannel:
 
     def send(self, batch: Batch) -> None:  # dispatcher thread
         e = self._epoch  # only the dispatcher thread changes it
-        d = Delivery(time.perf_counter())  # one for the batch: its items are handed over together
-        items = [Item(seq, "call", call_object(row, self.tz), e, Delivery(d.shown)) for seq, row in
+        shown = time.perf_counter()
+        items = [Item(seq, "call", call_object(row, self.tz), e, Delivery(shown)) for seq, row in
                  sorted(batch.calls.values(), key=lambda c: c[0])]
-        items += [Item(seq, "device", {**dev, "at": iso(dev["at"], self.tz)}, e, Delivery(d.shown))
+        items += [Item(seq, "device", {**dev, "at": iso(dev["at"], self.tz)}, e, Delivery(shown))
                   for seq, dev in batch.devices]
         now = self.clock.time()
-        items += [Item(seq, "associate", associate_object(view, self.tz, now), e, Delivery(d.shown))
+        items += [Item(seq, "associate", associate_object(view, self.tz, now), e, Delivery(shown))
                   for seq, view in batch.associates.values()]
         items += [Item(None, "rejected", {"topic": r.topic, "reason": r.reason, "excerpt": r.excerpt},
-                       delivery=Delivery(d.shown)) for r in batch.rejected]
+                       delivery=Delivery(shown)) for r in batch.rejected]
         if not items:
             return
         with self._lock:
