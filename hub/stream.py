@@ -109,12 +109,45 @@ class Item:
 _RESNAPSHOT = object()
 
 
+class Connection:
+    """The server's ``send`` of one page's response, once the response has started (the route
+    sets it): the fan-out writes a live message to a waiting page through it at once."""
+
+    __slots__ = ("send",)
+
+    def __init__(self):
+        self.send: Callable | None = None
+
+
+def write_at_once(send: Callable, chunk: bytes) -> bool:
+    """Run an ASGI ``send`` of one body chunk to its end now, on the event loop, without a task.
+
+    A server's send of a body chunk completes without waiting unless the connection pushes
+    back (uvicorn waits for its buffer to drain *before* it writes): then the send is closed
+    unsent and False returned, as it is when the send fails (the page has gone)."""
+    coro = send({"type": "http.response.body", "body": chunk, "more_body": True})
+    try:
+        coro.send(None)
+    except StopIteration:
+        return True
+    except Exception:  # noqa: BLE001 - a broken connection: the caller drops the page
+        return False
+    coro.close()
+    return False
+
+
 class _Client:
-    def __init__(self, loop: asyncio.AbstractEventLoop):
+    def __init__(self, loop: asyncio.AbstractEventLoop, connection: Connection | None):
         self.loop = loop
         self.queue: asyncio.Queue = asyncio.Queue(CLIENT_BUFFER)
         self.dropped = False
         self.closed = False
+        self.connection = connection
+        #: True while the page's task waits on its empty queue: only then may the fan-out
+        #: write to the page itself, and nothing it sends can be overtaken.
+        self.parked = False
+        #: The seq the page's snapshot or replay covers: older live messages are not sent.
+        self.sent_up_to = 0
 
     def close(self) -> None:  # runs on the event loop
         self.closed = True
@@ -123,18 +156,26 @@ class _Client:
         except asyncio.QueueFull:
             self.dropped = True
 
-    def offer(self, items: list) -> None:  # runs on the event loop
+    def offer(self, items: list, delivered: Callable) -> None:  # runs on the event loop
         for item in items:
+            if (self.parked and self.queue.empty() and isinstance(item, Item)
+                    and self.connection is not None and self.connection.send is not None):
+                # Straight to the page's connection: waking a task per page for each message
+                # was half the fan-out's time with hundreds of pages.
+                if item.seq is not None and item.seq <= self.sent_up_to:
+                    delivered(item.delivery, handed=False)
+                    continue
+                if write_at_once(self.connection.send, item.wire):
+                    delivered(item.delivery, handed=True)
+                    continue
+                self.dropped = True  # it pushes back: it reconnects and catches up, as below
+                self.close()
+                return
             try:
                 self.queue.put_nowait(item)
             except asyncio.QueueFull:
                 self.dropped = True
                 return
-
-
-def _offer_all(clients: list[_Client], items: list) -> None:  # runs on the event loop
-    for c in clients:
-        c.offer(items)
 
 
 def _new_epoch() -> str:
@@ -226,10 +267,14 @@ class StreamChannel:
             by_loop.setdefault(c.loop, []).append(c)
         for loop, group in by_loop.items():
             try:
-                loop.call_soon_threadsafe(_offer_all, group, items)
+                loop.call_soon_threadsafe(self._offer_all, group, items)
             except RuntimeError:  # loop closed
                 for c in group:
                     self._remove(c)
+
+    def _offer_all(self, clients: list[_Client], items: list) -> None:  # runs on the event loop
+        for c in clients:
+            c.offer(items, self._delivered)
 
     def close(self) -> None:
         """End every stream (the hub is stopping); pages reconnect to the next hub."""
@@ -248,16 +293,21 @@ class StreamChannel:
             self._clients.discard(c)
 
     async def events(self, last_event_id: str | None, is_disconnected: Callable,
-                     still_allowed: Callable[[], bool] | None = None) -> AsyncIterator[bytes]:
+                     still_allowed: Callable[[], bool] | None = None,
+                     connection: Connection | None = None) -> AsyncIterator[bytes]:
         """The byte stream of one SSE client. ``still_allowed`` (blocking; run on a worker
-        thread every RECHECK_S) ends the stream when the client's credentials no longer hold."""
+        thread every RECHECK_S) ends the stream when the client's credentials no longer hold.
+        ``connection``: while this stream waits for its next message, the fan-out writes live
+        messages through it directly (hub.api.routes.stream sets it); without, all go through
+        this generator."""
         loop = asyncio.get_running_loop()
-        client = _Client(loop)
+        client = _Client(loop, connection)
         with self._lock:
             self._clients.add(client)  # before reading the database: nothing falls in between
             shown = self._shown
         try:
             sent_up_to, first = await asyncio.to_thread(self._catch_up_plan, last_event_id, shown)
+            client.sent_up_to = sent_up_to
             for item in first:
                 yield item.wire
             checked = sent = loop.time()
@@ -283,8 +333,12 @@ class StreamChannel:
                     if waiting:
                         # asyncio.timeout rather than wait_for, which makes a task per message
                         # (Python 3.11): with 500 pages that is 500 tasks for each change.
-                        async with asyncio.timeout(max(wait, 0.01)):
-                            item = await client.queue.get()
+                        client.parked = True
+                        try:
+                            async with asyncio.timeout(max(wait, 0.01)):
+                                item = await client.queue.get()
+                        finally:
+                            client.parked = False
                 except TimeoutError:
                     if loop.time() - sent >= PING_S:
                         if await is_disconnected():
@@ -292,10 +346,13 @@ class StreamChannel:
                         yield b": ping\n\n"
                         sent = loop.time()
                     continue
-                if item is None:  # the hub is stopping
+                if item is None:  # the hub is stopping, or the page pushed back on a direct write
+                    if client.dropped:
+                        log.info("SSE client too slow; dropped (it will reconnect and catch up)")
                     return
                 if item is _RESNAPSHOT:  # a rollback: what this page was shown may not hold
                     sent_up_to, first = await asyncio.to_thread(self._catch_up_plan, None, 0)
+                    client.sent_up_to = sent_up_to
                     for snap in first:
                         yield snap.wire
                     sent = loop.time()

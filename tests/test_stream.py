@@ -3,16 +3,19 @@ stays true when a commit fails, when the hub restarts, and when a page connects 
 from __future__ import annotations
 
 import asyncio
+import re
+import socket
 import sqlite3
 import threading
 import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from callbell.protocol import Rejection
 from hub.dispatcher import Batch
 from hub.domain.call import Floor, Room
 from hub.store import Reader, Writer
-from hub.stream import StreamChannel, parse_event_id
+from hub.stream import StreamChannel, parse_event_id, write_at_once
 from tests.helpers import event, read_sse, running_hub, wait_until
 
 UTC = ZoneInfo("UTC")
@@ -133,3 +136,57 @@ def test_a_page_that_connects_while_a_shown_change_is_being_committed_waits_for_
     assert snapshot.startswith(f"id: {channel.epoch}-{seq}\nevent: snapshot\n".encode())
     assert b'"room":"room-1"' in snapshot and b'"status":"open"' in snapshot
     writer.close()
+
+
+def test_a_page_that_stops_reading_is_dropped_while_a_reading_page_gets_every_message_in_order(hub):
+    """Live messages are written straight to a waiting page's connection. One that pushes back
+    (its reader stopped and every buffer is full) is dropped, to reconnect and catch up; it
+    holds up no other page, and what it did get is whole and in order."""
+    n, size = 80, 100_000  # 8 MB: more than the kernel and the server buffer for one socket
+    stuck = socket.socket()
+    stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a page that stopped reading
+    stuck.connect(("127.0.0.1", hub.http_port))
+    stuck.sendall(b"GET /api/v1/stream HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
+    got: list[dict] = []
+    reader = threading.Thread(target=lambda: got.extend(read_sse(hub.http_port, n + 1, timeout=60)))
+    reader.start()
+    wait_until(lambda: hub.stream.clients == 2, what="both pages connected")
+    for i in range(n):  # big messages, straight into the stream as the dispatcher would hand them
+        hub.stream.send(Batch(rejected=[Rejection("test/big", f"message {i:03d}", "x" * size)]))
+    reader.join(70)
+    reasons = [m["data"]["reason"] for m in got if m["event"] == "rejected"]
+    assert reasons == [f"message {i:03d}" for i in range(n)], "the reading page: every message, once, in order"
+    # The stuck page's stream was ended: reading it now gives a whole prefix, then the end.
+    stuck.settimeout(10)
+    raw = bytearray()
+    while chunk := stuck.recv(1 << 20):
+        raw.extend(chunk)
+    stuck.close()
+    body = raw.split(b"\r\n\r\n", 1)[1]
+    seen = re.findall(rb'"reason":"message (\d{3})"', body)
+    print(f"the stuck page had {len(seen)} of {n} messages when it was dropped")
+    assert 0 < len(seen) < n and [int(x) for x in seen] == list(range(len(seen)))
+    assert body.endswith(b"0\r\n\r\n"), "its response was ended properly (the last chunk)"
+
+
+def test_a_direct_write_that_would_wait_is_abandoned_unsent():
+    """write_at_once never leaves a send half-done: if the server would wait for its buffer to
+    drain first (uvicorn's flow control), the send is closed before it writes anything."""
+    written: list[bytes] = []
+
+    async def main() -> tuple[bool, bool]:
+        drained = asyncio.Event()
+
+        async def pushing_back(message):
+            await drained.wait()  # what uvicorn does while the client reads too slowly
+            written.append(message["body"])
+
+        async def taking(message):
+            written.append(message["body"])
+        at_once = write_at_once(taking, b"a")
+        would_wait = write_at_once(pushing_back, b"b")
+        drained.set()  # the buffer drains: the abandoned send must not wake and write after all
+        await asyncio.sleep(0.05)
+        return at_once, would_wait
+    assert asyncio.run(main()) == (True, False)
+    assert written == [b"a"], "the abandoned send wrote nothing, then or later"

@@ -5,15 +5,33 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from hub.api.deps import HubContext, allow, hub, still_signed_in
+from hub.stream import Connection
 
 router = APIRouter(prefix="/api/v1", tags=["stream"], dependencies=[Depends(allow("associate"))])
+
+
+class EventStreamResponse(StreamingResponse):
+    """A streaming response that, once started, hands the server's ``send`` to the stream
+    (``connection``), so live messages can be written to this page without waking its task."""
+
+    def __init__(self, content, connection: Connection, **kw):
+        super().__init__(content, **kw)
+        self.connection = connection
+
+    async def __call__(self, scope, receive, send):
+        async def send_and_note(message):
+            await send(message)
+            if message["type"] == "http.response.start":
+                self.connection.send = send
+        await super().__call__(scope, receive, send_and_note)
 
 
 @router.get("/stream", response_class=StreamingResponse)
 async def stream(request: Request, h: HubContext = Depends(hub),
                  last_event_id: str | None = Header(None),
                  last: str | None = Query(None, description="Same as the Last-Event-ID header")):
+    connection = Connection()
     body = h.stream.events(last_event_id or last, request.is_disconnected,
-                           lambda: still_signed_in(request, "associate"))
-    return StreamingResponse(body, media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+                           lambda: still_signed_in(request, "associate"), connection)
+    return EventStreamResponse(body, connection, media_type="text/event-stream",
+                               headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
