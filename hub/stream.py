@@ -16,6 +16,11 @@ That is safe because of how ids work:
 - A page that connects while a shown batch is being committed waits for the commit before it
   reads the database, so that batch is in its snapshot or replay.
 
+The fan-out writes a live message to each page whose task is waiting for one, through the
+server's ``send`` and without waking the task (see :func:`write_at_once`); a page whose
+connection pushes back, like a page 1000 messages behind, is dropped and catches up when it
+reconnects.
+
 Message kinds (``event:`` field):
 
 - ``snapshot``: ``{"calls": [call...], "devices": [...], "associates": [associate...],
