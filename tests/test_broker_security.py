@@ -399,7 +399,9 @@ def test_the_real_device_program_with_its_provisioned_device_toml_reaches_the_hu
             device.send("press room-2")
             # The button light turns from pending to called only on the hub's lamp message.
             wait_until(lambda: "light room-2 called" in device.lines, 10, what="the hub's lamp for room-2")
-            assert [c["room"] for c in hub.api.ok("GET", "/api/v1/calls?status=open")] == ["room-2"]
+            # The lamp goes out before the commit: the call is readable a moment later.
+            wait_until(lambda: [c["room"] for c in hub.api.ok("GET", "/api/v1/calls?status=open")] == ["room-2"],
+                       what="the call stored")
         finally:
             stderr = device.quit()
         assert "refused" not in stderr and "Not authorized" not in stderr, stderr

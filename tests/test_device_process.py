@@ -90,7 +90,8 @@ def test_the_line_interface_reports_lamp_changes_driven_by_the_hub(hub, device_t
         wait_until(lambda: "lamp room-1 called" in d.lines and "light room-1 called" in d.lines,
                    what="lamp and light called")
         assert d.lines.index("light room-1 pending") < d.lines.index("light room-1 called")
-        [call] = hub.api.ok("GET", "/api/v1/calls?status=open")
+        # The lamp goes out before the commit: the call is readable a moment later.
+        [call] = wait_until(lambda: hub.api.ok("GET", "/api/v1/calls?status=open"), what="the call stored")
         hub.api.ok("POST", f"/api/v1/calls/{call['id']}/acknowledge", {"associate": "ana"})
         wait_until(lambda: "lamp room-1 acknowledged" in d.lines, what="acknowledged")
         d.send("presence room-1")

@@ -68,7 +68,9 @@ def test_not_me_declines_and_the_call_moves_to_all_open_calls(hub, device, brows
         others = phone.locator("#all .call")
         expect(others).to_have_count(1)
         expect(others.get_by_role("button", name="Not me")).to_be_hidden()
-        assert hub.api.ok("GET", "/api/v1/calls?status=open")[0]["declined"] == ["ana"]
+        # Pages are shown a change just before it is committed: the API has it a moment later.
+        wait_until(lambda: hub.api.ok("GET", "/api/v1/calls?status=open")[0]["declined"] == ["ana"],
+                   what="the decline stored")
 
 
 def test_break_and_zone_are_one_tap_each(hub, browser):
@@ -76,7 +78,7 @@ def test_break_and_zone_are_one_tap_each(hub, browser):
         sign_in(phone, hub, "Ben")
         phone.get_by_role("button", name="Start break").click()
         expect(phone.locator("#my-state")).to_have_text("☕ on break")
-        assert hub.api.ok("GET", "/api/v1/associates/ben")["state"] == "break"
+        wait_until(lambda: hub.api.ok("GET", "/api/v1/associates/ben")["state"] == "break", what="the break stored")
         phone.get_by_role("button", name="End break").click()
         expect(phone.locator("#my-state")).to_have_text("● free")
         phone.select_option("#zone", "a")
