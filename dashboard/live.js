@@ -23,6 +23,10 @@ const RECONNECT_MAX_MS = 10_000;
 
 export async function loadStore() {
   const r = await fetch(`${API}/store`);
+  if (r.status === 401) {  // the session ended as the page started: its sign-in form comes back
+    location.reload();
+    return new Promise(() => {});
+  }
   if (!r.ok) throw new Error(`GET /store: ${r.status}`);
   return r.json();
 }
