@@ -339,7 +339,7 @@ class Dispatcher:
             self.counters["failed_writes"] += 1
             self._restore()
             for c in early:
-                self._tell(c, "undone")
+                self._safely(c, c.undone)
             self._send(Batch(lamps=self._changed_lamps(Batch(), all_lamps=True)))  # undo what went out
             for cmd, _ in replies:
                 cmd.future.set_exception(DomainError("unavailable", f"could not store the change: {e}"))
@@ -348,7 +348,7 @@ class Dispatcher:
         self.healthy = True
         self.counters["batches"] += 1
         for c in early:
-            self._tell(c, "stored")
+            self._safely(c, c.stored)
         # Calls and rejections out before the acknowledgements: the broker saves after an
         # acknowledgement, and what is published behind that save waits for it.
         if batch:
@@ -415,11 +415,12 @@ class Dispatcher:
                 log.exception("%s failed to send changes", type(c).__name__)
 
     @staticmethod
-    def _tell(c: Communicator, what: str) -> None:
+    def _safely(c: Communicator, note: Callable[[], None]) -> None:
+        """Call ``note`` (c.stored or c.undone); a failing communicator must not stop the others."""
         try:
-            getattr(c, what)()
+            note()
         except Exception:
-            log.exception("%s failed to take note: %s", type(c).__name__, what)
+            log.exception("%s failed in %s", type(c).__name__, note.__name__)
 
     def _retry_later(self, items: list) -> None:
         """Queue ``items`` again after RETRY_AFTER_FAILED_WRITE_S (a failed write)."""

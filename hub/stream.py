@@ -146,7 +146,6 @@ class _Client:
         self.loop = loop
         self.queue: asyncio.Queue = asyncio.Queue(CLIENT_BUFFER)
         self.dropped = False
-        self.closed = False
         self.connection = connection
         #: True while the page's task waits on its empty queue: only then may the fan-out
         #: write to the page itself, and nothing it sends can be overtaken.
@@ -155,7 +154,6 @@ class _Client:
         self.sent_up_to = 0
 
     def close(self) -> None:  # runs on the event loop
-        self.closed = True
         try:
             self.queue.put_nowait(None)
         except asyncio.QueueFull:
@@ -311,8 +309,7 @@ class StreamChannel:
             self._clients.add(client)  # before reading the database: nothing falls in between
             shown = self._shown
         try:
-            sent_up_to, first = await asyncio.to_thread(self._catch_up_plan, last_event_id, shown)
-            client.sent_up_to = sent_up_to
+            client.sent_up_to, first = await asyncio.to_thread(self._catch_up_plan, last_event_id, shown)
             for item in first:
                 yield item.wire
             checked = sent = loop.time()
@@ -356,13 +353,12 @@ class StreamChannel:
                         log.info("SSE client too slow; dropped (it will reconnect and catch up)")
                     return
                 if item is _RESNAPSHOT:  # a rollback: what this page was shown may not hold
-                    sent_up_to, first = await asyncio.to_thread(self._catch_up_plan, None, 0)
-                    client.sent_up_to = sent_up_to
+                    client.sent_up_to, first = await asyncio.to_thread(self._catch_up_plan, None, 0)
                     for snap in first:
                         yield snap.wire
                     sent = loop.time()
                     continue
-                if item.seq is not None and item.seq <= sent_up_to:
+                if item.seq is not None and item.seq <= client.sent_up_to:
                     self._delivered(item.delivery, handed=False)
                     continue  # already part of the snapshot or replay
                 yield item.wire

@@ -22,6 +22,7 @@ from paho.mqtt.properties import Properties
 from callbell.broker import free_port
 from callbell.protocol import EVENT_EXPIRY_S
 from hub.config import load_store_config
+from hub.domain.call import ACTIVE
 from hub.service import HubService
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -222,8 +223,6 @@ class Page:
     """A dashboard page as dashboard/live.js keeps it: the calls it shows, from the hub's event
     stream, reconnecting with ``Last-Event-ID`` whenever the stream ends (a hub restart, say)."""
 
-    ACTIVE = {"open", "acknowledged", "answered"}
-
     def __init__(self, port: int):
         self.port = port
         self.calls: dict[str, dict] = {}   # call id → call, the active ones
@@ -250,7 +249,7 @@ class Page:
                 self.snapshots += 1
             elif m["event"] == "call":
                 c = m["data"]
-                if c["status"] in self.ACTIVE:
+                if c["status"] in ACTIVE:
                     self.calls[c["id"]] = c
                 else:
                     self.calls.pop(c["id"], None)
