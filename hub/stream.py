@@ -71,6 +71,13 @@ MAX_REPLAY = 5000
 #: shown before it reads the database. A commit takes milliseconds; this only bounds a stalled disk.
 COMMIT_WAIT_S = 30.0
 
+#: Longest the dispatcher waits, seconds, after handing a batch to the event loop, for the loop
+#: to write it to the pages before it goes on to write the batch's rows. Both threads need the
+#: interpreter lock; without the wait the loop, waking up, queues behind the dispatcher's Python
+#: work, and one page had a press 0.1-0.2 ms later (docs/benchmarks.md). Bounded so that with
+#: hundreds of pages the commit is held back at most this long.
+HEAD_START_S = 0.0005
+
 
 def event_id(epoch: str, seq: int) -> str:
     """The SSE id of a message reflecting events up to ``seq`` in ``epoch``."""
@@ -199,7 +206,8 @@ class StreamChannel:
         self.info = info
         self.associates = associates
         self.clock = clock or SystemClock()
-        self._clients: set[_Client] = set()
+        #: The connected pages, oldest first (a dict keeps order): served in that order.
+        self._clients: dict[_Client, None] = {}
         self._lock = threading.Lock()
         #: Signalled when shown changes are stored or undone, and when the hub stops.
         self._settled = threading.Condition(self._lock)
@@ -268,16 +276,22 @@ class StreamChannel:
         by_loop: dict[asyncio.AbstractEventLoop, list[_Client]] = {}
         for c in clients:
             by_loop.setdefault(c.loop, []).append(c)
+        done = threading.Event() if by_loop else None
         for loop, group in by_loop.items():
             try:
-                loop.call_soon_threadsafe(self._offer_all, group, items)
+                loop.call_soon_threadsafe(self._offer_all, group, items, done)
             except RuntimeError:  # loop closed
                 for c in group:
                     self._remove(c)
+        if done is not None:
+            done.wait(HEAD_START_S)
 
-    def _offer_all(self, clients: list[_Client], items: list) -> None:  # runs on the event loop
+    def _offer_all(self, clients: list[_Client], items: list,
+                   done: threading.Event | None = None) -> None:  # runs on the event loop
         for c in clients:
             c.offer(items, self._delivered)
+        if done is not None:
+            done.set()
 
     def close(self) -> None:
         """End every stream (the hub is stopping); pages reconnect to the next hub."""
@@ -293,7 +307,7 @@ class StreamChannel:
 
     def _remove(self, c: _Client) -> None:
         with self._lock:
-            self._clients.discard(c)
+            self._clients.pop(c, None)
 
     async def events(self, last_event_id: str | None, is_disconnected: Callable,
                      still_allowed: Callable[[], bool] | None = None,
@@ -306,7 +320,7 @@ class StreamChannel:
         loop = asyncio.get_running_loop()
         client = _Client(loop, connection)
         with self._lock:
-            self._clients.add(client)  # before reading the database: nothing falls in between
+            self._clients[client] = None  # before reading the database: nothing falls in between
             shown = self._shown
         try:
             client.sent_up_to, first = await asyncio.to_thread(self._catch_up_plan, last_event_id, shown)
