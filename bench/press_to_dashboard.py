@@ -8,7 +8,9 @@ then, for each client count N (default 1, 50, 500):
    measured one) reads a plain blocking socket on its own thread; the other N-1 are asyncio
    streams on one event loop thread, so 500 connections are cheap. All wait for their
    `snapshot` before anything is timed.
-2. baseline: the raw broker round trip (plain paho publish → on_message), same run.
+2. baselines, same run: the raw broker round trip (plain paho publish → on_message); the raw
+   broker fan-out to N MQTT subscribers received like the N pages, and the send floor (N
+   loopback send() calls in a tight loop), both from bench/fanout_baselines.py.
 3. press → dashboard: a plain paho "device" publishes a `call` event exactly as a device does;
    time from publish() to the SSE `call` message with status "open" for that room arriving at
    the measured client. The press → retained lamp time of the same press is recorded too.
@@ -49,11 +51,16 @@ from press_to_lamp import (  # noqa: E402
     device_event, gap, loadavg, machine_info, measure_baseline, progress, say,
     summarize, bench_store)
 
+from fanout_baselines import measure_broker_fanout, send_floor  # noqa: E402
 from callbell.protocol import Topics  # noqa: E402
 
 HOST = "127.0.0.1"
 _ID = re.compile(r'"id":\s*"([^"]*)"')
 _STATUS = re.compile(r'"status":\s*"([^"]*)"')
+
+#: Bytes of one `call` message as the stream sends it (a call with one alerted associate),
+#: for the send floor.
+SEND_FLOOR_BYTES = 600
 
 
 # -- SSE parsing (sans I/O, shared by the measured thread and the asyncio clients) ------------
@@ -319,6 +326,16 @@ def run_phase(n_clients: int, args, broker, hub, rooms: list[str], rng: random.R
 
         say(f"[{n_clients} client(s)] baseline: {args.baseline} raw round trips (+{args.warmup} warm-up)")
         base = measure_baseline(broker.host, broker.port, args.baseline, args.warmup, rng, tuple(args.gap_ms))
+        fan = None
+        if args.fanout:
+            say(f"[{n_clients} client(s)] raw broker fan-out to {n_clients} subscriber(s): "
+                f"{args.fanout} messages (+{args.warmup} warm-up)")
+            fan = measure_broker_fanout(broker.host, broker.port, n_clients, args.fanout, args.warmup,
+                                        crowd.loop, rng, tuple(args.gap_ms), f"[{n_clients}]")
+        # The least any server could take to hand a call message to N pages on this machine.
+        floor = send_floor(n_clients, SEND_FLOOR_BYTES)
+        say(f"[{n_clients} client(s)] {n_clients} loopback send() call(s) in a tight loop: "
+            f"p50 {summarize(floor)['p50']:.3f} ms")
 
         obs = Observer(broker.host, broker.port, topics)
         device = Client(broker.host, broker.port, f"bench-device-{os.getpid()}")
@@ -427,6 +444,9 @@ def run_phase(n_clients: int, args, broker, hub, rooms: list[str], rng: random.R
             "baseline": b, "sse": s, "lamp": l, "fanout_last": summarize(last_ms),
             "all_clients": summarize(all_ms),
             "ratio_p50": s["p50"] / b["p50"],
+            # Mosquitto alone delivering to as many subscribers as there are pages (bench/fanout_baselines.py).
+            "broker_fanout": None if fan is None else {k: summarize(v) for k, v in fan.items()},
+            "send_floor": summarize(floor),
             # Measured by the hub (its /metrics), for every stream message of the timed presses
             # (open, answered, done): shown → handed to a page's connection, and to the last page.
             "hub_side": on_hub_side,
@@ -436,7 +456,8 @@ def run_phase(n_clients: int, args, broker, hub, rooms: list[str], rng: random.R
                        "clients_dropped": dropped, "errors": errors[:5],
                        "presses_not_settled": unsettled, "rejected": len(obs.rejected)},
             # (no samples for all_clients: that would be N × presses values)
-            "samples_ms": {"baseline": base, "sse": sse_ms, "lamp": lamp_ms, "fanout_last": last_ms},
+            "samples_ms": {"baseline": base, "sse": sse_ms, "lamp": lamp_ms, "fanout_last": last_ms,
+                           "broker_fanout_last": None if fan is None else fan["last"]},
         }
     finally:
         for thing in (device, obs, crowd, measured):
@@ -492,6 +513,25 @@ def report(result: dict) -> str:
                      f" {la['p50']:>9.2f}{la['p90']:>9.2f}{la['p99']:>9.2f}")
     lines.append("ms, interpolated in the hub's histogram buckets (10 per decade); last = until the last "
                  "page connected when it was shown had it")
+    if any(ph.get("broker_fanout") for ph in result["phases"]):
+        lines += ["", "Fan-out against its own baseline: Mosquitto alone delivering a QoS 1 message to as many "
+                  "subscribers as there are pages, received the same way (one on its own thread, the rest on "
+                  "one event loop)", "",
+                  f"{'clients':>7} {'floor p50':>10} {'raw fan p50':>12}{'all p50':>9}{'last p50':>9}{'last p99':>9}"
+                  f" {'sse p50':>8}{'all p50':>9}{'last p50':>9}{'last p99':>9} {'sse/fan':>8}{'all/fan':>8}{'last/fan':>9}"]
+        for ph in result["phases"]:
+            fan = ph.get("broker_fanout")
+            if not fan:
+                continue
+            m, a, la = fan["measured"], fan["all"], fan["last"]
+            s, sa, sl = ph["sse"], ph["all_clients"], ph["fanout_last"]
+            lines.append(f"{ph['clients']:>7} {ph['send_floor']['p50']:>10.3f} {m['p50']:>12.2f}{a['p50']:>9.2f}{la['p50']:>9.2f}{la['p99']:>9.2f}"
+                         f" {s['p50']:>8.2f}{sa['p50']:>9.2f}{sl['p50']:>9.2f}{sl['p99']:>9.2f}"
+                         f" {s['p50'] / m['p50']:>7.2f}×{sa['p50'] / a['p50']:>7.2f}×{sl['p50'] / la['p50']:>8.2f}×")
+        lines.append("ms from publish(); left: the broker to N subscribers (raw fan = subscriber 0), right: press → "
+                     "dashboard to N pages (as in the first table); ratios of the p50s")
+        lines.append(f"floor = N send() calls of {SEND_FLOOR_BYTES} bytes to N loopback connections in a tight loop, "
+                     "no receiver waiting: the least any sender needs to reach the last page")
     return "\n".join(lines)
 
 
@@ -500,8 +540,8 @@ def main(argv: list[str] | None = None) -> int:
         prog="press_to_dashboard.py",
         description="Measure Callbell's press → dashboard latency: device event in, SSE `call` "
                     "message (status open) out of GET /api/v1/stream, with 1, 50 and 500 SSE "
-                    "clients connected, against the raw Mosquitto round trip measured in the same "
-                    "run. Starts and stops its own broker and hub in a temporary folder; all "
+                    "clients connected, against the raw Mosquitto round trip and Mosquitto's own "
+                    "fan-out to as many subscribers, measured in the same run. Starts and stops its own broker and hub in a temporary folder; all "
                     "traffic stays on 127.0.0.1.",
         epilog="Example: python bench/press_to_dashboard.py --clients 1 50 500 --presses 200 "
                "--json out.json. Progress goes to stderr, the table to stdout. See docs/benchmarks.md.")
@@ -513,6 +553,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--presses", type=int, default=200, help="timed presses per client count (default: %(default)s)")
     ap.add_argument("--baseline", type=int, default=200, metavar="N",
                     help="timed raw round trips per client count (default: %(default)s)")
+    ap.add_argument("--fanout", type=int, default=200, metavar="N",
+                    help="timed messages of the raw broker fan-out to as many MQTT subscribers as "
+                         "pages, the baseline for the fan-out; 0 skips it (default: %(default)s)")
     ap.add_argument("--warmup", type=int, default=20, metavar="N",
                     help="untimed presses and round trips before each measurement (default: %(default)s)")
     ap.add_argument("--hub", choices=("process", "inprocess"), default="process",
@@ -531,8 +574,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, database)")
     ap.add_argument("--json", type=Path, metavar="FILE", help="also write the figures and samples as JSON")
     args = ap.parse_args(argv)
-    if min(args.rooms) < 1 or args.presses < 1 or args.baseline < 1 or args.warmup < 0 or min(args.clients) < 1:
-        ap.error("--rooms, --presses, --baseline and --clients must be at least 1, --warmup at least 0")
+    if min(args.rooms) < 1 or args.presses < 1 or args.baseline < 1 or args.warmup < 0 or min(args.clients) < 1 \
+            or args.fanout < 0:
+        ap.error("--rooms, --presses, --baseline and --clients must be at least 1, --warmup and --fanout at least 0")
     if not 0 <= args.gap_ms[0] <= args.gap_ms[1]:
         ap.error("--gap-ms needs 0 <= MIN <= MAX")
 
