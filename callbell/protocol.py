@@ -190,15 +190,28 @@ def _refuse_constant(name: str):
     raise ProtocolError(f"{name} is not a JSON number (NaN and Infinity are refused)")
 
 
+def _check_encodable(text: str, what: str) -> None:
+    """Refuse a string holding half of a UTF-16 pair: JSON may spell one (``"\\ud800"``) and
+    Python keeps it, but it is no character, and SQLite refuses to store it: accepted, it would
+    fail the hub's write of a whole batch."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ProtocolError(f"{what} holds a lone surrogate (U+{ord(text[e.start]):04X}) in a string: "
+                            "half of a UTF-16 pair is not text") from None
+
+
 def _check_shape(data: object, what: str) -> None:
-    """Refuse nesting deeper than MAX_JSON_DEPTH and strings longer than MAX_STRING_CHARS,
-    anywhere in the parsed value (iteratively: a deep value cannot exhaust the stack here)."""
+    """Refuse nesting deeper than MAX_JSON_DEPTH, strings longer than MAX_STRING_CHARS and
+    lone surrogates, anywhere in the parsed value (iteratively: a deep value cannot exhaust the stack here)."""
     stack = [(data, 1)]
     while stack:
         value, depth = stack.pop()
         if isinstance(value, str):
             if len(value) > MAX_STRING_CHARS:
                 raise ProtocolError(f"{what} holds a string of {len(value)} characters; the limit is {MAX_STRING_CHARS}")
+            if not value.isascii():
+                _check_encodable(value, what)
         elif isinstance(value, float) and not math.isfinite(value):  # 1e999 parses as inf
             raise ProtocolError(f"{what} holds a number too large for a float")
         elif isinstance(value, (dict, list)):
@@ -225,7 +238,7 @@ def load_json_object(payload: bytes | str, what: str) -> dict:
         raise ProtocolError(f"{what} is not valid JSON: not UTF-8 ({e.reason} at byte {e.start})") from None
     try:
         data = json.loads(text, parse_constant=_refuse_constant)
-    except ValueError as e:  # also too many digits for an int, and lone surrogates
+    except ValueError as e:  # also too many digits for an int
         raise ProtocolError(f"{what} is not valid JSON: {str(e):.120}") from None
     except RecursionError:
         raise ProtocolError(f"{what} is nested more than {MAX_JSON_DEPTH} levels deep") from None
