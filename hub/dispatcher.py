@@ -17,7 +17,9 @@ and are worked in batches:
 Because the broker gets its PUBACK only after step 3, a hub killed at any moment loses no
 press: the broker still holds the unacknowledged message and delivers it again, and the event
 id (kept in the ``inbox`` table) makes the repeat harmless. Batching turns a burst of presses
-into one disk sync instead of one each.
+into one disk sync instead of one each. A batch that cannot be stored is rolled back and its
+inputs are worked again a second later, each in a batch of its own: should one input be what
+fails, it does not hold the others back.
 """
 from __future__ import annotations
 
@@ -107,6 +109,13 @@ class _Received:
     at: float  # wall clock when it came off the socket: press time = this − age_ms
     #: perf_counter() at the same moment, seconds: start of the press→lamp latency (metrics).
     mono: float = field(default_factory=time.perf_counter)
+
+
+@dataclass
+class _Alone:
+    """An input of a batch that could not be stored, queued again to be worked in a batch of
+    its own: if it is what made the write fail, the others are not held back with it."""
+    item: object
 
 
 @dataclass
@@ -243,7 +252,12 @@ class Dispatcher:
             items = self._next_items()
             if items is None:
                 break
-            self._work(items)
+            together = [i for i in items if not isinstance(i, _Alone)]
+            if together or not items:
+                self._work(together)
+            for i in items:
+                if isinstance(i, _Alone):
+                    self._work([i.item], retry=True)
         self._writer.close()
 
     def _restore(self) -> None:
@@ -277,7 +291,9 @@ class Dispatcher:
             return None
         return items
 
-    def _work(self, items: list, all_lamps: bool = False) -> None:
+    def _work(self, items: list, all_lamps: bool = False, retry: bool = False) -> None:
+        """Work ``items`` in one transaction. ``retry``: an input worked again alone after a
+        failed write (its failure is logged in one line: the batch's was logged in full)."""
         now = self.clock.time()
         early = [c for c in self.communicators if getattr(c, "before_commit", False)]
         batch = Batch()
@@ -332,8 +348,12 @@ class Dispatcher:
         except Exception as e:
             # A failing disk must not take the hub down; state is rebuilt from what was stored,
             # and the inputs are worked again shortly (they are not acknowledged yet).
-            log.exception("could not store a batch of %d input(s); state reloaded from the database; "
-                          "retrying in %.0f s", len(items), RETRY_AFTER_FAILED_WRITE_S)
+            if retry:
+                log.error("could not store an input worked again alone (%s: %s); retrying in %.0f s",
+                          type(e).__name__, e, RETRY_AFTER_FAILED_WRITE_S)
+            else:
+                log.exception("could not store a batch of %d input(s); state reloaded from the database; "
+                              "retrying in %.0f s, each input alone", len(items), RETRY_AFTER_FAILED_WRITE_S)
             w.rollback()
             self.healthy = False
             self.counters["failed_writes"] += 1
@@ -343,6 +363,8 @@ class Dispatcher:
             self._send(Batch(lamps=self._changed_lamps(Batch(), all_lamps=True)))  # undo what went out
             for cmd, _ in replies:
                 cmd.future.set_exception(DomainError("unavailable", f"could not store the change: {e}"))
+            # Worked again one by one: should one of them be what fails (an input nobody
+            # foresaw), the others are stored at the next try rather than failing with it forever.
             self._retry_later([i for i in items if isinstance(i, (_Received, _Rejected))])
             return
         self.healthy = True
@@ -423,9 +445,11 @@ class Dispatcher:
             log.exception("%s failed in %s", type(c).__name__, note.__name__)
 
     def _retry_later(self, items: list) -> None:
-        """Queue ``items`` again after RETRY_AFTER_FAILED_WRITE_S (a failed write)."""
+        """Queue ``items`` again after RETRY_AFTER_FAILED_WRITE_S (a failed write), each to be
+        worked in a batch of its own."""
         if not items:
             return
+        items = [_Alone(i) for i in items]
         timer = threading.Timer(RETRY_AFTER_FAILED_WRITE_S, lambda: [self._queue.put(i) for i in items])
         timer.daemon = True
         timer.start()
