@@ -19,6 +19,7 @@ from callbell.mqtt import BrokerAddress
 from callbell.protocol import Topics
 from hub.api.app import create_app
 from hub.api.deps import HubContext
+from hub.api.routes.stream import noting_server_send
 from hub.config import StoreConfig
 from hub.dispatcher import Dispatcher
 from hub.home_assistant import HomeAssistant
@@ -133,7 +134,7 @@ class HubService:
     def serve(self, ready: threading.Event | None = None) -> None:
         http = self.config.http
         tls = {"ssl_certfile": str(http.certfile), "ssl_keyfile": str(http.keyfile)} if http.certfile else {}
-        config = uvicorn.Config(self.app, host=self.http_host, port=self.http_port,
+        config = uvicorn.Config(noting_server_send(self.app), host=self.http_host, port=self.http_port,
                                 log_level="warning", access_log=False, timeout_graceful_shutdown=2, **tls)
         self.server = _Server(config)
         if threading.current_thread() is threading.main_thread():

@@ -16,10 +16,10 @@ That is safe because of how ids work:
 - A page that connects while a shown batch is being committed waits for the commit before it
   reads the database, so that batch is in its snapshot or replay.
 
-The fan-out writes a live message to each page whose task is waiting for one, through the
-server's ``send`` and without waking the task (see :func:`write_at_once`); a page whose
-connection pushes back, like a page 1000 messages behind, is dropped and catches up when it
-reconnects.
+The fan-out writes a live message to each page whose task is waiting for one, without waking
+the task: under uvicorn framed once and written to each page's transport (:func:`chunk_writer`),
+else through the server's ``send`` (:func:`write_at_once`). A page whose connection pushes back,
+like a page 1000 messages behind, is dropped and catches up when it reconnects.
 
 Message kinds (``event:`` field):
 
@@ -116,6 +116,11 @@ class Item:
         head = f"id: {event_id(self.epoch, self.seq)}\n" if self.seq is not None else ""
         return f"{head}event: {self.kind}\ndata: {json.dumps(self.data, separators=(',', ':'))}\n\n".encode()
 
+    @functools.cached_property
+    def chunk(self) -> bytes:
+        """The message framed as one chunk of HTTP/1.1 chunked encoding (for :func:`chunk_writer`)."""
+        return b"%x\r\n%s\r\n" % (len(self.wire), self.wire)
+
 
 #: Put in a client's queue after a rollback: send this page a fresh snapshot.
 _RESNAPSHOT = object()
@@ -123,12 +128,45 @@ _RESNAPSHOT = object()
 
 class Connection:
     """The server's ``send`` of one page's response, once the response has started (the route
-    sets it): the fan-out writes a live message to a waiting page through it at once."""
+    sets it): the fan-out writes a live message to a waiting page through it at once; through
+    ``direct`` (see :func:`chunk_writer`) where the server allows."""
 
-    __slots__ = ("send",)
+    __slots__ = ("send", "direct")
 
     def __init__(self):
         self.send: Callable | None = None
+        self.direct: Callable[[bytes], bool] | None = None
+
+
+def chunk_writer(server_send: Callable | None) -> Callable[[bytes], bool] | None:
+    """A writer of ready-framed body chunks straight to the page's transport, when
+    ``server_send`` is uvicorn's send of an HTTP/1.1 response whose body h11 sends chunked
+    (a streamed response has no length); else None, and the caller uses :func:`write_at_once`.
+
+    What it skips is the per-page cost of the ASGI call chain and of h11 framing the same bytes
+    again for every page: ``write(frame)`` checks what uvicorn's send checks (flow control, the
+    client gone, the response complete) and writes. h11 keeps no state for a chunked body, so
+    the response ends correctly through the ordinary send. It returns False where uvicorn's send
+    would wait or do nothing: the caller drops the page, which reconnects and catches up."""
+    cycle = getattr(server_send, "__self__", None)
+    if type(cycle).__module__ != "uvicorn.protocols.http.h11_impl":
+        return None
+    try:  # everything write() reads, read once here: a uvicorn laid out otherwise is not used
+        transport, flow = cycle.transport, cycle.flow
+        chunked = (cycle.conn.their_http_version == b"1.1" and cycle.scope["method"] != "HEAD"
+                   and cycle.response_started and not flow.write_paused and not cycle.disconnected
+                   and not cycle.response_complete and not transport.is_closing())
+    except (AttributeError, KeyError):
+        return None
+    if not chunked:
+        return None
+
+    def write(frame: bytes) -> bool:
+        if flow.write_paused or cycle.disconnected or cycle.response_complete or transport.is_closing():
+            return False
+        transport.write(frame)
+        return True
+    return write
 
 
 def write_at_once(send: Callable, chunk: bytes) -> bool:
@@ -175,7 +213,9 @@ class _Client:
                 if item.seq is not None and item.seq <= self.sent_up_to:
                     delivered(item.delivery, handed=False)
                     continue
-                if write_at_once(self.connection.send, item.wire):
+                direct = self.connection.direct
+                sent = direct(item.chunk) if direct is not None else write_at_once(self.connection.send, item.wire)
+                if sent:
                     delivered(item.delivery, handed=True)
                     continue
                 self.dropped = True  # it pushes back: it reconnects and catches up, as below

@@ -15,7 +15,7 @@ from callbell.protocol import Rejection
 from hub.dispatcher import Batch
 from hub.domain.call import Floor, Room
 from hub.store import Reader, Writer
-from hub.stream import StreamChannel, parse_event_id, write_at_once
+from hub.stream import StreamChannel, chunk_writer, parse_event_id, write_at_once
 from tests.helpers import event, read_sse, running_hub, wait_until
 
 UTC = ZoneInfo("UTC")
@@ -167,6 +167,38 @@ def test_a_page_that_stops_reading_is_dropped_while_a_reading_page_gets_every_me
     print(f"the stuck page had {len(seen)} of {n} messages when it was dropped")
     assert 0 < len(seen) < n and [int(x) for x in seen] == list(range(len(seen)))
     assert body.endswith(b"0\r\n\r\n"), "its response was ended properly (the last chunk)"
+
+
+def test_live_messages_are_written_to_the_pages_transport_framed_as_the_server_frames_them(hub):
+    """Under uvicorn the fan-out writes each live message, framed once as an HTTP/1.1 chunk,
+    straight to every page's transport (chunk_writer); the bytes are the ones uvicorn's own
+    send would write, and the response still ends properly through it."""
+    page = socket.create_connection(("127.0.0.1", hub.http_port), timeout=10)
+    page.sendall(b"GET /api/v1/stream HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
+    raw = bytearray()
+    while b"event: snapshot" not in raw or not raw.endswith(b"\r\n"):
+        raw.extend(page.recv(65536))
+    [client] = list(hub.stream._clients)
+    assert client.connection.direct is not None, "uvicorn's h11 transport is written directly"
+    wait_until(lambda: client.parked, what="the page waiting for its next message")
+    hub.stream.send(Batch(rejected=[Rejection("test/direct", "once framed", "x")]))
+    wire = (b'event: rejected\ndata: {"topic":"test/direct","reason":"once framed","excerpt":"x"}\n\n')
+    expected = b"%x\r\n%s\r\n" % (len(wire), wire)
+    got = bytearray()
+    while len(got) < len(expected):
+        got.extend(page.recv(65536))
+    assert bytes(got) == expected
+    hub.stream.close()  # the hub stopping: the response ends through the server's own send
+    while chunk := page.recv(65536):
+        got.extend(chunk)
+    page.close()
+    assert got.endswith(b"0\r\n\r\n")
+
+
+def test_without_uvicorns_h11_send_the_fan_out_uses_the_plain_asgi_send():
+    async def some_server_send(message):
+        pass
+    assert chunk_writer(None) is None and chunk_writer(some_server_send) is None
 
 
 def test_a_direct_write_that_would_wait_is_abandoned_unsent():

@@ -5,9 +5,23 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from hub.api.deps import HubContext, allow, hub, still_signed_in
-from hub.stream import Connection
+from hub.stream import Connection, chunk_writer
 
 router = APIRouter(prefix="/api/v1", tags=["stream"], dependencies=[Depends(allow("associate"))])
+
+#: The key under which :func:`noting_server_send` keeps the server's own ``send`` in a scope.
+SERVER_SEND = "callbell.server_send"
+
+
+def noting_server_send(app):
+    """Wrap the ASGI ``app`` so that every HTTP request's scope holds the server's own
+    ``send``, as it is before the framework's middleware wraps it: the stream writes live
+    messages through it (hub.stream.chunk_writer). The hub serves this wrapper."""
+    async def noted(scope, receive, send):
+        if scope["type"] == "http":
+            scope[SERVER_SEND] = send
+        await app(scope, receive, send)
+    return noted
 
 
 class EventStreamResponse(StreamingResponse):
@@ -23,6 +37,7 @@ class EventStreamResponse(StreamingResponse):
             await send(message)
             if message["type"] == "http.response.start":
                 self.connection.send = send
+                self.connection.direct = chunk_writer(scope.get(SERVER_SEND))
         await super().__call__(scope, receive, send_and_note)
 
 
