@@ -159,7 +159,9 @@ class Dispatcher:
         self.roster = Roster(self._staff, self.layout.zones)
         self._views: dict[str, dict] = {}  # associate → last announced view
         self._announced: dict[str, tuple] = {}  # associate → what of it was last announced
+        #: False while a write fails, and until every input it held back has been stored.
         self.healthy = True
+        self._unstored = 0  # inputs of failed writes not stored since (dispatcher thread only)
         self.counters = {"received": 0, "duplicates": 0, "rejected": 0, "batches": 0, "failed_writes": 0}
         #: Rejections since start, by channel ("mqtt", "http", "buttons"), for /metrics.
         self.rejected_by_channel: dict[str, int] = {}
@@ -257,6 +259,7 @@ class Dispatcher:
                 self._work(together)
             for i in items:
                 if isinstance(i, _Alone):
+                    self._unstored -= 1  # counted again if it fails again
                     self._work([i.item], retry=True)
         self._writer.close()
 
@@ -367,7 +370,7 @@ class Dispatcher:
             # foresaw), the others are stored at the next try rather than failing with it forever.
             self._retry_later([i for i in items if isinstance(i, (_Received, _Rejected))])
             return
-        self.healthy = True
+        self.healthy = self._unstored == 0
         self.counters["batches"] += 1
         for c in early:
             self._safely(c, c.stored)
@@ -450,6 +453,7 @@ class Dispatcher:
         if not items:
             return
         items = [_Alone(i) for i in items]
+        self._unstored += len(items)
         timer = threading.Timer(RETRY_AFTER_FAILED_WRITE_S, lambda: [self._queue.put(i) for i in items])
         timer.daemon = True
         timer.start()

@@ -54,6 +54,7 @@ def test_a_press_worked_in_one_batch_with_an_input_that_cannot_be_stored_is_stor
         wait_until(lambda: [c["room"] for c in reader.calls()] == ["room-2"], timeout=10,
                    what="room-2's press stored at the next try")
         assert acknowledged == [2], "only what is stored is acknowledged"
+        assert not dispatcher.healthy, "degraded while a press is not stored, though other writes succeed"
         assert dispatcher.counters["failed_writes"] >= 2  # the batch of two, then room-1 alone
         failed_before_mend = dispatcher.counters["failed_writes"]
 
@@ -64,5 +65,6 @@ def test_a_press_worked_in_one_batch_with_an_input_that_cannot_be_stored_is_stor
         print(f"counted: {failed_before_mend} failed write(s) before the mend; calls stored: "
               f"{sorted(c['room'] for c in reader.calls())}")
         assert dispatcher.floor.lamp("room-1").state == dispatcher.floor.lamp("room-2").state == "called"
+        wait_until(lambda: dispatcher.healthy, what="healthy once everything held back is stored")
     finally:
         dispatcher.stop()

@@ -1,6 +1,7 @@
 """Phone sign-in (POST /api/v1/session) and the hub serving HTTPS itself."""
 from __future__ import annotations
 
+import socket
 import ssl
 import urllib.error
 import subprocess
@@ -9,10 +10,12 @@ import urllib.request
 import pytest
 
 from callbell.broker import free_port
+from callbell.protocol import Rejection
 from callbell.settings import ConfigError
 from hub.api.routes import session
 from hub.config import load_store_config
-from tests.helpers import running_hub, write_store
+from hub.dispatcher import Batch
+from tests.helpers import running_hub, wait_until, write_store
 
 
 def with_pins(path, **pins):
@@ -62,7 +65,7 @@ def test_a_pin_is_4_to_8_digits(tmp_path):
         load_store_config(path)
 
 
-def test_the_hub_serves_https_itself_with_the_configured_certificate(tmp_path, broker):
+def test_the_hub_serves_https_itself_with_the_configured_certificate_live_stream_included(tmp_path, broker):
     cert, key = tmp_path / "hub.crt", tmp_path / "hub.key"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
                     "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
@@ -75,6 +78,20 @@ def test_the_hub_serves_https_itself_with_the_configured_certificate(tmp_path, b
             assert r.status == 200
         with pytest.raises(urllib.error.URLError):  # a phone that does not trust the certificate
             urllib.request.urlopen(f"https://127.0.0.1:{hub.http_port}/api/v1/health", timeout=5)
+
+        # The live stream over TLS: messages written straight to the page's (TLS) transport.
+        raw = socket.create_connection(("127.0.0.1", hub.http_port), timeout=10)
+        with trust.wrap_socket(raw, server_hostname="127.0.0.1") as page:
+            page.sendall(b"GET /api/v1/stream HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
+            got = bytearray()
+            while b"event: snapshot" not in got:
+                got.extend(page.recv(65536))
+            [client] = list(hub.stream._clients)
+            assert client.connection.direct is not None
+            wait_until(lambda: client.parked, what="the page waiting for its next message")
+            hub.stream.send(Batch(rejected=[Rejection("test/tls", "over TLS", "x")]))
+            while b'"reason":"over TLS"' not in got:
+                got.extend(page.recv(65536))
 
 
 def test_a_certificate_needs_its_key(tmp_path):
