@@ -5,6 +5,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -38,6 +39,16 @@ def wait_until(predicate: Callable[[], object], timeout: float = 5.0, interval: 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(interval)
+
+
+def run_sql(db: Path, script: str) -> None:
+    """Run ``script`` on the database file ``db`` from a connection of its own, as another
+    program would (tests inject faults with triggers this way)."""
+    conn = sqlite3.connect(db, timeout=10)
+    try:
+        conn.executescript(script)
+    finally:
+        conn.close()
 
 
 class Recorder:

@@ -3,9 +3,7 @@ their own, so that one input that cannot be stored does not hold the others back
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
-from pathlib import Path
 
 from callbell.clock import FakeClock
 from callbell.mqtt import Message
@@ -13,20 +11,13 @@ from callbell.protocol import Topics
 from hub.dispatcher import Dispatcher
 from hub.domain.call import Room, Timing
 from hub.store import Reader
-from tests.helpers import event, wait_until
+from tests.helpers import event, run_sql, wait_until
 
 #: Makes storing any event of room-1 fail: an input nobody foresaw, which the protocol accepts
 #: and SQLite refuses (a lone surrogate in an event id was one, until the protocol refused it).
 POISON = ("CREATE TRIGGER poison BEFORE INSERT ON inbox WHEN NEW.room = 'room-1' "
           "BEGIN SELECT RAISE(ABORT, 'injected: this input cannot be stored'); END;")
 
-
-def _sql(db: Path, script: str) -> None:
-    conn = sqlite3.connect(db, timeout=10)
-    try:
-        conn.executescript(script)
-    finally:
-        conn.close()
 
 
 def test_a_press_worked_in_one_batch_with_an_input_that_cannot_be_stored_is_stored_at_the_next_try(tmp_path):
@@ -38,7 +29,7 @@ def test_a_press_worked_in_one_batch_with_an_input_that_cannot_be_stored_is_stor
     dispatcher.acknowledge = lambda m: acknowledged.append(m.mid)
     dispatcher.start()
     try:
-        _sql(db, POISON)
+        run_sql(db, POISON)
         # Hold the dispatcher inside a command while both presses arrive: they are then worked
         # in one batch.
         inside, release = threading.Event(), threading.Event()
@@ -58,7 +49,7 @@ def test_a_press_worked_in_one_batch_with_an_input_that_cannot_be_stored_is_stor
         assert dispatcher.counters["failed_writes"] >= 2  # the batch of two, then room-1 alone
         failed_before_mend = dispatcher.counters["failed_writes"]
 
-        _sql(db, "DROP TRIGGER poison;")
+        run_sql(db, "DROP TRIGGER poison;")
         wait_until(lambda: sorted(c["room"] for c in reader.calls()) == ["room-1", "room-2"], timeout=10,
                    what="room-1's press stored once it can be")
         wait_until(lambda: sorted(acknowledged) == [1, 2], what="both acknowledged")

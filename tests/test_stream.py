@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
-import sqlite3
 import threading
 import time
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from callbell.protocol import Rejection
@@ -16,7 +14,7 @@ from hub.dispatcher import Batch
 from hub.domain.call import Floor, Room
 from hub.store import Reader, Writer
 from hub.stream import StreamChannel, chunk_writer, parse_event_id, write_at_once
-from tests.helpers import event, read_sse, running_hub, wait_until
+from tests.helpers import event, read_sse, run_sql, running_hub, wait_until
 
 UTC = ZoneInfo("UTC")
 
@@ -28,13 +26,6 @@ CREATE TRIGGER refuse_rollup_update BEFORE UPDATE ON rollup BEGIN SELECT RAISE(A
 """
 DISK_MENDED = "DROP TRIGGER refuse_rollup_insert; DROP TRIGGER refuse_rollup_update;"
 
-
-def _sql(db: Path, script: str) -> None:
-    conn = sqlite3.connect(db, timeout=10)
-    try:
-        conn.executescript(script)
-    finally:
-        conn.close()
 
 
 def _stored_room_1(hub) -> list[str]:
@@ -60,12 +51,12 @@ def test_a_page_shown_a_change_that_could_not_be_stored_gets_a_snapshot_and_then
     page.start()
     wait_until(lambda: hub.stream.clients == 1, what="the page connected")
     db = hub.config.database.path
-    _sql(db, FAILING_DISK)
+    run_sql(db, FAILING_DISK)
     print("injected: every roll-up write fails, so closing a call cannot be committed")
     recorder.publish(topics.event("room-1"), event("leave-1", "presence"))  # done: closes the call
     wait_until(lambda: hub.dispatcher.counters["failed_writes"] >= 2, timeout=10, what="the write to fail (and its retry)")
     assert _stored_room_1(hub) == ["answered"], "the failed change must not be stored"
-    _sql(db, DISK_MENDED)
+    run_sql(db, DISK_MENDED)
     wait_until(lambda: _stored_room_1(hub) == ["done"], what="the retried change stored (one call, however often tried)")
     failed = hub.dispatcher.counters["failed_writes"]
     recorder.publish(topics.event("room-2"), event("press-2"))
