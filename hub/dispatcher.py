@@ -84,7 +84,8 @@ class Communicator(Protocol):
 
     One whose ``before_commit`` attribute is true (the pages) is sent each batch before its
     commit, and must then offer ``stored()`` (called after the commit) and ``undone()`` (called
-    after a rollback). The others are sent only what is stored."""
+    after a rollback); its ``send`` may block until the dispatcher's ``wake`` event is set. The
+    others are sent only what is stored."""
 
     def send(self, batch: Batch) -> None: ...
 
@@ -148,6 +149,10 @@ class Dispatcher:
         #: Acknowledges an MQTT message to the broker; set by the MQTT channel that received it.
         self.acknowledge = ack
         self._queue: queue.Queue = queue.Queue()
+        #: Set when an input arrives, and by the pages' fan-out when it has handed a batch to
+        #: every page: a communicator shown batches before the commit (the pages) may wait on
+        #: it before the dispatcher goes on (hub.stream.StreamChannel.send).
+        self.wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._ready = threading.Event()
@@ -183,7 +188,7 @@ class Dispatcher:
 
     def stop(self) -> None:
         self._stopping.set()
-        self._queue.put(None)
+        self._put(None)
         if self._thread:
             self._thread.join(timeout=10)
         while True:  # whatever arrived meanwhile will not be worked: say so to whoever waits
@@ -199,16 +204,20 @@ class Dispatcher:
                 item.future.set_exception(DomainError("unavailable", "the hub is stopping; try again"))
 
     # -- inputs (any thread) ----------------------------------------------------------------
+    def _put(self, item) -> None:
+        self._queue.put(item)
+        self.wake.set()  # a dispatcher letting the pages go first comes back for it
+
     def receive(self, message: Message) -> None:
         """An MQTT message from the broker (called on the MQTT thread)."""
-        self._queue.put(_Received(message, self.clock.time()))
+        self._put(_Received(message, self.clock.time()))
 
     def command(self, action: Callable[[Floor, float], list[Transition]],
                 call: str | None = None) -> concurrent.futures.Future:
         """Run ``action(floor, now)`` on the dispatcher; the future gets the stored call row
         of ``call`` (or None) once the change is committed, or the DomainError."""
         fut: concurrent.futures.Future = concurrent.futures.Future()
-        self._queue.put(_Command(action, fut, call))
+        self._put(_Command(action, fut, call))
         return fut
 
     def associate_command(self, associate: str, action: Callable[[Roster, float], list[Transition]]
@@ -216,7 +225,7 @@ class Dispatcher:
         """Run ``action(roster, now)`` on the dispatcher; the future gets the associate's view
         (:meth:`Roster.views`) once the change is committed, or the DomainError."""
         fut: concurrent.futures.Future = concurrent.futures.Future()
-        self._queue.put(_AssociateCommand(action, fut, associate))
+        self._put(_AssociateCommand(action, fut, associate))
         return fut
 
     def associates(self) -> dict[str, dict]:
@@ -225,7 +234,7 @@ class Dispatcher:
 
     def reject(self, channel: str, topic: str, reason: str, excerpt: str = "") -> None:
         """Record bad input that was refused elsewhere (an HTTP body, say)."""
-        self._queue.put(_Rejected(channel, topic, reason, excerpt[:200], self.clock.time()))
+        self._put(_Rejected(channel, topic, reason, excerpt[:200], self.clock.time()))
 
     def lamps(self) -> dict[str, LampState]:
         """Every room's current lamp state (a snapshot; safe from any thread)."""
@@ -433,6 +442,11 @@ class Dispatcher:
 
     def _send(self, batch: Batch, to: list[Communicator] | None = None) -> None:
         """Hand ``batch`` to the communicators ``to`` (default: all)."""
+        # The pages may hold this thread until they have the batch, or until ``wake`` says an
+        # input arrived: inputs already waiting get no such wait.
+        self.wake.clear()
+        if not self._queue.empty():
+            self.wake.set()
         for c in self.communicators if to is None else to:
             try:
                 c.send(batch)
@@ -454,7 +468,7 @@ class Dispatcher:
             return
         items = [_Alone(i) for i in items]
         self._unstored += len(items)
-        timer = threading.Timer(RETRY_AFTER_FAILED_WRITE_S, lambda: [self._queue.put(i) for i in items])
+        timer = threading.Timer(RETRY_AFTER_FAILED_WRITE_S, lambda: [self._put(i) for i in items])
         timer.daemon = True
         timer.start()
 

@@ -101,6 +101,7 @@ class HubService:
                                     self.clock)
         self.metrics = Metrics(self.dispatcher, self.clock.time)
         self.metrics.watch_stream(self.stream)
+        self.stream.wake = self.dispatcher.wake  # the pages get a head start (hub.stream)
         self.dispatcher.communicators = [self.mqtt, self.stream, self.metrics]
         if self.home_assistant is not None:
             self.dispatcher.communicators.append(self.home_assistant.start())

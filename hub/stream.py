@@ -72,11 +72,12 @@ MAX_REPLAY = 5000
 COMMIT_WAIT_S = 30.0
 
 #: Longest the dispatcher waits, seconds, after handing a batch to the event loop, for the loop
-#: to write it to the pages before it goes on to write the batch's rows. Both threads need the
-#: interpreter lock; without the wait the loop, waking up, queues behind the dispatcher's Python
-#: work, and one page had a press 0.1-0.2 ms later (docs/benchmarks.md). Bounded so that with
-#: hundreds of pages the commit is held back at most this long.
-HEAD_START_S = 0.0005
+#: to write it to every page before it goes on to write the batch's rows. Both threads need
+#: the interpreter lock: without the wait, the loop gave it up at every send() to a
+#: dispatcher busy with Python work and waited to get it back, so the last of 500 pages had a
+#: press about twice as late, and one page 0.1-0.2 ms later (docs/benchmarks.md). A new input
+#: ends the wait at once (the dispatcher's ``wake``); the bound only covers a stalled loop.
+PAGES_FIRST_MAX_S = 0.05
 
 
 def event_id(epoch: str, seq: int) -> str:
@@ -261,6 +262,9 @@ class StreamChannel:
         #: was dropped meanwhile). hub.metrics sets them.
         self.on_page: Callable[[float], None] | None = None
         self.on_all_pages: Callable[[float], None] | None = None
+        #: The dispatcher's ``wake`` event (the hub sets it): :meth:`send` waits on it for the
+        #: pages to have the batch before the dispatcher goes on (PAGES_FIRST_MAX_S).
+        self.wake: threading.Event | None = None
 
     @property
     def epoch(self) -> str:
@@ -311,27 +315,30 @@ class StreamChannel:
         self._hand_over(clients, [_RESNAPSHOT])
 
     def _hand_over(self, clients: list[_Client], items: list) -> None:
+        """Give ``items`` to the event loop for ``clients``; then, if ``wake`` (the dispatcher's,
+        hub.dispatcher) is given, wait until the loop has offered them to every page or the
+        dispatcher has new input (PAGES_FIRST_MAX_S at most)."""
         # One hand-over per event loop (there is one: uvicorn's), not one per page: each
         # call_soon_threadsafe wakes the loop through a pipe, and 500 pages made 500 wake-ups.
         by_loop: dict[asyncio.AbstractEventLoop, list[_Client]] = {}
         for c in clients:
             by_loop.setdefault(c.loop, []).append(c)
-        done = threading.Event() if by_loop else None
+        handed = False
         for loop, group in by_loop.items():
             try:
-                loop.call_soon_threadsafe(self._offer_all, group, items, done)
+                loop.call_soon_threadsafe(self._offer_all, group, items)
+                handed = True
             except RuntimeError:  # loop closed
                 for c in group:
                     self._remove(c)
-        if done is not None:
-            done.wait(HEAD_START_S)
+        if handed and self.wake is not None:
+            self.wake.wait(PAGES_FIRST_MAX_S)
 
-    def _offer_all(self, clients: list[_Client], items: list,
-                   done: threading.Event | None = None) -> None:  # runs on the event loop
+    def _offer_all(self, clients: list[_Client], items: list) -> None:  # runs on the event loop
         for c in clients:
             c.offer(items, self._delivered)
-        if done is not None:
-            done.set()
+        if self.wake is not None:
+            self.wake.set()
 
     def close(self) -> None:
         """End every stream (the hub is stopping); pages reconnect to the next hub."""

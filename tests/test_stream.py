@@ -13,6 +13,7 @@ from callbell.protocol import Rejection
 from hub.dispatcher import Batch
 from hub.domain.call import Floor, Room
 from hub.store import Reader, Writer
+import hub.stream as stream_module
 from hub.stream import StreamChannel, chunk_writer, parse_event_id, write_at_once
 from tests.helpers import event, read_sse, run_sql, running_hub, wait_until
 
@@ -127,6 +128,42 @@ def test_a_page_that_connects_while_a_shown_change_is_being_committed_waits_for_
     assert snapshot.startswith(f"id: {channel.epoch}-{seq}\nevent: snapshot\n".encode())
     assert b'"room":"room-1"' in snapshot and b'"status":"open"' in snapshot
     writer.close()
+
+
+def test_the_dispatcher_waits_for_the_pages_to_have_a_batch_unless_an_input_arrives(tmp_path, monkeypatch):
+    """StreamChannel.send holds the dispatcher until the event loop has offered the batch to
+    every page, so the two do not fight over the interpreter lock mid-fan-out; the dispatcher's
+    ``wake`` (set by every new input) lets it go at once."""
+    monkeypatch.setattr(stream_module, "PAGES_FIRST_MAX_S", 30.0)  # only the events end the wait
+    channel = StreamChannel(Reader(tmp_path / "callbell.db"), UTC, info=dict)
+    channel.wake = threading.Event()
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+    fan_out_may_end = threading.Event()
+
+    class SlowPage:  # a page whose fan-out takes until the test says
+        loop = None
+
+        def offer(self, items, delivered):
+            fan_out_may_end.wait(10)
+    page = SlowPage()
+    page.loop = loop
+    channel._clients[page] = None
+    rejected = Batch(rejected=[Rejection("t", "r", "x")])
+    try:
+        for ends_it in ("the fan-out", "an input"):
+            fan_out_may_end.clear()
+            channel.wake.clear()
+            sender = threading.Thread(target=channel.send, args=(rejected,))
+            sender.start()
+            sender.join(0.3)
+            assert sender.is_alive(), "the dispatcher waits while the pages are served"
+            (fan_out_may_end if ends_it == "the fan-out" else channel.wake).set()
+            sender.join(5)
+            assert not sender.is_alive(), f"{ends_it} ends the wait"
+            fan_out_may_end.set()
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
 
 
 def test_a_page_that_stops_reading_is_dropped_while_a_reading_page_gets_every_message_in_order(hub):
