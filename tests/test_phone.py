@@ -88,8 +88,31 @@ def test_break_and_zone_are_one_tap_each(hub, browser):
         expect(phone.locator("#my-state")).to_have_text("○ off shift")
 
 
+#: Records, in the page, what it asks of the Notifications API: every showNotification() with
+#: its outcome, and every getNotifications({tag}) by which it closes one. Headless Chromium
+#: loses about one in ten notifications of a fresh profile (showNotification() resolves, but
+#: getNotifications() never lists it; a later one with the very same options is listed:
+#: measured), so the page's own calls are what this test can hold it to.
+RECORD_NOTIFICATIONS = """
+window.__shown = []; window.__closing = [];
+const show = ServiceWorkerRegistration.prototype.showNotification;
+ServiceWorkerRegistration.prototype.showNotification = function (title, options) {
+  const entry = { title, options: JSON.parse(JSON.stringify(options || {})), ok: null };
+  window.__shown.push(entry);
+  return show.call(this, title, options).then((r) => { entry.ok = true; return r; },
+                                              (e) => { entry.ok = String(e); throw e; });
+};
+const list = ServiceWorkerRegistration.prototype.getNotifications;
+ServiceWorkerRegistration.prototype.getNotifications = function (filter) {
+  if (filter && filter.tag) window.__closing.push(filter.tag);
+  return list.call(this, filter);
+};
+"""
+
+
 def test_a_new_alert_creates_a_system_notification_and_the_screen_stays_awake(hub, device, browser):
     with open_page(browser, PHONE, grant=ON_SHIFT) as phone:
+        phone.add_init_script(RECORD_NOTIFICATIONS)
         sign_in(phone, hub, "Ana")
         expect(phone.locator("#wake")).to_have_text("Screen stays on while you are on shift.")
         expect(phone.locator("#enable-alerts")).to_be_hidden()  # nothing to ask: allowed
@@ -99,15 +122,21 @@ def test_a_new_alert_creates_a_system_notification_and_the_screen_stays_awake(hu
         phone.evaluate("fetch('/static/icon-192.png').then(r => r.blob())")
         device.press("room-3", role="size")
         expect(phone.locator("#mine .call")).to_have_count(1, timeout=2000)
-        titles = wait_until(lambda: phone.evaluate(
-            "navigator.serviceWorker.ready.then(r => r.getNotifications()).then(ns => ns.map(n => [n.title, n.tag, n.data]))"),
-            timeout=30,  # Chromium shows it only once its icon is loaded: slow on a cold, busy machine
-            what="a notification")
-        (title, tag, data), = titles
-        assert title == "Room 3 — Size"
-        assert data == {"call": tag, "associate": "ana"}
-        # Taken on the page: the notification goes away.
+        [shown] = wait_until(lambda: phone.evaluate("window.__shown.filter(n => n.ok !== null)"),
+                             timeout=30,  # once its icon is loaded: slow on a cold, busy machine
+                             what="the page's notification shown")
+        assert shown["ok"] is True, f"showNotification failed: {shown['ok']}"
+        assert shown["title"] == "Room 3 — Size"
+        options = shown["options"]
+        tag = options["tag"]
+        assert options["data"] == {"call": tag, "associate": "ana"} and options["requireInteraction"]
+        assert [a["action"] for a in options["actions"]] == ["acknowledge", "decline"]
+        listed = phone.evaluate(
+            "navigator.serviceWorker.ready.then(r => r.getNotifications()).then(ns => ns.map(n => [n.title, n.tag]))")
+        assert listed in ([], [["Room 3 — Size", tag]]), listed  # [] when Chromium lost it (above)
+        # Taken on the page: the page closes its notification.
         phone.locator("#mine .call").get_by_role("button", name="On my way").click()
+        wait_until(lambda: tag in phone.evaluate("window.__closing"), what="the page closing the notification")
         wait_until(lambda: not phone.evaluate(
             "navigator.serviceWorker.ready.then(r => r.getNotifications()).then(ns => ns.length)"),
             what="the notification closed")
