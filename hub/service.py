@@ -19,7 +19,7 @@ from callbell.mqtt import BrokerAddress
 from callbell.protocol import Topics
 from hub.api.app import create_app
 from hub.api.deps import HubContext
-from hub.api.routes.stream import noting_server_send
+from hub.api.page_writer import noting_server_send
 from hub.config import StoreConfig
 from hub.dispatcher import Dispatcher
 from hub.home_assistant import HomeAssistant

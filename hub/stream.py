@@ -17,9 +17,9 @@ That is safe because of how ids work:
   reads the database, so that batch is in its snapshot or replay.
 
 The fan-out writes a live message to each page whose task is waiting for one, without waking
-the task: under uvicorn framed once and written to each page's transport (:func:`chunk_writer`),
-else through the server's ``send`` (:func:`write_at_once`). A page whose connection pushes back,
-like a page 1000 messages behind, is dropped and catches up when it reconnects.
+the task, through the page's :class:`Connection` (how: hub.api.page_writer). A page whose
+connection pushes back, like a page 1000 messages behind, is dropped and catches up when it
+reconnects.
 
 Message kinds (``event:`` field):
 
@@ -119,7 +119,7 @@ class Item:
 
     @functools.cached_property
     def chunk(self) -> bytes:
-        """The message framed as one chunk of HTTP/1.1 chunked encoding (for :func:`chunk_writer`)."""
+        """The message framed as one chunk of HTTP/1.1 chunked encoding (hub.api.page_writer)."""
         return b"%x\r\n%s\r\n" % (len(self.wire), self.wire)
 
 
@@ -128,63 +128,16 @@ _RESNAPSHOT = object()
 
 
 class Connection:
-    """The server's ``send`` of one page's response, once the response has started (the route
-    sets it): the fan-out writes a live message to a waiting page through it at once; through
-    ``direct`` (see :func:`chunk_writer`) where the server allows."""
+    """How the fan-out writes a live message to this page while its task waits: ``write(item)``,
+    False when the page pushes back or has gone (it is then dropped). The HTTP route sets it
+    once the response has started (hub.api.page_writer); until then every message goes through
+    the page's task. ``direct``: the transport writer ``write`` uses, if any (for tests)."""
 
-    __slots__ = ("send", "direct")
+    __slots__ = ("write", "direct")
 
     def __init__(self):
-        self.send: Callable | None = None
+        self.write: Callable[[Item], bool] | None = None
         self.direct: Callable[[bytes], bool] | None = None
-
-
-def chunk_writer(server_send: Callable | None) -> Callable[[bytes], bool] | None:
-    """A writer of ready-framed body chunks straight to the page's transport, when
-    ``server_send`` is uvicorn's send of an HTTP/1.1 response whose body h11 sends chunked
-    (a streamed response has no length); else None, and the caller uses :func:`write_at_once`.
-
-    What it skips is the per-page cost of the ASGI call chain and of h11 framing the same bytes
-    again for every page: ``write(frame)`` checks what uvicorn's send checks (flow control, the
-    client gone, the response complete) and writes. h11 keeps no state for a chunked body, so
-    the response ends correctly through the ordinary send. It returns False where uvicorn's send
-    would wait or do nothing: the caller drops the page, which reconnects and catches up."""
-    cycle = getattr(server_send, "__self__", None)
-    if type(cycle).__module__ != "uvicorn.protocols.http.h11_impl":
-        return None
-    try:  # everything write() reads, read once here: a uvicorn laid out otherwise is not used
-        transport, flow = cycle.transport, cycle.flow
-        chunked = (cycle.conn.their_http_version == b"1.1" and cycle.scope["method"] != "HEAD"
-                   and cycle.response_started and not flow.write_paused and not cycle.disconnected
-                   and not cycle.response_complete and not transport.is_closing())
-    except (AttributeError, KeyError):
-        return None
-    if not chunked:
-        return None
-
-    def write(frame: bytes) -> bool:
-        if flow.write_paused or cycle.disconnected or cycle.response_complete or transport.is_closing():
-            return False
-        transport.write(frame)
-        return True
-    return write
-
-
-def write_at_once(send: Callable, chunk: bytes) -> bool:
-    """Run an ASGI ``send`` of one body chunk to its end now, on the event loop, without a task.
-
-    A server's send of a body chunk completes without waiting unless the connection pushes
-    back (uvicorn waits for its buffer to drain *before* it writes): then the send is closed
-    unsent and False returned, as it is when the send fails (the page has gone)."""
-    coro = send({"type": "http.response.body", "body": chunk, "more_body": True})
-    try:
-        coro.send(None)
-    except StopIteration:
-        return True
-    except Exception:  # noqa: BLE001 - a broken connection: the caller drops the page
-        return False
-    coro.close()
-    return False
 
 
 class _Client:
@@ -208,15 +161,13 @@ class _Client:
     def offer(self, items: list, delivered: Callable) -> None:  # runs on the event loop
         for item in items:
             if (self.parked and self.queue.empty() and isinstance(item, Item)
-                    and self.connection is not None and self.connection.send is not None):
+                    and self.connection is not None and self.connection.write is not None):
                 # Straight to the page's connection: waking a task per page for each message
                 # was half the fan-out's time with hundreds of pages.
                 if item.seq is not None and item.seq <= self.sent_up_to:
                     delivered(item.delivery, handed=False)
                     continue
-                direct = self.connection.direct
-                sent = direct(item.chunk) if direct is not None else write_at_once(self.connection.send, item.wire)
-                if sent:
+                if self.connection.write(item):
                     delivered(item.delivery, handed=True)
                     continue
                 self.dropped = True  # it pushes back: it reconnects and catches up, as below

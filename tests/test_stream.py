@@ -14,7 +14,8 @@ from hub.dispatcher import Batch
 from hub.domain.call import Floor, Room
 from hub.store import Reader, Writer
 import hub.stream as stream_module
-from hub.stream import StreamChannel, chunk_writer, parse_event_id, write_at_once
+from hub.api.page_writer import chunk_writer, write_at_once
+from hub.stream import StreamChannel, parse_event_id
 from tests.helpers import event, read_sse, run_sql, running_hub, wait_until
 
 UTC = ZoneInfo("UTC")

@@ -5,28 +5,15 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from hub.api.deps import HubContext, allow, hub, still_signed_in
-from hub.stream import Connection, chunk_writer
+from hub.api.page_writer import page_writer
+from hub.stream import Connection
 
 router = APIRouter(prefix="/api/v1", tags=["stream"], dependencies=[Depends(allow("associate"))])
 
-#: The key under which :func:`noting_server_send` keeps the server's own ``send`` in a scope.
-SERVER_SEND = "callbell.server_send"
-
-
-def noting_server_send(app):
-    """Wrap the ASGI ``app`` so that every HTTP request's scope holds the server's own
-    ``send``, as it is before the framework's middleware wraps it: the stream writes live
-    messages through it (hub.stream.chunk_writer). The hub serves this wrapper."""
-    async def noted(scope, receive, send):
-        if scope["type"] == "http":
-            scope[SERVER_SEND] = send
-        await app(scope, receive, send)
-    return noted
-
 
 class EventStreamResponse(StreamingResponse):
-    """A streaming response that, once started, hands the server's ``send`` to the stream
-    (``connection``), so live messages can be written to this page without waking its task."""
+    """A streaming response that, once started, gives the stream (``connection``) a way to
+    write live messages to this page without waking its task (hub.api.page_writer)."""
 
     def __init__(self, content, connection: Connection, **kw):
         super().__init__(content, **kw)
@@ -36,8 +23,7 @@ class EventStreamResponse(StreamingResponse):
         async def send_and_note(message):
             await send(message)
             if message["type"] == "http.response.start":
-                self.connection.send = send
-                self.connection.direct = chunk_writer(scope.get(SERVER_SEND))
+                self.connection.write, self.connection.direct = page_writer(scope, send)
         await super().__call__(scope, receive, send_and_note)
 
 
