@@ -167,7 +167,7 @@ function personPoint(a) {
   return null;
 }
 
-const STATE_MARK = { available: "●", busy: "◐", break: "☕", off: "○" };
+const STATE_MARK = { available: "●", busy: "◐", break: "☕", off: "○", unreachable: "⚠" };
 
 function drawPeople() {
   const layer = $("people-layer");
@@ -248,7 +248,7 @@ function renderRooms() {
 }
 
 function renderPeople() {
-  const order = { available: 0, busy: 1, break: 2, off: 3 };
+  const order = { unreachable: 0, available: 1, busy: 2, break: 3, off: 4 };
   const people = [...live.associates.values()].sort((a, b) => order[a.state] - order[b.state] || a.name.localeCompare(b.name));
   $("people").replaceChildren(...people.map((a) => {
     const li = document.createElement("li");
@@ -259,7 +259,9 @@ function renderPeople() {
     const call = a.call && live.calls.get(a.call);
     const doing = call ? ` — ${call.status === "answered" ? "at" : "on the way to"} ${roomName(call.room)}` : "";
     const same = call && p.room === call.room;  // "at Fitting room 8 · Fitting room 8" says it twice
-    li.textContent = `${STATE_MARK[a.state] || ""} ${a.name}: ${a.state}${doing}${where && !same && a.state !== "off" ? ` · ${where}` : ""}`;
+    // Unreachable: on the floor by their word, but their phone page fell silent (docs/dashboard.md).
+    const state = a.state === "unreachable" ? "phone unreachable" : a.state + (a.reachable === false ? ", phone unreachable" : "");
+    li.textContent = `${STATE_MARK[a.state] || ""} ${a.name}: ${state}${doing}${where && !same && a.state !== "off" ? ` · ${where}` : ""}`;
     return li;
   }));
   drawPeople();

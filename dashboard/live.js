@@ -6,9 +6,14 @@
 //
 // `live.calls` (active calls), `live.recent` (just closed), `live.devices`, `live.associates`
 // are Maps kept up to date from the hub's SSE stream (`snapshot`, `call`, `device`,
-// `associate`, `resumed`). When the stream drops — the hub restarts, the Wi-Fi blips — the
-// banner shows and the page reconnects with the last event id it saw, so the hub replays what
-// changed meanwhile: no reload, no lost change, no duplicate row.
+// `associate`, `resumed`, `heartbeat`). When the stream drops — the hub restarts, the Wi-Fi
+// blips — the banner shows and the page reconnects with the last event id it saw, so the hub
+// replays what changed meanwhile: no reload, no lost change, no duplicate row.
+//
+// A stream can also stall without closing (a Wi-Fi that loses packets, a proxy that holds the
+// connection): the browser still says "open" and nothing arrives. The hub sends a heartbeat
+// after `heartbeat_s` of silence; a page that hears nothing for two beats (STALL_BEATS) shows
+// the banner and reconnects at once: within 10 s of the stall.
 
 export const API = "/api/v1";
 export const ACTIVE = new Set(["open", "acknowledged", "answered"]);
@@ -20,6 +25,12 @@ const RECENT_KEEP_MS = 60_000;
 // the common case of a hub that is simply not there for a moment.
 const RECONNECT_MIN_MS = 1000;
 const RECONNECT_MAX_MS = 10_000;
+// Heartbeats missed before the stream counts as stalled, plus a margin for a busy hub or phone:
+// 2 beats of 4 s and 1 s make 9 s, inside the 10 s in which a person must learn of it.
+const STALL_BEATS = 2;
+const STALL_MARGIN_MS = 1000;
+const DEFAULT_HEARTBEAT_S = 4;  // until the snapshot says (hub/stream.py HEARTBEAT_S)
+const WATCHDOG_MS = 500;
 
 export async function loadStore() {
   const r = await fetch(`${API}/store`);
@@ -68,10 +79,11 @@ export function syncList(list, items, create, update) {
 }
 
 export class Live {
-  constructor({ banner, onChange, onCall } = {}) {
+  constructor({ banner, onChange, onCall, onHeard } = {}) {
     this.banner = banner;
     this.onChange = onChange || (() => {});
     this.onCall = onCall || (() => {});   // (call, {replayed}) for every call message
+    this.onHeard = onHeard || (() => {});  // every message heard, heartbeats included
     this.calls = new Map();
     this.recent = new Map();
     this.devices = new Map();
@@ -81,18 +93,33 @@ export class Live {
     this.lastId = null;        // id of the last message applied
     this.connected = false;
     this.generation = 0;       // snapshots seen: 1 after the first
+    this.heartbeatS = DEFAULT_HEARTBEAT_S;
+    this.lastHeard = Date.now();  // browser ms of the last byte of the stream (or of connecting)
+    this.stalls = 0;              // streams given up as stalled (for the tests and the curious)
     this._pause = RECONNECT_MIN_MS;
   }
+
+  // How long the stream may stay silent before it counts as stalled, ms.
+  get stallMs() { return STALL_BEATS * this.heartbeatS * 1000 + STALL_MARGIN_MS; }
 
   now() { return Date.now() / 1000 + this.clockOffset; }
 
   connect() {
     const url = this.lastId == null ? `${API}/stream` : `${API}/stream?last=${encodeURIComponent(this.lastId)}`;
     const source = (this.source = new EventSource(url));
+    this.lastHeard = Date.now();
+    if (!this._watchdog) this._watchdog = setInterval(() => this._watch(), WATCHDOG_MS);
     const heard = (e) => {
+      if (source !== this.source) return;
+      this.lastHeard = Date.now();
       if (e && e.lastEventId) this.lastId = e.lastEventId;
+      this.onHeard();
     };
     source.addEventListener("open", () => { heard(); });
+    source.addEventListener("heartbeat", (e) => {
+      heard(e);
+      try { this.clockOffset = JSON.parse(e.data).now - Date.now() / 1000; } catch { /* keep the old one */ }
+    });
     source.addEventListener("error", () => {
       this._setConnected(false);
       if (source.readyState === EventSource.CLOSED) {
@@ -105,6 +132,7 @@ export class Live {
       const data = JSON.parse(e.data);
       this.info = data;
       this.clockOffset = data.now - Date.now() / 1000;
+      if (data.heartbeat_s) this.heartbeatS = data.heartbeat_s;
       this.calls.clear();
       data.calls.forEach((c) => this._upsert(c));
       this.devices.clear();
@@ -193,6 +221,16 @@ export class Live {
   _restart() {
     if (this.source) this.source.close();
     this.connect();
+  }
+
+  // Nothing heard for two heartbeats: the stream is stalled, even if the browser says it is
+  // open. Say so, and reconnect now with the last id (the hub replays what was missed).
+  _watch() {
+    if (Date.now() - this.lastHeard < this.stallMs) return;
+    this.stalls += 1;
+    this._setConnected(false);
+    clearTimeout(this._timer);
+    this._restart();
   }
 
   // The hub refused the stream (the browser closes it on any answer but 200): if that is

@@ -8,14 +8,13 @@
 // this browser, and the banner says it is not secure.
 
 import { API, Live, fmt, loadStore, reasonOf, syncList, verdict } from "/static/live.js";
+import { PATTERNS, Ringer } from "/static/ringer.js";
 import { api, csrfToken, sessionOptions, setCsrf, showDemoBanner, signOut as endSession } from "/static/auth.js";
 
 const TICK_MS = 500;                   // timer refresh
-// An alert older than this (hub clock) when the page first sees it does not ring: it is
-// already on the list. Covers opening the page, or reconnecting, long after it was sent.
-const ALERT_FRESH_S = 60;
-const VIBRATE_MS = [300, 150, 300, 150, 600];   // buzz, pause, buzz... (Android only)
-const BEEP = { hz: [880, 1175], ms: 180, gap_ms: 70, volume: 0.25 };  // two rising tones
+// How often the ringer looks at my alerts, ms: repeats are [alerts] ring_repeat_s apart, and
+// an alert that rings anew (a reminder, overdue) rings within this of the change at worst.
+const RING_TICK_MS = 1000;
 const ME_KEY = "callbell.phone.me";
 // After signing in, wait at most this long for the live state before choosing "available".
 const FIRST_SNAPSHOT_WAIT_MS = 3000;
@@ -27,9 +26,9 @@ let audio = null;                      // AudioContext, created on a tap (browse
 let wakeLock = null;
 let options = { demo: true };          // GET /api/v1/session: demo mode, who may sign in, who I am
 let started = false;                   // store loaded and the live stream connected
-const rung = new Set();                // alerts already announced: "call|step|at"
+let ringer = new Ringer();             // which of my alerts ring, and when again (ringer.js)
 
-const live = new Live({ banner: $("offline-banner"), onChange: render, onCall: maybeAlert });
+const live = new Live({ banner: $("offline-banner"), onChange: render, onCall: onCallMessage, onHeard: pingHub });
 
 const roomName = (id) => (store.rooms.find((r) => r.id === id) || {}).name || id;
 const personName = (id) => (store.associates.find((a) => a.id === id) || {}).name || id;
@@ -93,6 +92,10 @@ async function signIn(event) {
 }
 
 async function signOut() {
+  // Signing out ends the shift: nobody should be alerted on a phone that left the floor.
+  try { await setState("off"); } catch { /* offline: the hub finds the phone silent (presence_s) */ }
+  for (const id of ringer.state.keys()) closeNotification(id);
+  ringer = new Ringer({ repeatS: ringer.repeatS });
   localStorage.removeItem(ME_KEY);
   me = null;
   releaseWake();
@@ -116,19 +119,34 @@ function showApp() {
   $("my-name").textContent = me.name;
   const zone = $("zone");
   zone.replaceChildren(...store.zones.map((z) => new Option(z.name || z.id, z.id)));
-  // Alerts already on the record when I sign in are listed, not rung.
-  for (const c of live.calls.values()) markOld(c);
   render();
+  pingHub();
+  ringNow();  // an alert already waiting for me rings now (it is the call's state that counts)
 }
 
-// -- alerts --------------------------------------------------------------------------------
+// -- alerts: ringing until I act, receipts, pings -----------------------------------------------
 function myAlerts(call) {
   return call.alerted.filter((a) => me && a.associate === me.id);
 }
 
-function markOld(call) {
-  for (const a of myAlerts(call)) rung.add(`${call.id}|${a.step}|${a.at}`);
+// My alerts in the call's current round (since the press, or since it was re-opened).
+function myRoundAlerts(call) {
+  const start = (call.reopened_at ? Date.parse(call.reopened_at) : call.pressed_ts * 1000) - 1;
+  return myAlerts(call).filter((a) => Date.parse(a.at) >= start);
 }
+
+function onFloor() {
+  const a = me && live.associates.get(me.id);
+  return !a || a.declared === "available";
+}
+
+// Whether `call` rings for me: decided by its state now, however old the alert is.
+function ringsForMe(call) {
+  return Boolean(me) && onFloor() && call.status === "open" && myRoundAlerts(call).length > 0
+    && !(call.declined || []).includes(me.id);
+}
+
+const roundKey = (call) => myRoundAlerts(call).map((a) => a.at).join(",");
 
 function isMine(c) {
   if (!me) return false;
@@ -136,31 +154,89 @@ function isMine(c) {
   return c.status === "open" && myAlerts(c).length > 0 && !(c.declined || []).includes(me.id);
 }
 
-function maybeAlert(call) {
+// Every call message: confirm to the hub that the alert reached this phone, then ring.
+function onCallMessage(call) {
   if (!me) return;
-  if (call.status !== "open" || (call.declined || []).includes(me.id)) {
-    closeNotification(call.id);
-    return;
-  }
-  let fresh = false;
-  for (const a of myAlerts(call)) {
-    const key = `${call.id}|${a.step}|${a.at}`;
-    if (rung.has(key)) continue;
-    rung.add(key);
-    if (live.now() - Date.parse(a.at) / 1000 <= ALERT_FRESH_S) fresh = true;
-  }
-  if (fresh) announce(call);
+  for (const a of myRoundAlerts(call)) if (!a.delivered_at && call.status === "open") sendReceipt(call, a, "delivered", "page");
+  ringNow();
 }
 
-function announce(call) {
-  const reason = reasonOf(call.reason);
-  const title = `${roomName(call.room)} — ${reason.words}`;
-  const body = call.reminders ? `Pressed ${call.reminders + 1} times. Tap to open.` : "A shopper is waiting. Tap to open.";
-  beep();
-  if (navigator.vibrate) navigator.vibrate(VIBRATE_MS);
-  notify(title, body, call);
+function ringNow() {
+  if (!me) return;
+  const due = ringer.due([...live.calls.values()], ringsForMe, roundKey, Date.now());
+  for (const id of ringer.stopped) closeNotification(id);
+  if (ringer.stopped.length || due.length) render();
+  if (!due.length) return;
+  // One sound for the lot (the most urgent), a notification for each call.
+  const loudest = due.find((d) => d.urgent) || due[0];
+  sound(loudest.urgent ? PATTERNS.urgent : PATTERNS.alert);
   document.body.classList.add("flash");
   setTimeout(() => document.body.classList.remove("flash"), 1500);
+  for (const d of due) announce(d);
+}
+
+async function announce({ call, why, urgent }) {
+  const reason = reasonOf(call.reason);
+  const title = `${urgent ? "⚠ " : ""}${roomName(call.room)} — ${reason.words}`;
+  const waited = fmt(live.now() - call.pressed_ts);
+  const lines = [call.overdue ? `Over the standard: waiting ${waited}.` : `A shopper is waiting (${waited}).`];
+  if (call.reminders) lines.push(`Pressed ${call.reminders + 1} times.`);
+  lines.push(why === "new" || why === "again" ? "Tap to open." : "Still nobody on the way.");
+  const shown = await notify(title, lines.join(" "), call, urgent);
+  const [alert] = myRoundAlerts(call).slice(-1);
+  const visible = document.visibilityState === "visible";
+  if (alert && (visible || shown)) sendReceipt(call, alert, "shown", visible ? "page" : "notification");
+}
+
+// Receipts: each (alert, stage) once per page; one that could not be sent is tried again at
+// the next ring tick. A 409 (the call closed, or the alert is not this one) ends it too.
+const receipts = new Map();  // "call|at|stage" → "sending" | "sent"
+
+async function sendReceipt(call, alert, stage, via) {
+  if (alert[`${stage}_at`]) return;
+  const key = `${call.id}|${alert.at}|${stage}`;
+  if (receipts.has(key)) return;
+  receipts.set(key, "sending");
+  try {
+    const r = await api(`${API}/calls/${encodeURIComponent(call.id)}/receipt`, {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ associate: me.id, alerted_at: alert.at, stage, via }),
+    });
+    if (r.ok || r.status === 409 || r.status === 404) receipts.set(key, "sent");
+    else receipts.delete(key);
+  } catch {
+    receipts.delete(key);  // offline: the next tick tries again
+  }
+}
+
+function ringTick() {
+  if (!me) return;
+  for (const c of live.calls.values()) {
+    if (!ringsForMe(c)) continue;
+    for (const a of myRoundAlerts(c)) if (!a.delivered_at) sendReceipt(c, a, "delivered", "page");
+  }
+  ringNow();
+  pingHub();
+}
+
+// "My phone is here": every ping_every_s while on the floor, so the hub can tell a phone that
+// went quiet (docs/dashboard.md). Driven by the stream's messages as well as a timer, because
+// browsers slow timers down in a background tab but still deliver its network events.
+let lastPing = 0;
+let pinging = false;
+async function pingHub() {
+  if (!me || pinging || !onFloor() || $("app").hidden) return;
+  const every = (store.alerts && store.alerts.ping_every_s) || 30;
+  if (Date.now() - lastPing < every * 1000) return;
+  pinging = true;
+  try {
+    const r = await api(`${API}/associates/${encodeURIComponent(me.id)}/heard`, {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ source: "phone" }),
+    });
+    if (r.ok) lastPing = Date.now();
+  } catch { /* offline: the banner says so */ } finally {
+    pinging = false;
+  }
 }
 
 function unlockAudio() {
@@ -168,20 +244,22 @@ function unlockAudio() {
     audio = audio || new AudioContext();
     if (audio.state === "suspended") audio.resume();
   } catch { audio = null; }
+  renderSound();
 }
 
-function beep() {
+function sound(pattern) {
+  if (navigator.vibrate) navigator.vibrate(pattern.vibrate);
   if (!audio) return;
   let t = audio.currentTime;
-  for (const hz of BEEP.hz) {
+  for (const [hz, ms] of pattern.tones) {
     const osc = audio.createOscillator();
     const gain = audio.createGain();
     osc.frequency.value = hz;
-    gain.gain.value = BEEP.volume;
+    gain.gain.value = pattern.volume;
     osc.connect(gain).connect(audio.destination);
     osc.start(t);
-    osc.stop(t + BEEP.ms / 1000);
-    t += (BEEP.ms + BEEP.gap_ms) / 1000;
+    osc.stop(t + ms / 1000);
+    t += (ms + pattern.gap_ms) / 1000;
   }
 }
 
@@ -190,21 +268,28 @@ function askNotifications() {
   if (Notification.permission === "default") Notification.requestPermission().then(renderNotice);
 }
 
-async function notify(title, body, call) {
-  if (!("Notification" in window) || Notification.permission !== "granted") return;
+// A system notification for the call (one per call: the same tag, shown again on a repeat).
+// Resolves true once it was shown, false when it could not be.
+async function notify(title, body, call, urgent) {
+  if (!("Notification" in window) || Notification.permission !== "granted") return false;
   const options = {
     body, tag: call.id, renotify: true, requireInteraction: true, icon: "/static/icon-192.png",
-    badge: "/static/icon-192.png", vibrate: VIBRATE_MS,
+    badge: "/static/icon-192.png", vibrate: (urgent ? PATTERNS.urgent : PATTERNS.alert).vibrate,
     // sw.js acts from the notification: with a session it needs the CSRF token too.
     data: { call: call.id, associate: me.id, ...(csrfToken() ? { csrf: csrfToken() } : {}) },
     actions: [{ action: "acknowledge", title: "On my way" }, { action: "decline", title: "Not me" }],
   };
-  const reg = await registration();
-  if (reg) {
-    await reg.showNotification(title, options);
-  } else {
-    delete options.actions;  // only a service worker's notifications can have buttons
-    new Notification(title, options);
+  try {
+    const reg = await registration();
+    if (reg) {
+      await reg.showNotification(title, options);
+    } else {
+      delete options.actions;  // only a service worker's notifications can have buttons
+      new Notification(title, options);
+    }
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -311,6 +396,13 @@ function render() {
 function renderNotice() {
   const can = "Notification" in window;
   $("enable-alerts").hidden = !can || Notification.permission !== "default";
+  renderSound();
+}
+
+// Browsers start sound only after a tap on the page: say so until there has been one.
+function renderSound() {
+  if (!me || $("app").hidden) return;
+  $("sound-off").hidden = Boolean(audio) && audio.state === "running";
 }
 
 function newCard(c) {
@@ -333,7 +425,13 @@ function fill(li, c) {
   if (c.status === "acknowledged") who = c.acknowledged_by === me.id ? "You are on the way" : `${personName(c.acknowledged_by)} is on the way`;
   if (c.status === "answered") who = c.answered_by === me.id ? "You are at the room" : `${personName(c.answered_by || "someone")} is at the room`;
   if (c.status === "open" && myAlerts(c).length) who = "You were asked";
+  if (c.status === "open" && (c.declined || []).includes(me.id)) who = "You said not me";
   li.querySelector(".who").textContent = who;
+  const ringing = ringer.isRinging(c.id);
+  li.dataset.ringing = ringing ? "yes" : "no";
+  const ring = li.querySelector(".ring");
+  ring.hidden = !ringing;
+  ring.textContent = `🔔 Rings every ${ringer.repeatS} s until you tap On my way or Not me`;
   const show = (action, on) => { li.querySelector(`[data-action="${action}"]`).hidden = !on; };
   const askedMe = myAlerts(c).length > 0 && !(c.declined || []).includes(me.id);
   show("acknowledge", c.status === "open");
@@ -377,7 +475,8 @@ function wire() {
   });
   $("zone").addEventListener("change", () => post(`/associates/${me.id}/zone`, { zone: $("zone").value, source: "phone" }));
   document.addEventListener("visibilitychange", () => { if (document.visibilityState === "visible") render(); });
-  document.addEventListener("pointerdown", unlockAudio, { once: true });
+  document.addEventListener("pointerdown", unlockAudio);
+  $("sound-on").addEventListener("click", unlockAudio);
 }
 
 // The store and the live stream: at once in demo mode or with a session, else after sign-in
@@ -388,8 +487,10 @@ async function begin() {
   store = await loadStore();
   $("store-name").textContent = store.name;
   document.title = `${store.name} — my calls`;
+  ringer = new Ringer({ repeatS: (store.alerts && store.alerts.ring_repeat_s) || 15 });
   live.connect();
   setInterval(tick, TICK_MS);
+  setInterval(ringTick, RING_TICK_MS);
 }
 
 options = await sessionOptions();

@@ -5,8 +5,9 @@
 // Network first, always: the page must never run stale code against a newer hub. The cache is
 // only a fallback for when the hub cannot be reached. The API and the event stream pass through.
 
-const CACHE = "callbell-phone-v2";
+const CACHE = "callbell-phone-v3";
 const SHELL = ["/phone", "/static/phone.js", "/static/phone.css", "/static/live.js", "/static/auth.js",
+               "/static/ringer.js",
                "/static/icon.svg", "/static/icon-192.png", "/manifest.webmanifest"];
 
 self.addEventListener("install", (event) => {

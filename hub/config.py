@@ -16,7 +16,7 @@ from callbell.protocol import DEFAULT_PREFIX, ID_PATTERN
 from callbell.settings import load_toml
 from hub.domain import associates as staff
 from hub.domain.call import DEFAULT_EXPIRY_S, DEFAULT_HANDLING_LIMIT_S, DEFAULT_STANDARD_S, Room, Timing
-from hub.domain.escalation import DEFAULT_REACK_S, Ladder, Step
+from hub.domain.escalation import DEFAULT_REACK_S, DEFAULT_RECEIPT_S, Ladder, Step
 from hub.domain.layout import Layout, LayoutError, Point, Spot, Walkway
 from hub.third_party_buttons import Button, parse_meaning
 
@@ -220,6 +220,31 @@ class EscalationSection(Strict):
                            description="An acknowledged call not answered within this many seconds alerts again")
 
 
+#: An alert for me rings again this often, seconds, until I act or someone else takes the call.
+#: 15 s is a nurse call's repeat: often enough that a phone in a pocket is heard within the
+#: first steps of the ladder, rare enough that the person is not driven to mute it.
+DEFAULT_RING_REPEAT_S = 15.0
+
+
+class AlertsSection(Strict):
+    """How an alert reaches a person and keeps at it (docs/dashboard.md, "What you hear and see")."""
+    ring_repeat_s: float = Field(DEFAULT_RING_REPEAT_S, ge=3, le=600, allow_inf_nan=False,
+                                 description="An alert rings again this often (sound, vibration, "
+                                 "notification) until its associate taps On my way or Not me, or "
+                                 "someone else takes the call")
+    receipt_s: float = Field(DEFAULT_RECEIPT_S, gt=0, le=120, allow_inf_nan=False,
+                             description="An alert whose phone sends no delivery receipt within this many "
+                             "seconds goes on to the next person at once")
+    presence_s: float = Field(staff.DEFAULT_PRESENCE_S, ge=10, le=3600, allow_inf_nan=False,
+                              description="An associate whose phone page has not been heard for this many "
+                              "seconds is unreachable: skipped by the escalation, shown on the floor screen")
+    web_push: bool = Field(True, description="Offer Web Push to phones (alerts on a locked phone, with the page "
+                           "closed); the hub makes its VAPID keys at the first start")
+    push_contact: str | None = Field(None, pattern=r"^(mailto:\S+@\S+|https://\S+)$",
+                                     description="Who push services may contact about this hub (VAPID 'sub'): "
+                                     "mailto:it@store.example or an https URL; default [http] public_url")
+
+
 class AssociateConfig(Strict):
     id: str = Id
     name: str = ""
@@ -270,6 +295,7 @@ class StoreConfig(Strict):
     waypoints: list[Waypoint] = []
     walkways: list[WalkwayConfig] = []
     escalation: EscalationSection = EscalationSection()
+    alerts: AlertsSection = AlertsSection()
     notify: NotifySection = NotifySection()
     associates: list[AssociateConfig] = []
     devices: list[DeviceConfig] = Field([], description="Devices and their rooms, for the broker's "
@@ -389,8 +415,8 @@ class StoreConfig(Strict):
         """The escalation ladder: configured, or derived from the standard."""
         e = self.escalation
         if e.steps is None:
-            return Ladder.default(self.store.standard_s, e.reack_s)
-        return Ladder(tuple(Step(s.after_s, s.who) for s in e.steps), e.reack_s)
+            return Ladder.default(self.store.standard_s, e.reack_s, self.alerts.receipt_s)
+        return Ladder(tuple(Step(s.after_s, s.who) for s in e.steps), e.reack_s, self.alerts.receipt_s)
 
     def domain_associates(self) -> list[staff.Associate]:
         return [staff.Associate(a.id, a.name, a.role, a.zone, a.state) for a in self.associates]

@@ -38,7 +38,7 @@ from callbell.mqtt import Message
 from callbell.protocol import (Event, LampState, Location, ProtocolError, Rejection, Topics, check_device,
                                held_at_broker_s, parse_device_status, parse_health)
 from hub.domain import rollup
-from hub.domain.associates import Associate, Roster
+from hub.domain.associates import DEFAULT_PRESENCE_S, Associate, Roster
 from hub.domain.call import DomainError, Floor, Room, Timing, Transition
 from hub.domain.escalation import Escalation, Ladder
 from hub.domain.layout import Layout, Place, Point
@@ -135,7 +135,7 @@ class Dispatcher:
                  clock: Clock, ack: Callable[[Message], None] = lambda m: None,
                  layout: Layout | None = None, ladder: Ladder | None = None,
                  associates: Iterable[Associate] = (), devices: Mapping[str, Collection[str]] | None = None,
-                 rollup_rules: rollup.Rules | None = None):
+                 rollup_rules: rollup.Rules | None = None, presence_s: float = DEFAULT_PRESENCE_S):
         self.rooms = {r.id: r for r in rooms}
         #: The statistics roll-ups the writer keeps: the store's zone and standard (UTC if not given).
         self.rollup_rules = rollup_rules or rollup.Rules(timezone.utc, timing.standard_s)
@@ -161,7 +161,8 @@ class Dispatcher:
         self.layout = layout or Layout.zones_only(rooms)
         self.escalation = Escalation(ladder or Ladder.default(timing.standard_s), self.layout)
         self._staff = list(associates)
-        self.roster = Roster(self._staff, self.layout.zones)
+        self.presence_s = presence_s
+        self.roster = self._new_roster()
         self._views: dict[str, dict] = {}  # associate → last announced view
         self._announced: dict[str, tuple] = {}  # associate → what of it was last announced
         #: False while a write fails, and until every input it held back has been stored.
@@ -277,13 +278,18 @@ class Dispatcher:
         w = self._writer
         self.floor = Floor(self.rooms.values(), self.timing)
         self.floor.restore(w.active_calls(), w.last_call_seq())
-        self.roster = Roster(self._staff, self.layout.zones)
+        old, self.roster = self.roster, self._new_roster()
         self.roster.restore(**w.associate_history())
+        self.roster.keep_presence(old)  # phones heard are known in memory only
+
+    def _new_roster(self) -> Roster:
+        return Roster(self._staff, self.layout.zones, self.presence_s, self.escalation.ladder.receipt_s)
 
     def _next_items(self) -> list | None:
         now = self.clock.time()
         deadlines = [d for d in (self.floor.next_deadline(),
-                                 self.escalation.next_deadline(self.floor.active_calls(), now)) if d is not None]
+                                 self.escalation.next_deadline(self.floor.active_calls(), now),
+                                 self.roster.next_deadline(now)) if d is not None]
         deadline = min(deadlines, default=None)
         timeout = MAX_IDLE_S if deadline is None else min(MAX_IDLE_S, max(0.0, deadline - now))
         items = []
@@ -340,6 +346,7 @@ class Dispatcher:
             # the escalation and the rows are saved: a press lights its lamp first.
             self._publish_lamps(self._lamps_of({t.room for _, t in batch.events if t.room}), arrivals)
             self._record(self.floor.tick(now), batch, now)
+            self._record(self.roster.reach(self.floor.active_calls(), now), batch, now)
             self._record(self.escalation.run(self.floor, self.roster, now), batch, now)
             changed = self.floor.take_changed()
             self.roster.settle(changed)

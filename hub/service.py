@@ -28,7 +28,7 @@ from hub.mqtt_channel import MqttChannel
 from hub.notify import Notifier
 from hub.domain import rollup
 from hub.store import Reader, prepare_rollups
-from hub.stream import StreamChannel
+from hub.stream import HEARTBEAT_S, StreamChannel
 from hub.third_party_buttons import ButtonMap
 
 log = logging.getLogger("callbell.hub")
@@ -88,7 +88,7 @@ class HubService:
             log.info("statistics roll-ups ready (%s)", rules.signature())
         self.dispatcher = Dispatcher(rollup_rules=rules, rooms=c.domain_rooms(), timing=c.timing, db_path=c.database.path,
                                      topics=self.topics, clock=self.clock, layout=c.layout, ladder=c.ladder,
-                                     associates=c.domain_associates(),
+                                     associates=c.domain_associates(), presence_s=c.alerts.presence_s,
                                      devices={d.id: tuple(d.rooms) for d in c.devices} or None)
         self.reader = Reader(c.database.path)
         if c.buttons:  # Zigbee2MQTT and Shelly buttons enter the dispatcher like device events
@@ -120,7 +120,7 @@ class HubService:
     def _stream_info(self) -> dict:
         s = self.config.store
         return {"store": s.id, "name": s.name or s.id, "standard_s": s.standard_s,
-                "demo": self.config.http.demo, "now": self.clock.time(),
+                "demo": self.config.http.demo, "now": self.clock.time(), "heartbeat_s": HEARTBEAT_S,
                 "escalation": {"steps": [st.as_dict() for st in self.config.ladder.steps],
                                "reack_s": self.config.ladder.reack_s}}
 

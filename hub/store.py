@@ -38,7 +38,7 @@ from typing import Callable, Iterable, Iterator
 import sqlite_utils
 
 from hub.domain import rollup
-from hub.domain.associates import AT_ROOM_KINDS, STATE_EVENT, ZONE_EVENT
+from hub.domain.associates import AT_ROOM_KINDS, REACH_EVENT, STATE_EVENT, ZONE_EVENT
 from hub.domain.call import ACTIVE, Alert, Call, Transition
 
 #: How long a connection waits for a lock before failing, seconds. Only the writer writes, so
@@ -586,8 +586,8 @@ class Reader:
         return last, [(r["mseq"], {k: r[k] for k in r.keys() if k != "mseq"}) for r in rows]
 
     def associates_changed_since(self, seq: int) -> dict[str, int]:
-        """Associates whose state, zone or calls changed after event ``seq``: {id: last seq}."""
-        kinds = (STATE_EVENT, ZONE_EVENT) + ASSOCIATE_CALL_KINDS
+        """Associates whose state, zone, reach or calls changed after event ``seq``: {id: last seq}."""
+        kinds = (STATE_EVENT, ZONE_EVENT, REACH_EVENT) + ASSOCIATE_CALL_KINDS
         marks = ", ".join("?" * len(kinds))
         rows = self._conn().execute(
             f"SELECT actor, MAX(seq) FROM events WHERE seq > ? AND actor IS NOT NULL AND kind IN ({marks}) "

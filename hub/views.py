@@ -33,7 +33,11 @@ def call_object(row: dict, tz: tzinfo) -> dict:
         "handling_s": row.get("handling_s"),
         "reminders": row.get("reminders") or 0,
         "urgency": 1 + (row.get("reminders") or 0),
-        "alerted": [{"associate": a["associate"], "at": iso(a["at"], tz), "step": a["step"]} for a in alerted],
+        # delivered_at / shown_at: when the associate's phone confirmed it had the alert, and
+        # that it rang (None until then; hub.domain.call.Floor.receipt).
+        "alerted": [{"associate": a["associate"], "at": iso(a["at"], tz), "step": a["step"],
+                     "delivered_at": iso(a.get("delivered_at"), tz), "shown_at": iso(a.get("shown_at"), tz)}
+                    for a in alerted],
         "declined": json.loads(row.get("declined") or "[]"),
         "overdue": bool(row.get("overdue")),
         "auto_closed": bool(row.get("auto_closed")),
@@ -50,7 +54,7 @@ def associate_object(view: dict, tz: tzinfo, now: float) -> dict:
         at = pos.get("at")
         pos = {**pos, "at": iso(at, tz), "age_s": None if at is None else round(max(0.0, now - at), 1)}
     return {**view, "state_at": iso(view.get("state_at"), tz), "idle_since": iso(view.get("idle_since"), tz),
-            "position": pos}
+            "heard_at": iso(view.get("heard_at"), tz), "position": pos}
 
 
 #: Columns of the calls CSV export, in order.

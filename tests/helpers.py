@@ -148,8 +148,9 @@ def _decode(raw: bytes, content_type: str):
 
 def write_store(path: Path, *, broker_url: str | None, http_port: int, db: str = "callbell.db",
                 rooms: int = 3, standard_s: float = 90, expiry_s: float = 900, store_id: str = "test-store",
-                demo: bool = True) -> Path:
-    """A small store config; ``demo=False`` turns authentication on (docs/security.md)."""
+                demo: bool = True, extra: str = "") -> Path:
+    """A small store config; ``demo=False`` turns authentication on (docs/security.md);
+    ``extra``: more TOML, appended (an ``[alerts]`` section, say)."""
     room_blocks = "\n".join(
         f'[[rooms]]\nid = "room-{i}"\nname = "Room {i}"\nzone = "{"a" if i <= 2 else "b"}"\n'
         for i in range(1, rooms + 1))
@@ -191,6 +192,7 @@ zone = "b"
 [[associates]]
 id = "maria"
 role = "manager"
+{extra}
 """)
     return path
 

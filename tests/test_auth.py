@@ -42,10 +42,12 @@ ROLE_OF = {
     ("POST", "/api/v1/calls/{call}/answer"): "associate",
     ("POST", "/api/v1/calls/{call}/done"): "associate",
     ("POST", "/api/v1/calls/{call}/decline"): "associate",
+    ("POST", "/api/v1/calls/{call}/receipt"): "associate",
     ("GET", "/api/v1/associates"): "associate",
     ("GET", "/api/v1/associates/{associate}"): "associate",
     ("POST", "/api/v1/associates/{associate}/state"): "associate",
     ("POST", "/api/v1/associates/{associate}/zone"): "associate",
+    ("POST", "/api/v1/associates/{associate}/heard"): "associate",
     ("GET", "/api/v1/stream"): "associate",
     ("GET", "/api/v1/stats"): "manager",
     ("GET", "/api/v1/stats/heatmap"): "manager",
@@ -59,7 +61,9 @@ ROLE_OF = {
 }
 #: Bodies of the routes that take one.
 BODIES = {"acknowledge": {"associate": "ana"}, "answer": {"associate": "ana"}, "done": {"associate": "ana"},
-          "decline": {"associate": "ana"}, "state": {"state": "available"}, "zone": {"zone": "a"}}
+          "decline": {"associate": "ana"}, "state": {"state": "available"}, "zone": {"zone": "a"},
+          "receipt": {"associate": "ana", "alerted_at": "2026-01-01T00:00:00+00:00", "stage": "delivered"},
+          "heard": {"source": "phone"}}
 
 
 class Client:
@@ -168,8 +172,11 @@ def press(broker_url: str, hub, room: str) -> str:
 
 def concrete(method: str, path: str, calls: dict[str, str]) -> tuple[str, dict | None]:
     verb = path.rsplit("/", 1)[-1]
-    call = calls["declined" if verb == "decline" else "handled"]
-    return path.replace("{call}", call).replace("{associate}", "ana"), BODIES.get(verb)
+    call = calls["declined" if verb == "decline" else "receipted" if verb == "receipt" else "handled"]
+    body = BODIES.get(verb)
+    if verb == "receipt":
+        body = {**body, "alerted_at": calls["alerted_at"]}
+    return path.replace("{call}", call).replace("{associate}", "ana"), body
 
 
 # -- every route -------------------------------------------------------------------------------
@@ -189,6 +196,11 @@ def test_every_api_route_and_metrics_refuse_no_credentials_and_a_lower_role_and_
     right = {role: bearer(tokens[role]) for role in ROLES}
     right["associate"] = {CSRF_HEADER: ana.sign_in("ana", pin="1234")["csrf"]}
     calls = {"handled": press(broker.url, secured, "room-1"), "declined": press(broker.url, secured, "room-2")}
+    # A call Ana is alerted for, so that her phone's receipt for it has an alert to name.
+    secured.dispatcher.associate_command("ana", lambda r, now: r.set_state("ana", "available", now, "api")).result(5)
+    calls["receipted"] = press(broker.url, secured, "room-3")
+    [alert] = wait_until(lambda: json.loads(secured.reader.call(calls["receipted"])["alerted"]), what="Ana alerted")
+    calls["alerted_at"] = alert["at"]
     refused, served = [], []
     for (method, template), role in ROLE_OF.items():
         path, body = concrete(method, template, calls)

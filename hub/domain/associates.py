@@ -25,6 +25,16 @@ A chosen or home zone is a statement, not a sighting, and does not age. The posi
 one with the smallest expected error (ties: the order of the table). With the defaults, a feed
 position ranks below a presence that is more than 60 s fresher, below the chosen zone once it is
 260 s old; a presence ranks below the chosen zone once it is 200 s old.
+
+Reach. An associate's phone page tells the hub it is there (a ping every quarter of
+``presence_s``; every receipt and tap counts too). Once it has pinged this shift, they are
+*tracked*: if it
+then falls silent for ``presence_s`` (default 2 min), they are ``unreachable`` — skipped by
+the escalation like someone on a break and shown so on the floor screen — until it is heard
+again. An associate with a Web Push subscription can be reached with the page closed, so
+silence alone does not make them unreachable; an alert of theirs that got no receipt within
+``receipt_s`` does. Someone who never opened the phone page (the floor screen, ntfy only) is
+not tracked: the hub cannot tell, and alerts them as before. Going off shift ends tracking.
 """
 from __future__ import annotations
 
@@ -34,10 +44,11 @@ from typing import Iterable, Mapping
 from hub.domain.call import ACKNOWLEDGED, ANSWERED, Call, DomainError, Transition
 from hub.domain.layout import Layout, Place
 
-AVAILABLE, BUSY, BREAK, OFF = "available", "busy", "break", "off"
-#: What an associate can declare; ``busy`` is derived from their calls.
+AVAILABLE, BUSY, BREAK, OFF, UNREACHABLE = "available", "busy", "break", "off", "unreachable"
+#: What an associate can declare; ``busy`` is derived from their calls, ``unreachable`` from
+#: their phone's silence (Reach, above).
 DECLARED = (AVAILABLE, BREAK, OFF)
-STATES = (AVAILABLE, BUSY, BREAK, OFF)
+STATES = (AVAILABLE, BUSY, BREAK, OFF, UNREACHABLE)
 ASSOCIATE, MANAGER = "associate", "manager"
 
 FEED, PRESENCE, ZONE, HOME = "feed", "presence", "zone", "home"
@@ -54,8 +65,15 @@ SOURCE_ERROR_M = {FEED: 2.0, PRESENCE: 5.0, ZONE: 15.0, HOME: 20.0}
 #: hour ago.
 DRIFT_M_PER_S = 0.05
 
+#: A tracked phone silent this long, seconds, makes its associate ``unreachable``. The page
+#: pings every quarter of it (PING_EVERY_FRACTION), so three lost pings in a row are
+#: forgiven; shorter finds a dead phone sooner but marks a phone roaming between access points.
+DEFAULT_PRESENCE_S = 120.0
+#: The phone page pings this fraction of ``presence_s`` apart (the page reads it from the hub).
+PING_EVERY_FRACTION = 0.25
+
 #: Transition kinds stored for associates (besides the call transitions they act in).
-STATE_EVENT, ZONE_EVENT = "associate_state", "associate_zone"
+STATE_EVENT, ZONE_EVENT, REACH_EVENT = "associate_state", "associate_zone", "associate_reach"
 #: Call transitions that put the acting associate at the call's room (a presence position).
 AT_ROOM_KINDS = ("answered", "done", "presence")
 
@@ -94,6 +112,10 @@ class Associate:
     #: When they last became free: a call of theirs ended, or they became available. Ties in
     #: distance go to whoever has waited longest since then (None: never, longest of all).
     idle_since: float | None = None
+    #: When their phone was last heard this shift (None: not tracked; see Reach above).
+    heard_at: float | None = None
+    #: They have a Web Push subscription: reachable with the page closed.
+    push: bool = False
 
     def __post_init__(self):
         if self.state not in DECLARED:
@@ -122,6 +144,9 @@ class Candidate:
     place: Place | None
     zone: str | None
     idle_since: float | None
+    #: Their phone sends delivery receipts (it has been heard this shift): an alert without
+    #: one in time goes on to the next person (hub.domain.escalation).
+    expects_receipt: bool = False
 
     @property
     def free(self) -> bool:
@@ -147,9 +172,13 @@ class Roster:
         roster.candidates(floor.active_calls(), layout, now)             # for the escalation
     """
 
-    def __init__(self, associates: Iterable[Associate], zones: Iterable[str] = ()):
+    def __init__(self, associates: Iterable[Associate], zones: Iterable[str] = (),
+                 presence_s: float = DEFAULT_PRESENCE_S, receipt_s: float = 5.0):
         self._all: dict[str, Associate] = {a.id: replace(a, positions=dict(a.positions)) for a in associates}
         self.zones = set(zones)
+        self.presence_s = presence_s  # seconds of silence before a tracked phone is unreachable
+        self.receipt_s = receipt_s    # seconds an alert waits for its receipt (hub.domain.escalation)
+        self._reach: dict[str, bool] = {}  # who → reachable, as last recorded (reach())
 
     def __contains__(self, associate: str) -> bool:
         return associate in self._all
@@ -178,6 +207,8 @@ class Roster:
             return []
         was = a.state
         a.state, a.state_at = state, at
+        if state == OFF:
+            a.heard_at = None  # off shift: no longer tracked (Reach)
         if state == AVAILABLE:
             a.idle_since = at if a.idle_since is None else max(a.idle_since, at)
         return [Transition(STATE_EVENT, "", at, source, None, associate, {"state": state, "was": was})]
@@ -194,11 +225,34 @@ class Roster:
         """A location-feed position (kept in memory only: a feed is frequent and soon stale)."""
         self.get(associate).positions[FEED] = Position(FEED, place, at)
 
+    def heard(self, associate: str, at: float) -> list[Transition]:
+        """Their phone was heard at ``at`` (a ping from the phone page). Stores nothing: a
+        change of reach is recorded by :meth:`reach`."""
+        a = self.get(associate)
+        if a.state != OFF:
+            a.heard_at = at if a.heard_at is None else max(a.heard_at, at)
+        return []
+
+    def set_push(self, associate: str, on: bool) -> None:
+        """They have (``on``) or no longer have a Web Push subscription."""
+        self.get(associate).push = on
+
+    def keep_presence(self, other: "Roster") -> None:
+        """Take what is kept in memory only (phones heard, push) from ``other``, the roster this
+        one replaces after a failed write."""
+        for a in self._all.values():
+            old = other._all.get(a.id)
+            if old is not None and a.state != OFF:
+                a.heard_at, a.push = old.heard_at, old.push
+        self._reach = dict(other._reach)
+
     def observe(self, t: Transition) -> None:
-        """Learn from a stored transition: presence at a room, a call ending."""
+        """Learn from a stored transition: presence at a room, a call ending, a phone heard."""
         a = self._all.get(t.actor) if t.actor else None
         if a is None:
             return
+        if t.source == "phone" and a.state != OFF and a.heard_at is not None:
+            a.heard_at = max(a.heard_at, t.at)  # a tap or a receipt is as good as a ping
         if t.kind in AT_ROOM_KINDS and t.room:
             old = a.positions.get(PRESENCE)
             if old is None or old.at is None or old.at <= t.at:
@@ -235,15 +289,62 @@ class Roster:
         for who, at in idle.items():
             self.call_ended(who, at)
 
+    # -- reach ------------------------------------------------------------------------------
+    def reachable(self, a: Associate, calls: Iterable[Call], now: float) -> bool:
+        """Whether ``a``'s phone can be counted on now (Reach, in the module docstring)."""
+        if a.heard_at is None or a.state == OFF:
+            return True  # not tracked
+        if now - a.heard_at < self.presence_s:
+            return True
+        if not a.push:
+            return False
+        # Silent, but reachable by push unless a push since then went without a receipt.
+        for c in calls:
+            for alert in c.alerted:
+                if (alert.associate == a.id and alert.at > a.heard_at and alert.delivered_at is None
+                        and now >= alert.at + self.receipt_s):
+                    return False
+        return True
+
+    def reach(self, calls: Iterable[Call], now: float) -> list[Transition]:
+        """Record who became unreachable or reachable again since the last call."""
+        calls = list(calls)
+        out = []
+        for a in self._all.values():
+            on = self.reachable(a, calls, now)
+            if self._reach.get(a.id, True) != on:
+                self._reach[a.id] = on
+                out.append(Transition(REACH_EVENT, "", now, "hub", None, a.id,
+                                      {"reachable": on, "heard_at": a.heard_at}))
+        return out
+
+    def next_deadline(self, now: float) -> float | None:
+        """When a tracked phone that is still counted on falls silent for too long (push
+        subscribers are checked by their receipts instead: hub.domain.escalation's deadlines)."""
+        times = [a.heard_at + self.presence_s for a in self._all.values()
+                 if a.heard_at is not None and a.state != OFF and not a.push and a.heard_at + self.presence_s > now]
+        return min(times, default=None)
+
     # -- views ------------------------------------------------------------------------------
+    def _state(self, a: Associate, busy: dict, calls: list[Call], now: float) -> tuple[str, bool]:
+        """(effective state, reachable): busy over unreachable over what they declared."""
+        reachable = self.reachable(a, calls, now)
+        if a.id in busy:
+            return BUSY, reachable
+        if a.state == AVAILABLE and not reachable:
+            return UNREACHABLE, reachable
+        return a.state, reachable
+
     def candidates(self, calls: Iterable[Call], layout: Layout, now: float) -> list[Candidate]:
+        calls = list(calls)
         busy = busy_with(calls)
         out = []
         for a in self._all.values():
             pos = a.position(now)
             place = pos.place if pos else None
-            state = BUSY if a.id in busy else a.state
-            out.append(Candidate(a.id, a.manager, state, place, layout.zone_of(place), a.idle_since))
+            state, _ = self._state(a, busy, calls, now)
+            out.append(Candidate(a.id, a.manager, state, place, layout.zone_of(place), a.idle_since,
+                                 expects_receipt=a.heard_at is not None))
         return out
 
     def view(self, associate: str, calls: Iterable[Call], layout: Layout, now: float) -> dict:
@@ -251,13 +352,16 @@ class Roster:
         return self.views(calls, layout, now)[associate]
 
     def views(self, calls: Iterable[Call], layout: Layout, now: float) -> dict[str, dict]:
+        calls = list(calls)
         busy = busy_with(calls)
         out = {}
         for a in self._all.values():
             pos = a.position(now)
+            state, reachable = self._state(a, busy, calls, now)
             out[a.id] = {
                 "id": a.id, "name": a.name or a.id, "role": a.role, "home_zone": a.home_zone,
-                "state": BUSY if a.id in busy else a.state, "declared": a.state, "state_at": a.state_at,
+                "state": state, "declared": a.state, "state_at": a.state_at,
+                "reachable": reachable, "heard_at": a.heard_at, "push": a.push,
                 "call": busy.get(a.id),
                 "position": None if pos is None else {
                     "source": pos.source, **pos.place.as_dict(), "zone": layout.zone_of(pos.place), "at": pos.at},

@@ -48,14 +48,35 @@ class DomainError(Exception):
         self.message = message
 
 
+#: Stages of a delivery receipt, in order: the alert ``delivered`` to the associate's phone
+#: (the page or its service worker has it), then ``shown`` (it rang: sound, vibration or a
+#: system notification the person can see).
+DELIVERED, SHOWN = "delivered", "shown"
+RECEIPT_STAGES = (DELIVERED, SHOWN)
+
+#: How far apart, seconds, an alert's time as a page quotes it (ISO 8601 to the millisecond)
+#: may be from the stored one and still name it.
+ALERT_MATCH_S = 0.002
+
+
 @dataclass
 class Alert:
+    """``associate`` was alerted at ``at`` (seconds since the epoch) at escalation ``step``;
+    their phone confirmed it had the alert at ``delivered_at`` and rang at ``shown_at``."""
+
     associate: str
     at: float
     step: int
+    delivered_at: float | None = None
+    shown_at: float | None = None
 
     def as_dict(self) -> dict:
-        return {"associate": self.associate, "at": self.at, "step": self.step}
+        d = {"associate": self.associate, "at": self.at, "step": self.step}
+        if self.delivered_at is not None:
+            d["delivered_at"] = self.delivered_at
+        if self.shown_at is not None:
+            d["shown_at"] = self.shown_at
+        return d
 
 
 @dataclass
@@ -118,7 +139,7 @@ class Call:
 class Transition:
     """One stored event: what happened to which call, when, by whom, from where."""
 
-    kind: str  # pressed reminder acknowledged declined answered done cancelled missed overdue presence alerted
+    kind: str  # pressed reminder acknowledged declined answered done cancelled missed overdue presence alerted receipt
     room: str
     at: float
     source: str
@@ -307,6 +328,30 @@ class Floor:
             call.alerted.append(Alert(a, at, step))
             self._touch(call)
             out.append(Transition("alerted", call.room, at, "hub", call.id, a, {"step": step}))
+        return out
+
+    def receipt(self, call_id: str, associate: str, alerted_at: float, stage: str, at: float,
+                source: str = "phone", via: str = "page") -> list[Transition]:
+        """The associate's phone confirms an alert (the one of ``alerted_at``): ``delivered``
+        (it has it) or ``shown`` (it rang; implies delivered). Repeats change nothing; a
+        receipt for a closed call is refused (not_found), as for any action."""
+        if stage not in RECEIPT_STAGES:
+            raise DomainError("invalid", f"stage must be one of {', '.join(RECEIPT_STAGES)}, got {stage!r}")
+        call = self._active(call_id)
+        mine = [a for a in call.alerted if a.associate == associate and abs(a.at - alerted_at) <= ALERT_MATCH_S]
+        if not mine:
+            raise DomainError("not_found", f"call {call_id} has no alert for {associate!r} at that time")
+        alert = min(mine, key=lambda a: abs(a.at - alerted_at))
+        out = []
+        at = max(at, alert.at)
+        for name in RECEIPT_STAGES[: RECEIPT_STAGES.index(stage) + 1]:
+            if getattr(alert, f"{name}_at") is None:
+                setattr(alert, f"{name}_at", at)
+                out.append(Transition("receipt", call.room, at, source, call.id, associate,
+                                      {"stage": name, "step": alert.step, "via": via,
+                                       "alerted_at": alert.at, "latency_s": round(at - alert.at, 3)}))
+        if out:
+            self._touch(call)
         return out
 
     # -- time -------------------------------------------------------------------------------

@@ -26,6 +26,11 @@ Rules (each a test in tests/test_escalation.py):
   break), the next step starts at once.
 - An acknowledged call not answered within ``reack_s`` (default 3 min) is re-opened and the
   ladder starts again from its first step, as if the call were new.
+- An alert whose phone sent no delivery receipt within ``receipt_s`` (default 5 s) counts as
+  not reaching its person: as if they had declined, the next step starts at once (nurse call
+  does the same). Only associates whose phone is known to send receipts (``Candidate.
+  expects_receipt``: their phone page has been heard this shift) are held to this; a
+  receipt that comes late changes nothing already done.
 
 The escalation keeps no state of its own: where a call stands is derived from the call (its
 ``alerted`` list with steps and times, ``declined``, ``reopened_at``), so a restarted hub carries
@@ -61,6 +66,12 @@ DEFAULT_MANAGER_AT = 1.0
 #: shopper waiting for someone who was called away.
 DEFAULT_REACK_S = 180.0
 
+#: An alert with no delivery receipt from the associate's phone within this many seconds goes
+#: on to the next person at once. A phone on the store Wi-Fi answers in well under a second
+#: (docs/benchmarks.md); 5 s rides out a Wi-Fi roam without leaving a shopper waiting on a
+#: phone that is flat, in a locker or out of range.
+DEFAULT_RECEIPT_S = 5.0
+
 
 @dataclass(frozen=True)
 class Step:
@@ -75,13 +86,15 @@ class Step:
 class Ladder:
     steps: tuple[Step, ...]
     reack_s: float = DEFAULT_REACK_S
+    receipt_s: float = DEFAULT_RECEIPT_S
 
     @classmethod
-    def default(cls, standard_s: float, reack_s: float = DEFAULT_REACK_S) -> "Ladder":
+    def default(cls, standard_s: float, reack_s: float = DEFAULT_REACK_S,
+                receipt_s: float = DEFAULT_RECEIPT_S) -> "Ladder":
         """PRODUCT.md's ladder scaled to the store's standard (rounded to whole seconds)."""
         return cls((Step(0.0, NEAREST), Step(float(round(standard_s * DEFAULT_NEXT_AT)), NEXT),
                     Step(float(round(standard_s * DEFAULT_ZONE_AT)), ZONE),
-                    Step(float(standard_s * DEFAULT_MANAGER_AT), MANAGER)), reack_s)
+                    Step(float(standard_s * DEFAULT_MANAGER_AT), MANAGER)), reack_s, receipt_s)
 
     def problems(self, standard_s: float) -> list[tuple[int | None, str]]:
         """What is wrong with this ladder: ``(step index or None, message)``; empty if fine."""
@@ -105,6 +118,8 @@ class Ladder:
                            f"not at {managers[0].after_s:g} s"))
         if not self.reack_s > 0:
             out.append((None, f"reack_s must be more than 0, got {self.reack_s!r}"))
+        if not self.receipt_s > 0:
+            out.append((None, f"receipt_s must be more than 0, got {self.receipt_s!r}"))
         return out
 
 
@@ -120,6 +135,15 @@ class Alerting:
 def round_start(call: Call) -> float:
     """When the call's current round of alerting began: the press, or the re-opening."""
     return call.reopened_at if call.reopened_at is not None else call.pressed_at
+
+
+def _this_round(call: Call, start: float) -> dict[str, list]:
+    """associate → their alerts for ``call`` since ``start`` (the current round)."""
+    out: dict[str, list] = defaultdict(list)
+    for a in call.alerted:
+        if a.at >= start:
+            out[a.associate].append(a)
+    return out
 
 
 class Escalation:
@@ -162,6 +186,9 @@ class Escalation:
             if c.status == OPEN:
                 start = round_start(c)
                 times += [start + s.after_s for s in self.ladder.steps if start + s.after_s > now][:1]
+                # A receipt falling due: whoever is next may have to be asked then.
+                times += [a.at + self.ladder.receipt_s for a in c.alerted
+                          if a.at >= start and a.delivered_at is None and a.at + self.ladder.receipt_s > now]
             elif c.status == ACKNOWLEDGED:
                 times.append(c.acknowledged_at + self.ladder.reack_s)
         return min(times, default=None)
@@ -196,7 +223,7 @@ class Escalation:
         by_id = {c.id: c for c in candidates}
         engaged: dict[str, set[str]] = defaultdict(set)
         for call in open_calls:
-            for who in self._live(call, by_id):
+            for who in self._live(call, by_id, now):
                 engaged[who].add(call.id)
         out: list[Alerting] = []
         for call in open_calls:
@@ -206,20 +233,26 @@ class Escalation:
             out += new
         return out
 
-    def _live(self, call: Call, by_id: dict[str, Candidate]) -> set[str]:
+    def _live(self, call: Call, by_id: dict[str, Candidate], now: float) -> set[str]:
         """Alerted in this round, not declined, and still able to come."""
         start = round_start(call)
-        gone = self._gone(call, by_id)
+        gone = self._gone(call, by_id, now)
         return {a.associate for a in call.alerted if a.at >= start} - gone
 
-    @staticmethod
-    def _gone(call: Call, by_id: dict[str, Candidate]) -> set[str]:
-        """Who cannot take this call any more: declined, or (not managers) no longer available."""
+    def _gone(self, call: Call, by_id: dict[str, Candidate], now: float) -> set[str]:
+        """Who cannot take this call any more: declined; (not managers) no longer available;
+        or alerted in this round by a phone that sent no receipt within ``receipt_s``."""
         gone = set(call.declined)
+        start = round_start(call)
         for a in call.alerted:
             c = by_id.get(a.associate)
             if c is not None and not c.manager and c.state != AVAILABLE:
                 gone.add(a.associate)
+        for who, alerts in _this_round(call, start).items():
+            c = by_id.get(who)
+            if (c is not None and c.expects_receipt and all(a.delivered_at is None for a in alerts)
+                    and now >= min(a.at for a in alerts) + self.ladder.receipt_s):
+                gone.add(who)
         return gone
 
     def _plan_call(self, call: Call, candidates: Sequence[Candidate], by_id: dict[str, Candidate],
@@ -227,7 +260,7 @@ class Escalation:
         start = round_start(call)
         this_round = [a for a in call.alerted if a.at >= start]
         alerted = {a.associate for a in this_round}
-        gone = self._gone(call, by_id)
+        gone = self._gone(call, by_id, now)
         k = min(max([self.step_at(call, now)] + [a.step for a in this_round]), len(self.ladder.steps) - 1)
         while k >= 0:
             new = self._wanted(call, k, candidates, alerted, engaged)

@@ -51,12 +51,15 @@ class AssociateObject(BaseModel):
     name: str
     role: Literal["associate", "manager"]
     home_zone: str | None
-    state: Literal["available", "busy", "break", "off"]
+    state: Literal["available", "busy", "break", "off", "unreachable"]
     declared: Literal["available", "break", "off"]
     state_at: str | None
     call: str | None
     position: Position | None
     idle_since: str | None
+    reachable: bool = Field(description="False when their phone page fell silent (docs/escalation.md, reach)")
+    heard_at: str | None = Field(description="When their phone page was last heard this shift (None: not tracked)")
+    push: bool = Field(description="They have a Web Push subscription")
 
 
 def _known(h: HubContext, associate: str) -> None:
@@ -88,6 +91,24 @@ async def set_state(associate: str, body: StateBody, h: HubContext = Depends(hub
     acting_as(who, associate)
     def action(roster: Roster, now: float):
         return roster.set_state(associate, body.state, now, body.source)
+    return await _change(h, associate, action)
+
+
+class HeardBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    source: Literal["phone"] = Field("phone", description="Only a phone page pings")
+
+
+@router.post("/associates/{associate}/heard", response_model=AssociateObject,
+             summary="My phone page is here (a ping)")
+async def heard(associate: str, body: HeardBody, h: HubContext = Depends(hub),
+                who: Principal = Depends(allow("associate"))):
+    """The phone page pings every quarter of ``[alerts] presence_s``: an associate whose page
+    has pinged this shift and then falls silent for ``presence_s`` is ``unreachable``."""
+    acting_as(who, associate)
+
+    def action(roster: Roster, now: float):
+        return roster.heard(associate, now)
     return await _change(h, associate, action)
 
 

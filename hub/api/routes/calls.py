@@ -92,6 +92,41 @@ async def _act(h: HubContext, call: str, body: ActionBody, verb: str, who: Princ
     return call_object(row, h.config.tz)
 
 
+class ReceiptBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    associate: str = Field(pattern=ID_PATTERN.pattern, description="Whose alert it is (an associate id)")
+    alerted_at: str | float = Field(description="The alert's ``at``, as the call object gives it "
+                            "(ISO 8601, or seconds since the epoch)")
+    stage: Literal["delivered", "shown"] = Field(
+        description="delivered: the phone has the alert; shown: it rang (sound, vibration or a notification)")
+    via: Literal["page", "notification", "push"] = Field(
+        "page", description="What had it: the open page, its system notification, or a Web Push")
+
+
+async def receipt_for(h: HubContext, call: str, associate: str, alerted_at: float, stage: str,
+                      via: str) -> dict:
+    """Record a delivery receipt on the dispatcher; the call object afterwards."""
+    def action(floor: Floor, now: float):
+        return floor.receipt(call, associate, alerted_at, stage, now, "phone", via)
+    try:
+        row = await asyncio.wrap_future(h.dispatcher.command(action, call))
+    except DomainError as e:
+        if e.code == "not_found" and h.reader.call(call) is not None:
+            raise ApiError("conflict", e.message if "no alert" in e.message else f"call {call} is closed") from None
+        raise
+    return call_object(row if row is not None else h.reader.call(call), h.config.tz)
+
+
+@router.post("/calls/{call}/receipt", response_model=CallObject, summary="My phone has the alert / rang")
+async def receipt(call: str, body: ReceiptBody, h: HubContext = Depends(hub),
+                  who: Principal = Depends(allow("associate"))):
+    """A delivery receipt (docs/dashboard.md): an alert with none within ``[alerts] receipt_s``
+    goes on to the next person at once. Repeats change nothing."""
+    acting_as(who, body.associate)
+    at = parse_time(str(body.alerted_at)[:40], "alerted_at", h.config.tz)
+    return await receipt_for(h, call, body.associate, at, body.stage, body.via)
+
+
 @router.post("/calls/{call}/acknowledge", response_model=CallObject, summary="On my way")
 async def acknowledge(call: str, body: ActionBody, h: HubContext = Depends(hub),
                       who: Principal = Depends(allow("associate"))):

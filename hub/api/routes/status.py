@@ -8,6 +8,8 @@ import json
 from fastapi import APIRouter, Depends
 
 from hub.api.deps import HubContext, allow, hub
+from hub.domain.associates import PING_EVERY_FRACTION
+from hub.stream import HEARTBEAT_S
 from hub.views import iso
 
 router = APIRouter(prefix="/api/v1", tags=["status"])
@@ -34,7 +36,16 @@ def store(h: HubContext = Depends(hub)):
         "waypoints": [w.model_dump() for w in c.waypoints],
         "walkways": [w.model_dump() for w in c.walkways],
         "escalation": {"steps": [s.as_dict() for s in c.ladder.steps], "reack_s": c.ladder.reack_s},
+        "alerts": alert_settings(c),
     }
+
+
+def alert_settings(c) -> dict:
+    """What the pages need to ring, confirm and stay in touch (docs/dashboard.md)."""
+    a = c.alerts
+    return {"ring_repeat_s": a.ring_repeat_s, "receipt_s": a.receipt_s, "presence_s": a.presence_s,
+            "ping_every_s": round(a.presence_s * PING_EVERY_FRACTION, 3), "heartbeat_s": HEARTBEAT_S,
+            "web_push": a.web_push}
 
 
 @router.get("/devices", dependencies=[Depends(allow("device"))])
