@@ -9,6 +9,7 @@
 
 import { API, Live, fmt, loadStore, reasonOf, syncList, verdict } from "/static/live.js";
 import { PATTERNS, Ringer } from "/static/ringer.js";
+import { disablePush, enablePush } from "/static/push.js";
 import { api, csrfToken, sessionOptions, setCsrf, showDemoBanner, signOut as endSession } from "/static/auth.js";
 
 const TICK_MS = 500;                   // timer refresh
@@ -93,6 +94,7 @@ async function signIn(event) {
 
 async function signOut() {
   // Signing out ends the shift: nobody should be alerted on a phone that left the floor.
+  await disablePush(me.id);  // this phone is no longer hers
   try { await setState("off"); } catch { /* offline: the hub finds the phone silent (presence_s) */ }
   for (const id of ringer.state.keys()) closeNotification(id);
   ringer = new Ringer({ repeatS: ringer.repeatS });
@@ -122,6 +124,19 @@ function showApp() {
   render();
   pingHub();
   ringNow();  // an alert already waiting for me rings now (it is the call's state that counts)
+  setUpPush();
+}
+
+// Web Push, once notifications are allowed: alerts reach this phone locked or with the page closed.
+let pushTried = null;
+async function setUpPush() {
+  if (!me || (store.alerts && store.alerts.web_push === false)) return;
+  if (pushTried === me.id && $("push-status").dataset.on === "yes") return;
+  pushTried = me.id;
+  const { on, words } = await enablePush(me.id);
+  $("push-status").textContent = words;
+  $("push-status").dataset.on = on ? "yes" : "no";
+  $("push-status").hidden = false;
 }
 
 // -- alerts: ringing until I act, receipts, pings -----------------------------------------------
@@ -265,7 +280,7 @@ function sound(pattern) {
 
 function askNotifications() {
   if (!("Notification" in window)) return;
-  if (Notification.permission === "default") Notification.requestPermission().then(renderNotice);
+  if (Notification.permission === "default") Notification.requestPermission().then(() => { renderNotice(); setUpPush(); });
 }
 
 // A system notification for the call (one per call: the same tag, shown again on a repeat).

@@ -1,13 +1,14 @@
 // Callbell phone page service worker: makes the page installable and usable for a moment
-// offline (the page itself shows "reconnecting"), and handles taps on alert notifications:
-// "On my way" / "Not me" call the hub's API without opening the page.
+// offline (the page itself shows "reconnecting"), shows the alerts the hub pushes (Web Push:
+// a locked phone, a closed page) and tells the hub it has them, and handles taps on alert
+// notifications: "On my way" / "Not me" call the hub's API without opening the page.
 //
 // Network first, always: the page must never run stale code against a newer hub. The cache is
 // only a fallback for when the hub cannot be reached. The API and the event stream pass through.
 
 const CACHE = "callbell-phone-v3";
 const SHELL = ["/phone", "/static/phone.js", "/static/phone.css", "/static/live.js", "/static/auth.js",
-               "/static/ringer.js",
+               "/static/ringer.js", "/static/push.js",
                "/static/icon.svg", "/static/icon-192.png", "/manifest.webmanifest"];
 
 self.addEventListener("install", (event) => {
@@ -38,9 +39,53 @@ self.addEventListener("fetch", (event) => {
   })());
 });
 
+// The two vibration patterns of dashboard/ringer.js (a worker cannot import the page's module).
+const BUZZ = { alert: [300, 150, 300, 150, 600], urgent: [700, 120, 700, 120, 700, 120, 1400] };
+
+// A push from the hub (hub/push.py alert_message): confirm it arrived, then ring — unless the
+// page is open in front of the person: it rings itself, from its own stream.
+self.addEventListener("push", (event) => {
+  let msg = null;
+  try { msg = event.data ? event.data.json() : null; } catch { msg = null; }
+  event.waitUntil((async () => {
+    if (!msg || msg.kind !== "alert") {
+      // Browsers require every push to show something.
+      await self.registration.showNotification("Callbell", { body: "Open the page for your calls.", tag: "callbell" });
+      return;
+    }
+    if (msg.receipt) await pushReceipt(msg, "delivered");
+    const pages = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
+    if (pages.some((c) => c.visibilityState === "visible" && new URL(c.url).pathname === "/phone")) return;
+    await self.registration.showNotification(msg.title, {
+      body: msg.body, tag: msg.call, renotify: true, requireInteraction: true,
+      icon: "/static/icon-192.png", badge: "/static/icon-192.png", vibrate: msg.urgent ? BUZZ.urgent : BUZZ.alert,
+      data: { call: msg.call, token: msg.token },
+      actions: [{ action: "acknowledge", title: "On my way" }, { action: "decline", title: "Not me" }],
+    });
+    if (msg.receipt) await pushReceipt(msg, "shown");
+  })());
+});
+
+async function pushReceipt(msg, stage) {
+  try {
+    await fetch("/api/v1/push/receipt", {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ token: msg.token, call: msg.call, alerted_at: msg.alerted_at, stage }),
+    });
+  } catch { /* no network: the hub escalates without the receipt, as it should */ }
+}
+
 self.addEventListener("notificationclick", (event) => {
-  const { call, associate, csrf } = event.notification.data || {};
+  const { call, associate, csrf, token } = event.notification.data || {};
   event.notification.close();
+  if (call && token && (event.action === "acknowledge" || event.action === "decline")) {
+    // A pushed alert: the push's token stands for the session a locked phone does not have.
+    event.waitUntil(fetch("/api/v1/push/act", {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ token, call, action: event.action }),
+    }).catch(() => self.clients.openWindow("/phone")));
+    return;
+  }
   if (call && associate && (event.action === "acknowledge" || event.action === "decline")) {
     event.waitUntil(fetch(`/api/v1/calls/${encodeURIComponent(call)}/${event.action}`, {
       method: "POST",

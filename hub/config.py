@@ -243,6 +243,18 @@ class AlertsSection(Strict):
     push_contact: str | None = Field(None, pattern=r"^(mailto:\S+@\S+|https://\S+)$",
                                      description="Who push services may contact about this hub (VAPID 'sub'): "
                                      "mailto:it@store.example or an https URL; default [http] public_url")
+    push_services: list[str] | None = Field(
+        None, description="Origins of the push services phones may subscribe at, e.g. "
+        "[\"https://fcm.googleapis.com\"]; '*.' matches subdomains. Default: Google (Chrome, Android), "
+        "Mozilla, Apple and Windows (hub/push.py DEFAULT_PUSH_SERVICES)")
+
+    @field_validator("push_services")
+    @classmethod
+    def _origins(cls, v: list[str] | None) -> list[str] | None:
+        for i, origin in enumerate(v or []):
+            if not re.fullmatch(r"https?://(\*\.)?[A-Za-z0-9.-]+(:[0-9]{1,5})?", origin):
+                raise ValueError(f"[{i}]: {origin!r} is not an origin like https://push.example.com")
+        return v
 
 
 class AssociateConfig(Strict):

@@ -26,8 +26,9 @@ from hub.home_assistant import HomeAssistant
 from hub.metrics import Metrics
 from hub.mqtt_channel import MqttChannel
 from hub.notify import Notifier
+from hub.push import WebPush
 from hub.domain import rollup
-from hub.store import Reader, prepare_rollups
+from hub.store import PushSubscriptions, Reader, prepare_rollups
 from hub.stream import HEARTBEAT_S, StreamChannel
 from hub.third_party_buttons import ButtonMap
 
@@ -108,7 +109,13 @@ class HubService:
         self.notifier = Notifier.from_config(c)
         if self.notifier is not None:  # ntfy topics or a webhook configured
             self.dispatcher.communicators.append(self.notifier.start())
+        self.push = WebPush.from_config(c, PushSubscriptions(c.database.path), self.clock.time,
+                                        on_subscribed=self._push_subscribed)
+        if self.push is not None:
+            self.dispatcher.communicators.append(self.push.start())
         self.dispatcher.start()
+        for who in self.push.subscriptions.associates() if self.push else ():
+            self._push_subscribed(who, True)  # the roster's push flag, after a restart
         self.mqtt.start()
         if not self.mqtt.link.wait_connected(FIRST_CONNECT_WAIT_S):
             log.warning("broker %s not reachable yet; serving anyway and retrying", self._broker_shown)
@@ -116,6 +123,12 @@ class HubService:
                                          stream=self.stream, clock=self.clock,
                                          broker_connected=lambda: self.mqtt.connected))
         self.app.state.metrics = self.metrics  # GET /metrics (hub/api/routes/metrics.py)
+        self.app.state.push = self.push        # /api/v1/push (hub/api/routes/push.py)
+
+    def _push_subscribed(self, associate: str, on: bool) -> None:
+        """Tell the roster whether ``associate`` can be reached by Web Push (hub.domain.associates)."""
+        if associate in {a.id for a in self.config.associates}:
+            self.dispatcher.associate_command(associate, lambda roster, now: roster.set_push(associate, on) or [])
 
     def _stream_info(self) -> dict:
         s = self.config.store
@@ -164,6 +177,8 @@ class HubService:
             self.dispatcher.stop()
         if getattr(self, "notifier", None) is not None:
             self.notifier.stop()
+        if getattr(self, "push", None) is not None:
+            self.push.stop()
         if getattr(self, "home_assistant", None) is not None:
             self.home_assistant.stop()
         if self.broker:

@@ -16,15 +16,18 @@ from callbell import __version__
 from hub.api import errors
 from hub.api.body_limit import BodyLimit
 from hub.api.deps import HubContext
-from hub.api.routes import associates, calls, exports, metrics, session, stats, status, stream
+from hub.api.routes import associates, calls, exports, metrics, push, session, stats, status, stream
 from hub.auth import RANK, Authenticator
 from hub.store import Credentials
 
 PAGES = Path(dashboard.__file__).parent
 log = logging.getLogger("callbell.hub.http")
 
-#: Routes anyone may call: signing in and out (the pages and static files are outside the API).
-PUBLIC_ROUTES = {("GET", "/api/v1/session"), ("POST", "/api/v1/session"), ("DELETE", "/api/v1/session")}
+#: Routes anyone may call: signing in and out (the pages and static files are outside the API),
+#: and what a phone's service worker posts back from a Web Push, which carries the token of its
+#: subscription instead of a session (hub/api/routes/push.py).
+PUBLIC_ROUTES = {("GET", "/api/v1/session"), ("POST", "/api/v1/session"), ("DELETE", "/api/v1/session"),
+                 ("POST", "/api/v1/push/receipt"), ("POST", "/api/v1/push/act")}
 #: Paths whose every other route must declare the role it needs (hub.api.deps.allow).
 GUARDED_PREFIXES = ("/api/", "/metrics")
 
@@ -45,7 +48,7 @@ def create_app(context: HubContext) -> FastAPI:
     # Bodies over the cap are refused before any route reads them, and recorded like other bad input.
     app.add_middleware(BodyLimit, on_refused=lambda method, path, reason: context.dispatcher.reject(
         "http", f"{method} {path}", reason))
-    for module in (status, calls, associates, session, stats, exports, stream, metrics):
+    for module in (status, calls, associates, session, stats, exports, stream, metrics, push):
         app.include_router(module.router)
     check_every_route_has_a_role(app)
 
