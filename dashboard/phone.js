@@ -16,6 +16,10 @@ const TICK_MS = 500;                   // timer refresh
 // How often the ringer looks at my alerts, ms: repeats are [alerts] ring_repeat_s apart, and
 // an alert that rings anew (a reminder, overdue) rings within this of the change at worst.
 const RING_TICK_MS = 1000;
+// Longest wait for the hub to answer a receipt or a ping, ms. On a Wi-Fi that swallows packets a
+// request would otherwise hang for minutes, holding one of the browser's six connections to the
+// hub: a few of those and the stream itself cannot reconnect.
+const QUICK_REQUEST_MS = 4000;
 const ME_KEY = "callbell.phone.me";
 // After signing in, wait at most this long for the live state before choosing "available".
 const FIRST_SNAPSHOT_WAIT_MS = 3000;
@@ -214,7 +218,7 @@ async function sendReceipt(call, alert, stage, via) {
   receipts.set(key, "sending");
   try {
     const r = await api(`${API}/calls/${encodeURIComponent(call.id)}/receipt`, {
-      method: "POST", headers: { "Content-Type": "application/json" },
+      method: "POST", headers: { "Content-Type": "application/json" }, signal: AbortSignal.timeout(QUICK_REQUEST_MS),
       body: JSON.stringify({ associate: me.id, alerted_at: alert.at, stage, via }),
     });
     if (r.ok || r.status === 409 || r.status === 404) receipts.set(key, "sent");
@@ -238,17 +242,20 @@ function ringTick() {
 // went quiet (docs/dashboard.md). Driven by the stream's messages as well as a timer, because
 // browsers slow timers down in a background tab but still deliver its network events.
 let lastPing = 0;
+let pingedGeneration = 0;  // the stream's snapshot count at the last ping: a restarted hub has forgotten us
 let pinging = false;
 async function pingHub() {
   if (!me || pinging || !onFloor() || $("app").hidden) return;
   const every = (store.alerts && store.alerts.ping_every_s) || 30;
-  if (Date.now() - lastPing < every * 1000) return;
+  if (Date.now() - lastPing < every * 1000 && live.generation === pingedGeneration) return;
+  const generation = live.generation;
   pinging = true;
   try {
     const r = await api(`${API}/associates/${encodeURIComponent(me.id)}/heard`, {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ source: "phone" }),
+      signal: AbortSignal.timeout(QUICK_REQUEST_MS),
     });
-    if (r.ok) lastPing = Date.now();
+    if (r.ok) { lastPing = Date.now(); pingedGeneration = generation; }
   } catch { /* offline: the banner says so */ } finally {
     pinging = false;
   }

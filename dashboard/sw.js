@@ -55,7 +55,9 @@ self.addEventListener("push", (event) => {
     }
     if (msg.receipt) await pushReceipt(msg, "delivered");
     const pages = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
-    if (pages.some((c) => c.visibilityState === "visible" && new URL(c.url).pathname === "/phone")) return;
+    // Only a page in front of the person (visible and focused) is sure to be running: a page in
+    // the background may be frozen. A second alert beats none.
+    if (pages.some((c) => c.visibilityState === "visible" && c.focused && new URL(c.url).pathname === "/phone")) return;
     await self.registration.showNotification(msg.title, {
       body: msg.body, tag: msg.call, renotify: true, requireInteraction: true,
       icon: "/static/icon-192.png", badge: "/static/icon-192.png", vibrate: msg.urgent ? BUZZ.urgent : BUZZ.alert,
