@@ -30,6 +30,7 @@ from callbell import __version__
 from callbell.broker import BrokerError
 from callbell.broker_config import (DEFAULT_BROKER_DIR, DEFAULT_BROKER_USER, DEFAULT_DATA_DIR, DEFAULT_DEVICE_CA,
                                     LOCAL_PORT, TLS_PORT)
+from callbell.log_limit import RepeatLimit
 from callbell.settings import ConfigError
 
 log = logging.getLogger("callbell")
@@ -45,6 +46,8 @@ def setup_logging(verbose: int, quiet: bool = False) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO)
     logging.basicConfig(level=level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    for handler in logging.getLogger().handlers:  # a line repeated thousands of times a second
+        handler.addFilter(RepeatLimit())          # would fill the disk (callbell.log_limit)
     if verbose < 2:  # paho's packet log only with -vv
         logging.getLogger("paho").setLevel(logging.WARNING)
 

@@ -5,6 +5,7 @@ the config file's folder.
 """
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Literal
@@ -88,6 +89,19 @@ class HttpSection(Strict):
     public_url: str | None = Field(None, pattern=r"^https?://[^/\s]+(/.*)?$",
                                    description="The hub's address as phones reach it, e.g. "
                                    "https://callbell.store.lan:8443 (links and buttons in push notifications)")
+    trusted_proxies: list[str] = Field([], description="Addresses or networks of reverse proxies in front of "
+                                       "the hub, e.g. [\"127.0.0.1\"]: only their X-Forwarded-For and "
+                                       "X-Forwarded-Proto are believed (default: nobody's)")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, v: list[str]) -> list[str]:
+        for item in v:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/24)") from None
+        return v
 
     @model_validator(mode="after")
     def _tls_pair(self):

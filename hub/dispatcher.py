@@ -126,6 +126,8 @@ class _Rejected:
     reason: str
     excerpt: str
     at: float
+    source: str | None = None  # an HTTP client's address
+    count: int = 1  # refusals this record stands for (hub.api.refusals sums a flood)
 
 
 class Dispatcher:
@@ -233,9 +235,11 @@ class Dispatcher:
         """Every associate's current view (a snapshot; safe from any thread)."""
         return dict(self._views)
 
-    def reject(self, channel: str, topic: str, reason: str, excerpt: str = "") -> None:
-        """Record bad input that was refused elsewhere (an HTTP body, say)."""
-        self._put(_Rejected(channel, topic, reason, excerpt[:200], self.clock.time()))
+    def reject(self, channel: str, topic: str, reason: str, excerpt: str = "", *,
+               source: str | None = None, count: int = 1) -> None:
+        """Record bad input that was refused elsewhere (an HTTP request: through
+        hub.api.refusals, which sums floods); ``count`` refusals from ``source``."""
+        self._put(_Rejected(channel, topic, reason, excerpt[:200], self.clock.time(), source, count))
 
     def lamps(self) -> dict[str, LampState]:
         """Every room's current lamp state (a snapshot; safe from any thread)."""
@@ -341,7 +345,8 @@ class Dispatcher:
                     except DomainError as e:
                         replies.append((item, e))
                 elif isinstance(item, _Rejected):
-                    self._rejection(item.channel, item.topic, item.reason, item.excerpt, item.at, batch)
+                    self._rejection(item.channel, item.topic, item.reason, item.excerpt, item.at, batch,
+                                    item.source, item.count)
             # The lamps of the rooms the inputs touched go out now, before the clock's work,
             # the escalation and the rows are saved: a press lights its lamp first.
             self._publish_lamps(self._lamps_of({t.room for _, t in batch.events if t.room}), arrivals)
@@ -484,12 +489,14 @@ class Dispatcher:
             batch.events.append((self._writer.append(t, now), t))
             self.roster.observe(t)
 
-    def _rejection(self, channel: str, topic: str, reason: str, excerpt: str, at: float, batch: Batch) -> None:
-        self.counters["rejected"] += 1
-        self.rejected_by_channel[channel] = self.rejected_by_channel.get(channel, 0) + 1
-        log.warning("rejected %s %s: %s", channel, topic, reason)
-        self._writer.reject(at, channel, topic, reason, excerpt)
-        batch.rejected.append(Rejection(topic, reason, excerpt))
+    def _rejection(self, channel: str, topic: str, reason: str, excerpt: str, at: float, batch: Batch,
+                   source: str | None = None, count: int = 1) -> None:
+        self.counters["rejected"] += count
+        self.rejected_by_channel[channel] = self.rejected_by_channel.get(channel, 0) + count
+        log.warning("rejected %s %s%s: %s", channel, topic, f" from {source}" if source else "", reason)
+        self._writer.reject(at, channel, topic, reason, excerpt, source, count)
+        if channel != "http":  # devices (hub/rejected) and pages have no use for a refused HTTP request
+            batch.rejected.append(Rejection(topic, reason, excerpt))
 
     # -- MQTT inputs ------------------------------------------------------------------------
     def _on_message(self, item: _Received, batch: Batch) -> None:

@@ -12,13 +12,13 @@ on the same dimension, or one filter with a time grouping; :func:`supported` say
 """
 from __future__ import annotations
 
-import bisect
 import math
 from collections import defaultdict
 from datetime import tzinfo
 
 from hub.domain import rollup
 from hub.domain.call import ACTIVE
+from hub.domain.staffing import LocalHours
 from hub.domain.stats import WEEKDAYS, LocalCalendar
 from hub.store import Reader
 
@@ -146,10 +146,10 @@ class RollupView:
         best = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
         return [{"weekday": WEEKDAYS[wd], "hour": h, "calls": n} for (wd, h), n in best]
 
-    def staffing_inputs(self, hour_list: list[tuple[float, tuple[int, int]]]):
+    def staffing_inputs(self, local: LocalHours):
         """What the staffing model needs per hour of the week: calls, and handled calls' count
         and total handling time, counted as the exact path does (by the hour a call began in,
-        calls before the first whole hour left out); and the period's walk histogram."""
+        calls before the first whole hour of ``local`` left out); and the period's walk histogram."""
         calls: dict = defaultdict(int)
         handled: dict = defaultdict(lambda: [0, 0.0])
         for slot, (n, hn, hs) in self._slot_sums().items():
@@ -158,14 +158,12 @@ class RollupView:
             handled[key][0] += hn
             handled[key][1] += hs
         walk = self._walk()
-        starts = [t for t, _ in hour_list]
         for r in self.live():
             agg = self._live_agg(r)
             walk += agg.walk
-            i = bisect.bisect_right(starts, r["pressed_at"]) - 1
-            if i < 0:
+            if local.first is None or r["pressed_at"] < local.first:
                 continue
-            slot = hour_list[i][1]
+            slot = local.slot(r["pressed_at"])
             calls[slot] += 1
             handled[slot][0] += agg.handling_n
             handled[slot][1] += agg.handling_sum

@@ -17,7 +17,9 @@ from callbell.broker import Broker
 from callbell.clock import Clock, SystemClock
 from callbell.mqtt import BrokerAddress
 from callbell.protocol import Topics
+from hub.api import http_edge
 from hub.api.app import create_app
+from hub.api.refusals import Refusals
 from hub.api.deps import HubContext
 from hub.api.page_writer import noting_server_send
 from hub.config import StoreConfig
@@ -119,9 +121,10 @@ class HubService:
         self.mqtt.start()
         if not self.mqtt.link.wait_connected(FIRST_CONNECT_WAIT_S):
             log.warning("broker %s not reachable yet; serving anyway and retrying", self._broker_shown)
+        self.refusals = Refusals(self.dispatcher.reject, self.clock).start()
         self.app = create_app(HubContext(config=c, reader=self.reader, dispatcher=self.dispatcher,
                                          stream=self.stream, clock=self.clock,
-                                         broker_connected=lambda: self.mqtt.connected))
+                                         broker_connected=lambda: self.mqtt.connected, refusals=self.refusals))
         self.app.state.metrics = self.metrics  # GET /metrics (hub/api/routes/metrics.py)
         self.app.state.push = self.push        # /api/v1/push (hub/api/routes/push.py)
 
@@ -148,8 +151,15 @@ class HubService:
     def serve(self, ready: threading.Event | None = None) -> None:
         http = self.config.http
         tls = {"ssl_certfile": str(http.certfile), "ssl_keyfile": str(http.keyfile)} if http.certfile else {}
+        # Connections capped and timed (hub.api.http_edge); X-Forwarded-For believed only from
+        # the proxies the store names, never uvicorn's default (127.0.0.1, or FORWARDED_ALLOW_IPS).
+        self.edge = http_edge.EdgeCounts()
+        protocol = http_edge.guarded_protocol(http_edge.connection_budget(), counts=self.edge)
         config = uvicorn.Config(noting_server_send(self.app), host=self.http_host, port=self.http_port,
-                                log_level="warning", access_log=False, timeout_graceful_shutdown=2, **tls)
+                                log_level="warning", access_log=False, timeout_graceful_shutdown=2,
+                                http=protocol, backlog=http_edge.BACKLOG, timeout_keep_alive=http_edge.KEEP_ALIVE_S,
+                                proxy_headers=bool(http.trusted_proxies),
+                                forwarded_allow_ips=list(http.trusted_proxies), **tls)
         self.server = _Server(config)
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -171,6 +181,8 @@ class HubService:
             self.stream.close()  # open SSE responses would hold up the server's shutdown
         if self.server:
             self.server.should_exit = True
+        if hasattr(self, "refusals"):
+            self.refusals.stop()  # its last counts go to the dispatcher, still running
         if hasattr(self, "mqtt"):
             self.mqtt.stop()
         if hasattr(self, "dispatcher"):

@@ -61,6 +61,9 @@ def open_page(browser, viewport=DESK, grant: tuple[str, ...] = (), **context_opt
         cdp.send("Browser.grantPermissions", {"permissions": list(grant), "browserContextId": context_id})
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
+    # Whatever the hub's Content Security Policy blocks (hub/api/security_headers.py) is a bug.
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "Content Security Policy" in m.text
+            else None)
     try:
         yield page
     finally:

@@ -305,16 +305,22 @@ def running_hub(store_file: Path, clock=None) -> Iterator[HubService]:
 class HubProcess:
     """The real hub, as its own process (``python -m callbell.cli hub``)."""
 
-    def __init__(self, config: Path, port: int, log: Path):
+    def __init__(self, config: Path, port: int, log: Path, *, preexec_fn: Callable[[], None] | None = None,
+                 env: dict | None = None, health_headers: dict | None = None):
+        """``preexec_fn`` runs in the child before the hub (e.g. to lower its limits); ``env``
+        is added to the environment; ``health_headers`` go with the health check (a token,
+        when authentication is on)."""
         self.config, self.port, self.log = config, port, log
         self.proc: subprocess.Popen | None = None
         self.api = Api(f"http://127.0.0.1:{port}")
+        self.preexec_fn, self.env, self.health_headers = preexec_fn, env or {}, health_headers
 
     def start(self, timeout: float = 20.0) -> "HubProcess":
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        env = {**os.environ, "PYTHONPATH": str(ROOT), **self.env}
         self._log = open(self.log, "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "callbell.cli", "hub", "--config", str(self.config)],
-                                     stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=str(self.config.parent))
+                                     stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=str(self.config.parent),
+                                     preexec_fn=self.preexec_fn)
         wait_until(self._healthy, timeout, 0.05, "the hub to serve /api/v1/health")
         return self
 
@@ -322,7 +328,7 @@ class HubProcess:
         if self.proc.poll() is not None:
             raise AssertionError(f"hub exited with {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
         try:
-            status, body = self.api.get("/api/v1/health")
+            status, body = self.api.request("GET", "/api/v1/health", headers=self.health_headers)
             return status == 200 and body.get("broker")
         except OSError:
             return False

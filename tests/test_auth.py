@@ -9,6 +9,7 @@ import ssl
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -35,6 +36,7 @@ ROLE_OF = {
     ("GET", "/api/v1/health"): "device",
     ("GET", "/api/v1/devices"): "device",
     ("GET", "/metrics"): "device",
+    ("GET", "/openapi.json"): "device",
     ("GET", "/api/v1/store"): "associate",
     ("GET", "/api/v1/calls"): "associate",
     ("GET", "/api/v1/calls/{call}"): "associate",
@@ -72,27 +74,38 @@ BODIES = {"acknowledge": {"associate": "ana"}, "answer": {"associate": "ana"}, "
 
 
 class Client:
-    """An HTTP client that shows response headers and keeps the session cookie it is given."""
+    """An HTTP client that shows response headers and keeps the session cookie it is given, and
+    the browser cookie (session.BROWSER_COOKIE) as a browser would. ``source``: the local
+    address to connect from (any of 127.0.0.0/8), to be another client address."""
 
-    def __init__(self, port: int):
-        self.port = port
+    def __init__(self, port: int, source: str | None = None):
+        self.port, self.source = port, source
         self.cookie: str | None = None
+        self.browser: str | None = None
         self.set_cookie: str | None = None
 
     def request(self, method: str, path: str, body=None, headers: dict | None = None) -> tuple[int, object]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10,
+                                          source_address=(self.source, 0) if self.source else None)
         sent = {"Content-Type": "application/json", **(headers or {})}
-        if self.cookie:
-            sent["Cookie"] = f"{SESSION_COOKIE}={self.cookie}"
+        cookies = [f"{SESSION_COOKIE}={self.cookie}"] if self.cookie else []
+        if self.browser and path.startswith("/api/v1/session"):  # the cookie's path
+            cookies.append(f"{session.BROWSER_COOKIE}={self.browser}")
+        if cookies:
+            sent["Cookie"] = "; ".join(cookies)
         try:
             conn.request(method, path, json.dumps(body) if body is not None else None, sent)
             r = conn.getresponse()
             raw = r.read()
             self.headers = r.headers
-            self.set_cookie = r.getheader("Set-Cookie")
-            if self.set_cookie and self.set_cookie.startswith(f"{SESSION_COOKIE}="):
-                value = self.set_cookie.split(";")[0].split("=", 1)[1].strip('"')
-                self.cookie = value or None
+            self.set_cookie = None
+            for header in r.headers.get_all("Set-Cookie") or ():
+                name, _, rest = header.partition("=")
+                value = rest.split(";")[0].strip('"') or None
+                if name == SESSION_COOKIE:
+                    self.set_cookie, self.cookie = header, value
+                elif name == session.BROWSER_COOKIE:
+                    self.browser = value
             if (r.getheader("Content-Type") or "").startswith("application/json"):
                 return r.status, json.loads(raw)
             return r.status, raw.decode(errors="replace")
@@ -266,32 +279,99 @@ def test_a_pin_sign_in_sets_an_httponly_strict_session_cookie_that_opens_the_str
     assert again["signed_in"]["associate"] == "ana" and again["csrf"] == signed["csrf"]
 
 
-def test_a_wrong_pin_is_refused_and_too_many_lock_the_associate_out_even_with_the_right_pin(secured):
-    client = secured.client
-    for _ in range(session.MAX_FAILURES):
-        status, body = client.request("POST", "/api/v1/session", {"associate": "ana", "pin": "0000"})
-        assert (status, body["error"]["code"]) == (401, "wrong_pin")
-    status, body = client.request("POST", "/api/v1/session", {"associate": "ana", "pin": "1234"})
-    assert (status, body["error"]["code"]) == (429, "locked") and client.cookie is None
-    assert client.request("POST", "/api/v1/session", {"associate": "ben", "pin": "5678"})[0] == 200
+def _try(client: "Client", associate: str, **secret) -> tuple[int, str | None]:
+    status, body = client.request("POST", "/api/v1/session", {"associate": associate, **secret})
+    return status, (body.get("error") or {}).get("code") if isinstance(body, dict) else None
 
 
-def test_many_wrong_secrets_from_one_address_lock_that_address_out_for_every_associate(secured, clock):
+def test_wrong_pins_slow_the_next_try_down_doubling_rather_than_lock_the_associate_out(secured, clock):
     client = secured.client
-    spread = ["ana", "ben", "maria"]
-    for i in range(session.ADDRESS_MAX_FAILURES):  # under each associate's own limit
-        who = spread[i % 3]
-        if i % 3 == 2:
-            status, _ = client.request("POST", "/api/v1/session", {"associate": who, "password": "guess-guess"})
-        else:
-            status, _ = client.request("POST", "/api/v1/session", {"associate": who, "pin": "0000"})
-        assert status in (401, 429)
-        if i % 3 == 2:
-            clock.advance(session.LOCKOUT_S)  # each associate's own lockout passes meanwhile
-    status, body = client.request("POST", "/api/v1/session", {"associate": "ben", "pin": "5678"})
-    assert (status, body["error"]["code"]) == (429, "locked") and "this address" in body["error"]["message"]
-    clock.advance(session.ADDRESS_LOCKOUT_S)
-    assert client.request("POST", "/api/v1/session", {"associate": "ben", "pin": "5678"})[0] == 200
+    for _ in range(session.FREE_TRIES):
+        assert _try(client, "ana", pin="0000") == (401, "wrong_pin")
+    assert _try(client, "ana", pin="1234") == (429, "locked") and client.cookie is None  # even the right PIN
+    assert client.headers["Retry-After"] == str(int(session.BACKOFF_FIRST_S))
+    assert _try(client, "ben", pin="5678")[0] == 200  # someone else is not held up
+    clock.advance(session.BACKOFF_FIRST_S)
+    assert _try(client, "ana", pin="0000") == (401, "wrong_pin")  # a try again after 2 s, not 30
+    assert _try(client, "ana", pin="1234") == (429, "locked")
+    assert client.headers["Retry-After"] == str(int(2 * session.BACKOFF_FIRST_S))  # then 4 s
+    clock.advance(2 * session.BACKOFF_FIRST_S)
+    assert _try(client, "ana", pin="1234")[0] == 200
+
+
+def test_strangers_guessing_from_two_addresses_leave_an_associate_signing_in_from_her_own_phone(secured, clock):
+    """The attack of issue 17: 25 wrong PINs every 30 s from two addresses for everyone, for a
+    few minutes. Before, that locked all of them out (and the manager's password with them)."""
+    phone = Client(secured.http_port)
+    phone.sign_in("ana", pin="1234")  # her phone, from before the attack
+    assert phone.browser
+    attackers = [Client(secured.http_port, "127.0.0.2"), Client(secured.http_port, "127.0.0.3")]
+    answered = {401: 0, 429: 0}
+    for round in range(6):
+        clock.advance(30 if round else 0)
+        for attacker in attackers:
+            for who in ("ana", "ben", "maria"):
+                for guess in range(25):
+                    status, _ = _try(attacker, who, pin=f"{9000 + guess}")
+                    answered[status] += 1
+    assert answered[429] > 10 * answered[401]  # the attackers were mostly told to wait
+    assert _try(phone, "ana", pin="1234")[0] == 200  # her own browser: straight in
+    manager = Client(secured.http_port)  # a PIN attack does not touch the manager's password
+    assert manager.sign_in("maria", password=MARIA_PASSWORD)["role"] == "manager"
+    stranger = Client(secured.http_port)  # a browser Ben never used waits, as the attacker does
+    status, code = _try(stranger, "ben", pin="5678")
+    assert (status, code) == (429, "locked")
+    assert 0 < int(stranger.headers["Retry-After"]) <= session.ACCOUNT_BACKOFF_MAX_S
+    clock.advance(int(stranger.headers["Retry-After"]))
+    assert _try(stranger, "ben", pin="5678")[0] == 200
+
+
+def test_a_known_browser_is_slowed_by_its_own_wrong_tries_only(secured, clock):
+    phone = Client(secured.http_port)
+    phone.sign_in("ben", pin="5678")
+    for _ in range(session.FREE_TRIES):
+        assert _try(phone, "ben", pin="0000") == (401, "wrong_pin")  # a stolen phone guesses
+    assert _try(phone, "ben", pin="5678") == (429, "locked")
+    assert _try(Client(secured.http_port, "127.0.0.4"), "ben", pin="5678")[0] == 200  # Ben elsewhere is not
+
+
+def test_tries_sent_in_parallel_are_counted_before_the_slow_password_check(secured):
+    """16 wrong manager passwords at once: before, all 16 were checked (and all counted only
+    after their 85 ms scrypt), though five are allowed."""
+    results = []
+
+    def guess(i: int) -> None:
+        results.append(_try(Client(secured.http_port), "maria", password=f"not-the-password-{i}"))
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(results) == [(401, "wrong_password")] * session.FREE_TRIES + [(429, "locked")] * (16 - session.FREE_TRIES)
+
+
+def test_password_checks_run_a_few_at_a_time_however_many_addresses_send_them(secured, monkeypatch):
+    running, most = [0], [0]
+    lock = threading.Lock()
+    real = session.check_password
+
+    def counting(password: str, stored: str) -> bool:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        try:
+            return real(password, stored)
+        finally:
+            with lock:
+                running[0] -= 1
+    monkeypatch.setattr(session, "check_password", counting)
+    threads = [threading.Thread(target=_try, args=(Client(secured.http_port, f"127.0.1.{a}"), "maria"),
+                                kwargs={"password": f"guess-number-{a}-{i}"}) for a in range(1, 5) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert most[0] == session.PASSWORD_CHECKS_AT_ONCE
 
 
 def test_a_manager_signs_in_with_a_password_and_reads_statistics_but_a_pin_gives_the_floor_only(secured):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import time
 import urllib.error
 import subprocess
 import urllib.request
@@ -10,6 +11,7 @@ import urllib.request
 import pytest
 
 from callbell.broker import free_port
+from callbell.clock import FakeClock
 from callbell.protocol import Rejection
 from callbell.settings import ConfigError
 from hub.api.routes import session
@@ -37,11 +39,11 @@ def test_without_pins_anyone_picks_themselves(hub):
     assert status == 400 and body["error"]["code"] == "unknown_associate"
 
 
-def test_with_pins_the_right_pin_signs_in_and_wrong_ones_lock_out_for_a_while(tmp_path, broker, monkeypatch):
+def test_with_pins_the_right_pin_signs_in_and_wrong_ones_slow_down_the_next_try(tmp_path, broker, monkeypatch):
     path = with_pins(write_store(tmp_path / "store.toml", broker_url=broker.url, http_port=free_port()),
                      ana="1234", maria="8642")
     monkeypatch.setattr(session, "_failures", session._Failures())
-    with running_hub(path) as hub:
+    with running_hub(path, clock=FakeClock(time.time())) as hub:
         options = hub.api.ok("GET", "/api/v1/session")
         assert options["pin_required"] is True
         assert [a["id"] for a in options["associates"]] == ["ana", "maria"]
@@ -51,10 +53,12 @@ def test_with_pins_the_right_pin_signs_in_and_wrong_ones_lock_out_for_a_while(tm
         assert (status, body["error"]["code"]) == (401, "wrong_pin")
         status, body = hub.api.post("/api/v1/session", {"associate": "ben", "pin": "1234"})
         assert (status, body["error"]["code"]) == (403, "no_pin")
-        for _ in range(session.MAX_FAILURES - 1):
+        for _ in range(session.FREE_TRIES - 1):
             hub.api.post("/api/v1/session", {"associate": "ana", "pin": "0000"})
         status, body = hub.api.post("/api/v1/session", {"associate": "ana", "pin": "1234"})
-        assert (status, body["error"]["code"]) == (429, "locked")  # even the right PIN, for LOCKOUT_S
+        assert (status, body["error"]["code"]) == (429, "locked")  # even the right PIN, for BACKOFF_FIRST_S
+        hub.clock.advance(session.BACKOFF_FIRST_S)
+        assert hub.api.post("/api/v1/session", {"associate": "ana", "pin": "1234"})[0] == 200
         assert hub.api.post("/api/v1/session", {"associate": "maria", "pin": "8642"})[0] == 200  # others unaffected
 
 

@@ -3,12 +3,14 @@ simulation of the same queue, and the signed-in associate-hours."""
 import heapq
 import math
 import random
-from datetime import datetime
+from collections import Counter
+from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from hub.domain.staffing import erlang_c, hours, needed, plan, share_within, signed_in, wait_exceeds
+from hub.domain import staffing
+from hub.domain.staffing import LocalHours, erlang_c, hours, needed, plan, share_within, signed_in, wait_exceeds
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -83,10 +85,9 @@ def test_local_hours_follow_daylight_saving_in_the_store_zone():
 def test_signed_in_associate_hours_are_time_weighted_per_hour_of_the_week():
     t = lambda h, m=0: datetime(2026, 11, 16, h, m, tzinfo=BERLIN).timestamp()  # noqa: E731  a Monday
     start, end = t(8), t(12)
-    hour_list = hours(start, end, BERLIN)
     changes = [(t(9), "ana", "available"), (t(9, 30), "ana", "break"), (t(10, 15), "ana", "available"),
                (t(11), "ana", "off"), (t(10, 30), "ben", "off")]
-    got = signed_in({"ben": "available", "ana": "off"}, changes, start, end, hour_list)
+    got = signed_in({"ben": "available", "ana": "off"}, changes, start, end, LocalHours(start, end, BERLIN))
     # ben from 8:00 to 10:30; ana 9:00-9:30 and 10:15-11:00
     assert got == pytest.approx({(0, 8): 1.0, (0, 9): 1.5, (0, 10): 0.5 + 0.75})
     assert (0, 11) not in got
@@ -134,7 +135,94 @@ def test_signed_in_hours_agree_with_an_hour_by_hour_count(seed):
                      for _ in range(rng.randint(0, 60)))
     initial = {p: rng.choice(["available", "off"]) for p in people}
     hour_list = hours(start, end, tz)
-    got = signed_in(initial, changes, start, end, hour_list)
+    got = signed_in(initial, changes, start, end, LocalHours(start, end, tz))
     want = _signed_in_hour_by_hour(initial, changes, start, end, hour_list)
     assert set(got) == set(want)
     assert all(math.isclose(got[k], want[k], abs_tol=1e-9) for k in want)
+
+
+# -- the period's local hours, counted without listing them (issue 17, point 7) ----------------
+class CountingZone(tzinfo):
+    """A time zone that counts how often it is asked: a measure of work that no load on the
+    machine changes (tests are not timed)."""
+
+    def __init__(self, key: str):
+        self.zone, self.asked = ZoneInfo(key), 0
+
+    def utcoffset(self, dt):
+        self.asked += 1
+        return self.zone.utcoffset(dt.replace(tzinfo=self.zone))
+
+    def dst(self, dt):
+        return self.zone.dst(dt.replace(tzinfo=self.zone))
+
+    def tzname(self, dt):
+        return self.zone.tzname(dt.replace(tzinfo=self.zone))
+
+    def fromutc(self, dt):
+        self.asked += 1
+        return self.zone.fromutc(dt.replace(tzinfo=self.zone)).replace(tzinfo=self)
+
+
+def _listed(start: float, end: float, tz) -> Counter:
+    return Counter(slot for _, slot in hours(start, end, tz))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_local_hours_are_counted_as_listing_them_would_in_zones_with_and_without_clock_changes(seed):
+    rng = random.Random(seed)
+    tz = ZoneInfo(rng.choice(["Europe/Berlin", "America/New_York", "Australia/Sydney", "Asia/Kolkata",
+                              "Pacific/Chatham", "UTC", "America/Sao_Paulo"]))
+    start = rng.uniform(0, 4.0e9)
+    end = start + rng.choice([rng.uniform(0, 7200), rng.uniform(0, 40 * 86400), rng.uniform(0, 3 * 365 * 86400)])
+    local = LocalHours(start, end, tz)
+    assert local.counts() == _listed(start, end, tz), (tz, start, end)
+    listed = hours(start, end, tz)
+    assert local.first == (listed[0][0] if listed else None)
+    a, b = sorted(rng.uniform(start, end) for _ in range(2))
+    assert local.counts(a, b) == _listed(max(a, start), b, tz)
+
+
+def test_1970_to_2100_is_counted_exactly_and_costs_clock_changes_not_hours():
+    start, end = datetime(1970, 1, 1, tzinfo=UTC).timestamp(), datetime(2100, 1, 1, tzinfo=UTC).timestamp()
+    zone = CountingZone("Europe/Berlin")
+    local = LocalHours(start, end, zone)
+    counts = local.counts()
+    cold = zone.asked
+    assert counts == _listed(start, end, BERLIN)  # 1,139,846 hours, each in its hour of the week
+    zone.asked = 0
+    again = LocalHours(start, end, zone)
+    ana = [(start + 86400, "ana", "available"), (end - 86400, "ana", "off")]  # on for 130 years
+    on = signed_in({}, ana, start, end, again)
+    slots = [again.slot(t) for t in (1.7e9, 1.8e9, 1.9e9)]  # three calls
+    assert again.counts() == counts and len(slots) == 3
+    assert on[(0, 12)] == counts[(0, 12)]  # Mondays at noon: every one of them
+    # Listing the hours asked the zone 2.3 million times (twice per hour); this asks twice per
+    # week looked at, once per zone and year, and a few times per clock change after that.
+    assert cold < 30_000 and zone.asked < 2_000, (cold, zone.asked)
+
+
+@pytest.mark.parametrize("key", ["Africa/Casablanca", "Asia/Tehran", "America/Sao_Paulo", "Australia/Lord_Howe",
+                                 "Europe/Moscow", "Asia/Gaza"])
+def test_looking_weekly_finds_every_clock_change_that_looking_daily_does(key, monkeypatch):
+    tz = ZoneInfo(key)
+    weekly = [staffing._clock_changes.__wrapped__(tz, y) for y in range(1970, 2100)]
+    monkeypatch.setattr(staffing, "CLOCK_LOOK_S", 86400)
+    daily = [staffing._clock_changes.__wrapped__(tz, y) for y in range(1970, 2100)]
+    assert weekly == daily
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_signed_in_hours_agree_with_an_hour_by_hour_count_over_months_in_other_zones(seed):
+    rng = random.Random(100 + seed)
+    tz = ZoneInfo(rng.choice(["America/New_York", "Australia/Sydney", "Asia/Kolkata", "UTC"]))
+    start = rng.uniform(1.6e9, 1.9e9)
+    end = start + rng.uniform(1, 90) * 86400
+    people = ["ana", "ben", "chen"]
+    changes = sorted((rng.uniform(start - 3600, end + 3600), rng.choice(people), rng.choice(["available", "break", "off"]))
+                     for _ in range(rng.randint(0, 80)))
+    initial = {p: rng.choice(["available", "off"]) for p in people}
+    got = signed_in(initial, changes, start, end, LocalHours(start, end, tz))
+    want = _signed_in_hour_by_hour(initial, changes, start, end, hours(start, end, tz))
+    assert set(got) == set(want)
+    assert all(math.isclose(got[k], want[k], abs_tol=1e-6) for k in want)

@@ -6,16 +6,17 @@ from pathlib import Path
 from typing import Iterator
 
 import fastapi.routing
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.responses import FileResponse
-from fastapi.staticfiles import StaticFiles
 
 import dashboard
 from callbell import __version__
 from hub.api import errors
 from hub.api.body_limit import BodyLimit
-from hub.api.deps import HubContext
+from hub.api.deps import HubContext, allow
+from hub.api.page_files import PageFiles
+from hub.api.security_headers import SecurityHeaders
 from hub.api.routes import associates, calls, exports, metrics, push, session, stats, status, stream
 from hub.auth import RANK, Authenticator
 from hub.store import Credentials
@@ -29,7 +30,7 @@ log = logging.getLogger("callbell.hub.http")
 PUBLIC_ROUTES = {("GET", "/api/v1/session"), ("POST", "/api/v1/session"), ("DELETE", "/api/v1/session"),
                  ("POST", "/api/v1/push/receipt"), ("POST", "/api/v1/push/act")}
 #: Paths whose every other route must declare the role it needs (hub.api.deps.allow).
-GUARDED_PREFIXES = ("/api/", "/metrics")
+GUARDED_PREFIXES = ("/api/", "/metrics", "/openapi.json")
 
 
 def create_app(context: HubContext) -> FastAPI:
@@ -37,7 +38,9 @@ def create_app(context: HubContext) -> FastAPI:
         title="Callbell hub",
         version=__version__,
         description="Fitting-room calls: the HTTP side of the Callbell wire contract v1.",
-        openapi_url="/openapi.json",
+        # The description is served below, to signed-in callers; no /docs or /redoc (they load
+        # their scripts from a CDN, and the hub needs no cloud).
+        openapi_url=None, docs_url=None, redoc_url=None,
     )
     app.state.hub = context
     if context.config.http.demo:
@@ -46,35 +49,44 @@ def create_app(context: HubContext) -> FastAPI:
     app.state.auth = Authenticator(context.reader, Credentials(context.config.database.path), context.clock)
     errors.install(app)
     # Bodies over the cap are refused before any route reads them, and recorded like other bad input.
-    app.add_middleware(BodyLimit, on_refused=lambda method, path, reason: context.dispatcher.reject(
-        "http", f"{method} {path}", reason))
+    app.add_middleware(BodyLimit, on_refused=lambda method, path, reason, client: context.refusals.note(
+        client, f"{method} {path}", reason))
     for module in (status, calls, associates, session, stats, exports, stream, metrics, push):
         app.include_router(module.router)
-    check_every_route_has_a_role(app)
 
-    @app.get("/", include_in_schema=False)
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(allow("device"))])
+    def openapi_description():
+        return app.openapi()
+    check_every_route_has_a_role(app)
+    # Outermost: every answer, the body cap's refusals included, carries the browser's rules.
+    app.add_middleware(SecurityHeaders)
+
+    # The pages answer HEAD too (link checkers, a monitor asking whether the hub is up).
+    page = lambda path: app.api_route(path, methods=["GET", "HEAD"], include_in_schema=False)  # noqa: E731
+
+    @page("/")
     def floor_dashboard():
         return FileResponse(PAGES / "index.html", headers={"Cache-Control": "no-cache"})
 
-    @app.get("/stats", include_in_schema=False)
+    @page("/stats")
     def statistics_page():
         return FileResponse(PAGES / "stats.html", headers={"Cache-Control": "no-cache"})
 
-    @app.get("/phone", include_in_schema=False)
+    @page("/phone")
     def phone_page():
         return FileResponse(PAGES / "phone.html", headers={"Cache-Control": "no-cache"})
 
-    @app.get("/manifest.webmanifest", include_in_schema=False)
+    @page("/manifest.webmanifest")
     def web_app_manifest():
         return FileResponse(PAGES / "manifest.webmanifest", media_type="application/manifest+json",
                             headers={"Cache-Control": "no-cache"})
 
-    @app.get("/sw.js", include_in_schema=False)
+    @page("/sw.js")
     def service_worker():
         # Served from the root so its scope covers /phone (a worker controls only its folder and below).
         return FileResponse(PAGES / "sw.js", media_type="text/javascript", headers={"Cache-Control": "no-cache"})
 
-    app.mount("/static", StaticFiles(directory=PAGES), name="static")
+    app.mount("/static", PageFiles(directory=PAGES), name="static")
     return app
 
 

@@ -11,7 +11,8 @@ MAX_BODY_BYTES = 64 * 1024
 
 class BodyLimit:
     """ASGI middleware: 413 for a declared Content-Length over the cap, and for a body sent
-    without one (chunked) once it passes the cap; ``on_refused(method, path, reason)`` records it."""
+    without one (chunked) once it passes the cap; ``on_refused(method, path, reason, client)``
+    records it (``client``: the client's address)."""
 
     def __init__(self, app, on_refused=None, max_bytes: int = MAX_BODY_BYTES):
         self.app, self.on_refused, self.max_bytes = app, on_refused, max_bytes
@@ -52,7 +53,8 @@ class BodyLimit:
 
     async def _refuse(self, scope, send, status: int, code: str, message: str) -> None:
         if self.on_refused is not None:
-            self.on_refused(scope.get("method", "?"), scope.get("path", "?"), message)
+            client = scope.get("client") or ("unknown", 0)
+            self.on_refused(scope.get("method", "?"), scope.get("path", "?"), message, client[0])
         payload = json.dumps({"error": {"code": code, "message": message}}).encode()
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),

@@ -9,6 +9,7 @@ from fastapi import Request
 
 from callbell.clock import Clock
 from hub.api.errors import ApiError
+from hub.api.refusals import Refusals
 from hub.auth import CSRF_HEADER, DEMO, RANK, SESSION_COOKIE, Authenticator, Principal
 from hub.config import StoreConfig
 from hub.dispatcher import Dispatcher
@@ -24,6 +25,7 @@ class HubContext:
     stream: StreamChannel
     clock: Clock
     broker_connected: Callable[[], bool]
+    refusals: Refusals  # refused requests, summed per client and minute
 
 
 def hub(request: Request) -> HubContext:

@@ -19,9 +19,12 @@ STATUS = {"not_found": 404, "unknown_room": 404, "unknown_associate": 400, "conf
 
 
 class ApiError(Exception):
-    def __init__(self, code: str, message: str, status: int | None = None):
+    """``headers``: added to the error's response (e.g. Retry-After for a 429)."""
+
+    def __init__(self, code: str, message: str, status: int | None = None, headers: dict | None = None):
         super().__init__(message)
         self.code, self.message, self.status = code, message, status or STATUS.get(code, 400)
+        self.headers = headers or {}
 
 
 def error_response(code: str, message: str, status: int) -> JSONResponse:
@@ -29,10 +32,11 @@ def error_response(code: str, message: str, status: int) -> JSONResponse:
 
 
 def _record(request: Request, reason: str) -> None:
+    """Note a refused request, summed per client and minute (hub.api.refusals)."""
     hub = getattr(request.app.state, "hub", None)
     if hub is not None:
-        hub.dispatcher.reject("http", f"{request.method} {request.url.path}", reason,
-                              str(request.url.query)[:200])
+        hub.refusals.note(request.client.host if request.client else "unknown",
+                          f"{request.method} {request.url.path}", reason, str(request.url.query)[:200])
 
 
 def install(app: FastAPI) -> None:
@@ -41,6 +45,7 @@ def install(app: FastAPI) -> None:
         if e.status < 500 and e.code != "not_found":
             _record(request, e.message)
         response = error_response(e.code, e.message, e.status)
+        response.headers.update(e.headers)
         if e.status == 401:  # RFC 9110: a 401 names the scheme that would work
             response.headers["WWW-Authenticate"] = 'Bearer realm="callbell"'
         return response

@@ -26,10 +26,10 @@ every call (the measured median from acknowledged to at the door).
 """
 from __future__ import annotations
 
-import bisect
+import functools
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 #: The most associates :func:`needed` will try for one hour; beyond it the hour is reported as
 #: not reachable (a store hour needing more than this has a different problem).
@@ -151,7 +151,9 @@ ON_FLOOR_STATES = ("available",)
 
 def hours(start: float, end: float, tz) -> list[tuple[float, tuple[int, int]]]:
     """Every local hour that begins in [start, end): (its start, (weekday, hour)). An hour that
-    happens twice when clocks go back is listed twice; one skipped when they go forward, not."""
+    happens twice when clocks go back is listed twice; one skipped when they go forward, not.
+    One entry per hour: for short periods and tests; :class:`LocalHours` counts them without
+    listing them."""
     first = datetime.fromtimestamp(start, tz).replace(minute=0, second=0, microsecond=0)
     t = first.timestamp()
     if t < start:
@@ -164,9 +166,145 @@ def hours(start: float, end: float, tz) -> list[tuple[float, tuple[int, int]]]:
     return out
 
 
+#: Hours in a week: the slots of the staffing model.
+WEEK_HOURS = 7 * 24
+#: 1970-01-01, where epoch days start, was a Thursday (Monday = 0).
+EPOCH_WEEKDAY = 3
+
+
+def _offset(tz, t: float) -> float:
+    return datetime.fromtimestamp(t, tz).utcoffset().total_seconds()
+
+
+#: How far apart :func:`_clock_changes` looks at a zone's offset, seconds. No zone of the tz
+#: database changes its clocks and back within a week between 1970 and 2100 (looking daily
+#: and weekly finds the same changes in all 599 zones); tests/test_staffing.py checks the
+#: zones that change most often.
+CLOCK_LOOK_S = 7 * 86400
+
+
+@functools.lru_cache(maxsize=8192)
+def _clock_changes(tz, year: int) -> tuple[tuple[float, float], ...]:
+    """Every change of ``tz``'s UTC offset in the UTC year ``year``: (instant, offset after, s).
+    Found by looking every CLOCK_LOOK_S and narrowing a change down to the second (about 60
+    lookups a year). Cached: a zone's rules do not change while the hub runs."""
+    # From the year's last second before it, so a change at its very first second is found
+    # here (and one at the next year's first second there).
+    stop = datetime(year + 1, 1, 1, tzinfo=timezone.utc).timestamp() - 1
+    t = datetime(year, 1, 1, tzinfo=timezone.utc).timestamp() - 1
+    changes = []
+    before = _offset(tz, t)
+    while t < stop:
+        nxt = min(t + CLOCK_LOOK_S, stop)
+        after = _offset(tz, nxt)
+        if after != before:
+            lo, hi = t, nxt  # the offset is ``before`` at lo and ``after`` at hi
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if _offset(tz, mid) == before:
+                    lo = mid
+                else:
+                    hi = mid
+            changes.append((hi, after))
+            before = after
+        t = nxt
+    return tuple(changes)
+
+
+class LocalHours:
+    """The local hours that begin in [``start``, ``end``) in ``tz``, counted per hour of the week
+    (weekday 0 = Monday, hour) without listing them: the cost follows the clock changes in the
+    period (about two a year), not its length in hours. An hour begins where the local clock
+    shows a whole hour, so the hour that happens twice when clocks go back counts twice and
+    the one skipped in spring not at all, as :func:`hours` lists them.
+
+    >>> from zoneinfo import ZoneInfo
+    >>> week = LocalHours(0, 7 * 86400, ZoneInfo("UTC"))
+    >>> sum(week.counts().values()), week.counts()[(3, 0)]   # 1970-01-01 was a Thursday
+    (168, 1)
+    """
+
+    def __init__(self, start: float, end: float, tz):
+        self.start, self.end, self.tz = start, end, tz
+        self._slots: dict[int, tuple[int, int]] = {}
+        self.stretches = self._stretches(start, end)  # (from, to, UTC offset s), in time order
+        firsts = (h for a, b, off in self.stretches if (h := self._first_hour(a, off)) < b)
+        #: Start of the first local hour beginning in the period, epoch s; None if none does.
+        self.first: float | None = next(firsts, None)
+
+    def _stretches(self, start: float, end: float) -> list[tuple[float, float, float]]:
+        if end <= start:
+            return []
+        out, a, off = [], start, _offset(self.tz, start)
+        y0 = datetime.fromtimestamp(start, timezone.utc).year
+        y1 = datetime.fromtimestamp(end, timezone.utc).year
+        for year in range(y0, y1 + 1):
+            for at, after in _clock_changes(self.tz, year):
+                if start < at < end:
+                    out.append((a, at, off))
+                    a, off = at, after
+        out.append((a, end, off))
+        return out
+
+    @staticmethod
+    def _first_hour(t: float, offset: float) -> float:
+        """The first instant at or after ``t`` at which a clock ``offset`` s from UTC shows a whole hour."""
+        return math.ceil((t + offset) / 3600) * 3600 - offset
+
+    def hour_start(self, t: float) -> float:
+        """Where the local hour holding ``t`` began, epoch s."""
+        off = _offset(self.tz, t)
+        return math.floor((t + off) / 3600) * 3600 - off
+
+    def slot(self, t: float) -> tuple[int, int]:
+        """(weekday, hour) of ``t`` on the local clock; computed once per quarter hour (every
+        zone's offset is a whole number of quarter hours)."""
+        q = int(t // 900)
+        s = self._slots.get(q)
+        if s is None:
+            d = datetime.fromtimestamp(q * 900, self.tz)
+            s = self._slots[q] = (d.weekday(), d.hour)
+        return s
+
+    def counts(self, a: float | None = None, b: float | None = None) -> dict[tuple[int, int], int]:
+        """How many local hours of the period begin in [``a``, ``b``) (default: the whole
+        period), per (weekday, hour); hours that never begin are left out."""
+        a = self.start if a is None else max(a, self.start)
+        b = self.end if b is None else min(b, self.end)
+        whole_weeks = 0
+        extra = [0] * (WEEK_HOURS + 1)  # +1 on a run of slots, as differences (a run may wrap)
+        for s, e, off in self.stretches:
+            s, e = max(s, a), min(e, b)
+            if s >= e:
+                continue
+            t0 = self._first_hour(s, off)
+            if t0 >= e:
+                continue
+            n = math.ceil((e - t0) / 3600)  # whole hours of this clock beginning in [t0, e)
+            local = int(round(t0 + off))
+            first = ((local // 86400 + EPOCH_WEEKDAY) % 7) * 24 + (local % 86400) // 3600
+            weeks, rest = divmod(n, WEEK_HOURS)
+            whole_weeks += weeks
+            last = first + rest
+            extra[first] += 1
+            if last <= WEEK_HOURS:
+                extra[last] -= 1
+            else:  # the run wraps past Sunday 23:00
+                extra[WEEK_HOURS] -= 1
+                extra[0] += 1
+                extra[last - WEEK_HOURS] -= 1
+        out, running = {}, 0
+        for i in range(WEEK_HOURS):
+            running += extra[i]
+            if whole_weeks + running:
+                out[divmod(i, 24)] = whole_weeks + running
+        return out
+
+
 def signed_in(initial: dict[str, str], changes: list[tuple[float, str, str]], start: float, end: float,
-              hour_list: list[tuple[float, tuple[int, int]]]) -> dict[tuple[int, int], float]:
-    """Associate-hours on the floor per hour of the week, summed over the period.
+              local: "LocalHours") -> dict[tuple[int, int], float]:
+    """Associate-hours on the floor per hour of the week, summed over the local hours of the
+    period (``local``: :class:`LocalHours` of [start, end)).
 
     ``initial``: each associate's declared state at ``start``; ``changes``: (at, associate, new
     state) in time order. Time-weighted: someone on the floor for 30 minutes of an hour counts ½.
@@ -184,30 +322,28 @@ def signed_in(initial: dict[str, str], changes: list[tuple[float, str, str]], st
             since[who] = max(at, start)
         state[who] = new
     intervals += [(since[a], end) for a, s in state.items() if s in ON_FLOOR_STATES]
-    # Hours an interval covers whole count 1 through a difference array (one step per interval,
-    # not per hour: a year has thousands of sign-ins and hours); its partial ends count a fraction.
-    starts = [t for t, _ in hour_list]
-    n = len(hour_list)
-    part = [0.0] * n
-    whole = [0] * (n + 1)
-    for lo, hi in intervals:
-        i = max(0, bisect.bisect_right(starts, lo) - 1)
-        j = bisect.bisect_left(starts, hi)  # hours from j on begin at or after hi
-        if i >= j:
-            continue
-        first_whole = i if starts[i] >= lo else i + 1
-        last_whole = j - 1 if starts[j - 1] + 3600 <= hi else j - 2  # inclusive
-        if first_whole <= last_whole:
-            whole[first_whole] += 1
-            whole[last_whole + 1] -= 1
-        for k in {i, j - 1} - set(range(first_whole, last_whole + 1)):
-            overlap = min(hi, starts[k] + 3600) - max(lo, starts[k])
-            if overlap > 0:
-                part[k] += overlap / 3600
+    # Per interval: its partial first and last hours as fractions, the whole hours between
+    # counted per hour of the week (LocalHours.counts: no walk through the hours).
     out: dict[tuple[int, int], float] = {}
-    running = 0
-    for k, (_, slot) in enumerate(hour_list):
-        running += whole[k]
-        if running or part[k]:
-            out[slot] = out.get(slot, 0.0) + running + part[k]
-    return out
+
+    def add(slot: tuple[int, int], x: float) -> None:
+        out[slot] = out.get(slot, 0.0) + x
+    if local.first is None:
+        return out
+    for lo, hi in intervals:
+        lo = max(lo, local.first)  # time before the first listed hour belongs to no hour
+        if hi <= lo:
+            continue
+        h = local.hour_start(lo)
+        if h < lo:  # lo is inside an hour: its part of that hour
+            add(local.slot(h), (min(hi, h + 3600) - lo) / 3600)
+            lo = h + 3600
+            if hi <= lo:
+                continue
+        h = local.hour_start(hi)
+        if h < hi:  # hi is inside an hour
+            add(local.slot(h), (hi - h) / 3600)
+            hi = h
+        for slot, n in local.counts(lo, hi).items():
+            add(slot, n)
+    return {k: v for k, v in out.items() if v > 0}

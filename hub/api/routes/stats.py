@@ -3,7 +3,6 @@ distribution and the staffing model (docs/statistics.md). Figures come from hub/
 and hub/domain/staffing.py over the calls the store reads for the period and filters."""
 from __future__ import annotations
 
-import bisect
 import statistics as pystats
 from typing import Literal
 
@@ -198,17 +197,17 @@ def _distribution(h: HubContext, p: Period, rows: _Rows, bin_s: float, max_s: fl
 
 def _staffing(h: HubContext, p: Period, rows: _Rows, walk_s: float | None) -> dict:
     s = h.config.store
-    hour_list = staffing.hours(p.start, p.end, p.tz)
-    occurrences: dict = {}
-    for t, slot in hour_list:
-        occurrences[slot] = occurrences.get(slot, 0) + 1
+    # The period's hours counted per hour of the week, not listed: over 1970-2100 that is a
+    # million hours, and the cost must follow the calls (issue 17).
+    local = staffing.LocalHours(p.start, p.end, p.tz)
+    occurrences = local.counts()
     v = p.view(h, "hour")
     if v is None:
         method = "exact"
-        calls, handled, measured_walk = _staffing_inputs(rows.get(), hour_list)
+        calls, handled, measured_walk = _staffing_inputs(rows.get(), local)
     else:
         method = "histogram"
-        calls, sums, walk_hist = v.staffing_inputs(hour_list)
+        calls, sums, walk_hist = v.staffing_inputs(local)
         handled = {k: (n, total) for k, (n, total) in sums.items() if n}
         measured_walk = rollup.percentiles(walk_hist, (50,), rollup.RESOLUTION_S)[0]
     walk = walk_s if walk_s is not None else (measured_walk if measured_walk is not None else DEFAULT_WALK_S)
@@ -216,7 +215,7 @@ def _staffing(h: HubContext, p: Period, rows: _Rows, walk_s: float | None) -> di
     default_handling = sum(t for _, t in handled.values()) / n_all if n_all else DEFAULT_HANDLING_S
     handling = {k: t / n for k, (n, t) in handled.items() if n >= MIN_SLOT_HANDLED}
     initial, changes = h.reader.associate_states(p.start, p.end)
-    on = staffing.signed_in(initial, changes, p.start, p.end, hour_list)
+    on = staffing.signed_in(initial, changes, p.start, p.end, local)
     slots = staffing.plan(calls, occurrences, handling, on, walk_s=walk, standard_s=s.standard_s,
                           target_share=s.target_share, default_handling_s=default_handling)
     return {**p.head(method), "model": "erlang-c", "standard_s": s.standard_s, "target_share": s.target_share,
@@ -225,19 +224,18 @@ def _staffing(h: HubContext, p: Period, rows: _Rows, walk_s: float | None) -> di
             "slots": [{**x.as_dict(), "weekday": WEEKDAYS[x.weekday]} for x in slots]}
 
 
-def _staffing_inputs(rows: list[dict], hour_list: list) -> tuple[dict, dict, float | None]:
-    """From the calls: calls per hour of the week, (count, total handling s) of the handled
+def _staffing_inputs(rows: list[dict], local: staffing.LocalHours) -> tuple[dict, dict, float | None]:
+    """From the calls: calls per hour of the week (by the local hour a call began in; calls
+    before the period's first whole hour left out), (count, total handling s) of the handled
     ones, and the median walk (acknowledged → at the door), s."""
     walks = [r["response_s"] - r["wait_ack_s"] for r in rows
              if r["response_s"] is not None and r["wait_ack_s"] is not None]
-    starts = [t for t, _ in hour_list]
     calls: dict = {}
     handled: dict = {}
     for r in rows:
-        i = bisect.bisect_right(starts, r["pressed_at"]) - 1
-        if i < 0:
+        if local.first is None or r["pressed_at"] < local.first:
             continue
-        slot = hour_list[i][1]
+        slot = local.slot(r["pressed_at"])
         calls[slot] = calls.get(slot, 0) + 1
         if r["handling_s"] is not None and not r["auto_closed"]:
             n, t = handled.get(slot, (0, 0.0))
