@@ -119,6 +119,7 @@ async function refresh() {
     trendChart(trend);
     staffing(staff);
     groupsTable(stats);
+    receiptsTable(await get(`/api/v1/stats/receipts?${q}`));
     const period = new URLSearchParams(q);
     const exp = new URLSearchParams();
     if (period.get("from")) exp.set("since", period.get("from"));
@@ -298,6 +299,32 @@ function cell(key, value) {
   if (key === "within_standard_share") return pct(value);
   if (key.endsWith("_s")) return value.toFixed(1);
   return String(value);
+}
+
+// Receipts (GET /api/v1/stats/receipts): one row per associate, then everyone.
+function receiptsTable(r) {
+  const ms = (x) => (x == null ? "–" : x < 10 ? `${Math.round(x * 1000)} ms` : `${Math.round(x)} s`);
+  $("reach-note").textContent = `Alerts the phones confirmed having (delivered) and ringing (shown), and how fast. ` +
+    `An alert not confirmed within ${r.receipt_s} s goes on to the next person.`;
+  const cols = [["Associate", (w, g) => w], ["Alerts", (w, g) => g.alerts], ["Delivered", (w, g) => pct(g.delivered_share)],
+    [`In ${r.receipt_s} s`, (w, g) => pct(g.delivered_in_time_share)], ["Delivered, median", (w, g) => ms(g.delivered_median_s)],
+    ["p90", (w, g) => ms(g.delivered_p90_s)], ["Rang", (w, g) => pct(g.shown_share)],
+    ["Rang, median", (w, g) => ms(g.shown_median_s)],
+    ["By", (w, g) => Object.entries(g.delivered_via).map(([k, n]) => `${k} ${n}`).join(", ") || "–"]];
+  const names = new Map((state.store.associates || []).map((a) => [a.id, a.name]));
+  const head = document.createElement("tr");
+  head.append(...cols.map(([label]) => th(label)));
+  const rows = [...Object.entries(r.by_associate).map(([who, g]) => [names.get(who) || who, g]), ["Everyone", r.total]];
+  $("receipts").replaceChildren(head, ...rows.map(([who, g], i) => {
+    const tr = document.createElement("tr");
+    if (i === rows.length - 1) tr.className = "total";
+    for (const [, value] of cols) {
+      const td = document.createElement("td");
+      td.textContent = value(who, g);
+      tr.append(td);
+    }
+    return tr;
+  }));
 }
 
 function groupsTable(s) {

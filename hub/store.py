@@ -145,6 +145,9 @@ def create_schema(path: Path) -> None:
         # Alerts and their receipts over a period (hub.domain.receipts), likewise apart.
         conn.execute("CREATE INDEX IF NOT EXISTS events_alerted ON events (at, actor) WHERE kind = 'alerted'")
         conn.execute("CREATE INDEX IF NOT EXISTS events_receipts ON events (at, actor, detail) WHERE kind = 'receipt'")
+        # Alerts and their receipts over a period (hub.domain.receipts), likewise apart.
+        conn.execute("CREATE INDEX IF NOT EXISTS events_alerted ON events (at, actor) WHERE kind = 'alerted'")
+        conn.execute("CREATE INDEX IF NOT EXISTS events_receipts ON events (at, actor, detail) WHERE kind = 'receipt'")
     finally:
         conn.close()
 
@@ -778,6 +781,18 @@ class Reader:
             "WHERE kind = 'receipt' AND at >= ? AND at < ?", (since, until)).fetchall()
         return [tuple(r) for r in alerts], [tuple(r) for r in receipts]
 
+
+    def alerts_and_receipts(self, since: float, until: float) -> tuple[list[tuple], list[tuple]]:
+        """Alerts made and receipts got in [since, until): ([(associate, at)], [(associate,
+        stage, via, latency_s)]), each from its own partial index (hub.domain.receipts)."""
+        conn = self._conn()
+        alerts = conn.execute("SELECT actor, at FROM events INDEXED BY events_alerted WHERE kind = 'alerted' "
+                              "AND at >= ? AND at < ?", (since, until)).fetchall()
+        receipts = conn.execute(
+            "SELECT actor, json_extract(detail, '$.stage'), json_extract(detail, '$.via'), "
+            "json_extract(detail, '$.latency_s') FROM events INDEXED BY events_receipts "
+            "WHERE kind = 'receipt' AND at >= ? AND at < ?", (since, until)).fetchall()
+        return [tuple(r) for r in alerts], [tuple(r) for r in receipts]
 
 
 class HistoryLoader:

@@ -59,6 +59,7 @@ ROLE_OF = {
     ("GET", "/api/v1/stats/distribution"): "manager",
     ("GET", "/api/v1/stats/staffing"): "manager",
     ("GET", "/api/v1/stats/overview"): "manager",
+    ("GET", "/api/v1/stats/receipts"): "manager",
     ("GET", "/api/v1/calls.csv"): "manager",
     ("GET", "/api/v1/events.csv"): "manager",
     ("GET", "/api/v1/events.jsonl"): "manager",
