@@ -20,6 +20,11 @@ const RING_TICK_MS = 1000;
 // request would otherwise hang for minutes, holding one of the browser's six connections to the
 // hub: a few of those and the stream itself cannot reconnect.
 const QUICK_REQUEST_MS = 4000;
+// A tap that gets no answer from the hub (offline) is tried again every ACTION_RETRY_MS for
+// ACTION_RETRY_FOR_MS: long enough for a Wi-Fi roam or a hub restart, short enough that the
+// person is not left thinking the tap took.
+const ACTION_RETRY_MS = 2000;
+const ACTION_RETRY_FOR_MS = 30_000;
 const ME_KEY = "callbell.phone.me";
 // After signing in, wait at most this long for the live state before choosing "available".
 const FIRST_SNAPSHOT_WAIT_MS = 3000;
@@ -91,7 +96,8 @@ async function signIn(event) {
     if (!current || current.declared === "off") await setState("available");
     showApp();
   } catch (e) {
-    error.textContent = e.message;
+    $("pin").value = "";  // a wrong PIN is typed again from the start
+    error.textContent = e instanceof TypeError ? "No connection to the hub: check the Wi-Fi and try again." : e.message;
     error.hidden = false;
   }
 }
@@ -373,9 +379,26 @@ async function act(event, id) {
   const error = li.querySelector(".error");
   error.hidden = true;
   button.disabled = true;
+  const action = button.dataset.action;
+  const until = Date.now() + ACTION_RETRY_FOR_MS;
   try {
-    live.apply(await post(`/calls/${id}/${button.dataset.action}`, { associate: me.id, source: "phone" }));
-    if (button.dataset.action !== "decline") closeNotification(id);
+    for (;;) {
+      try {
+        live.apply(await post(`/calls/${id}/${action}`, { associate: me.id, source: "phone" }));
+        error.hidden = true;
+        if (action !== "decline") closeNotification(id);
+        return;
+      } catch (e) {
+        if (!(e instanceof TypeError)) throw e;  // the hub answered no: say why
+        // No answer at all (Wi-Fi gone, hub restarting): say so, and try again for a while.
+        if (Date.now() > until || !live.calls.has(id)) {
+          throw new Error("Could not reach the hub. Tap again once the red banner is gone.");
+        }
+        error.textContent = "No connection to the hub — trying again…";
+        error.hidden = false;
+        await new Promise((r) => setTimeout(r, ACTION_RETRY_MS));
+      }
+    }
   } catch (e) {
     error.textContent = e.message;
     error.hidden = false;

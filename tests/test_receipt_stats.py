@@ -50,3 +50,4 @@ def test_the_statistics_page_shows_the_receipts_table(hub, broker, browser):
         expect(rows.nth(1).locator("td").nth(0)).to_have_text("Ana")
         expect(rows.nth(1).locator("td").nth(2)).to_have_text("100.0 %")
         expect(page.locator("#reach-note")).to_contain_text("within 5 s goes on to the next person")
+
