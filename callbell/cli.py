@@ -10,6 +10,8 @@
     callbell device provision --config store.toml --device pi-a --out device.toml
     callbell token create --config store.toml --role manager --name grafana   # an API token
     callbell password --associate maria        # a manager's password_hash for store.toml
+    callbell chain broker-config --config chain.toml --make-certs   # a chain's central RabbitMQ and bridges
+    callbell chain run --config chain.toml     # head office: events into ClickHouse, the chain page
 
 Every command takes ``--help``. Bad configuration is reported as ``error: FILE line N: key:
 what is wrong`` with exit code 2, never as a traceback.
@@ -432,6 +434,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--pace", type=float, default=1.0, help="speed of the simulated store, 2 = twice as busy (default: 1)")
     m.add_argument("--fresh", action="store_true", help="start with an empty database")
     m.set_defaults(func=cmd_demo)
+
+    from chain.cli import add_parser as add_chain  # head office: docs/chain.md
+    add_chain(sub)
     return p
 
 
