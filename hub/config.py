@@ -311,6 +311,26 @@ class DeviceConfig(Strict):
     rooms: list[str] = Field(min_length=1, description="Ids of the rooms this device serves")
 
 
+class ChainSection(Strict):
+    """The store's place in a chain (docs/chain.md): its event log goes up to head office."""
+    enabled: bool = Field(False, description="Send the event log to head office through the store broker's bridge")
+    url: str | None = Field(None, description="The store broker with the uplink's own account (callbell chain "
+                            "store-config writes it; better from the environment: CALLBELL_UPLINK_URL); "
+                            "default: the hub's broker URL")
+    resend_after_s: float = Field(30.0, gt=0, le=3600, allow_inf_nan=False,
+                                  description="Resend from central's mark when it has not moved for this many "
+                                  "seconds while events beyond it are out")
+    window: int = Field(5000, ge=200, le=1_000_000, description="Events sent beyond central's mark at most")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is not None:
+            from callbell.mqtt import BrokerAddress
+            BrokerAddress.parse(v)
+        return v
+
+
 class StoreConfig(Strict):
     store: StoreSection
     mqtt: MqttSection = MqttSection()
@@ -328,6 +348,7 @@ class StoreConfig(Strict):
                                         "accounts and ACL; optional without a secured broker")
     home_assistant: HomeAssistantSection = HomeAssistantSection()
     buttons: list[ButtonConfig] = Field([], description="Third-party buttons (Zigbee2MQTT, Shelly) as call buttons")
+    chain: ChainSection = ChainSection()
 
     _layout: Layout | None = PrivateAttr(None)
 

@@ -33,6 +33,7 @@ from hub.domain import rollup
 from hub.store import PushSubscriptions, Reader, prepare_rollups
 from hub.stream import HEARTBEAT_S, StreamChannel
 from hub.third_party_buttons import ButtonMap
+from hub.uplink import Uplink
 
 log = logging.getLogger("callbell.hub")
 
@@ -115,6 +116,9 @@ class HubService:
                                         on_subscribed=self._push_subscribed)
         if self.push is not None:
             self.dispatcher.communicators.append(self.push.start())
+        self.uplink = Uplink.from_config(c, self._broker_url) if c.chain.enabled else None
+        if self.uplink is not None:  # the event log up to head office (hub/uplink.py, docs/chain.md)
+            self.dispatcher.communicators.append(self.uplink.start())
         self.dispatcher.start()
         for who in self.push.subscriptions.associates() if self.push else ():
             self._push_subscribed(who, True)  # the roster's push flag, after a restart
@@ -193,5 +197,7 @@ class HubService:
             self.push.stop()
         if getattr(self, "home_assistant", None) is not None:
             self.home_assistant.stop()
+        if getattr(self, "uplink", None) is not None:
+            self.uplink.stop()
         if self.broker:
             self.broker.stop()
