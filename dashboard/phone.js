@@ -482,7 +482,7 @@ function fill(li, c) {
   show("acknowledge", c.status === "open");
   show("decline", c.status === "open" && askedMe);
   show("answer", c.status === "open" || c.status === "acknowledged");
-  show("done", c.status === "answered" || c.acknowledged_by === me.id);
+  show("done", c.status === "answered");  // after Arrived (or presence): "Done" alone records no arrival
   tickCard(li, c);
 }
 

@@ -167,12 +167,15 @@ def test_a_decline_is_recorded_once(floor, clock):
     assert call.declined == ["ana"]
 
 
-def test_done_on_a_waiting_call_answers_it_first(floor, clock):
+def test_done_on_a_call_nobody_was_recorded_at_makes_up_no_arrival(floor, clock):
     press(floor, clock)
     call = floor.current("room-1")
+    floor.acknowledge(call.id, "ana", clock.time() + 5, "phone")
     clock.advance(30)
-    assert kinds(floor.done(call.id, "ana", clock.time(), "dashboard")) == ["answered", "done"]
-    assert call.response_s == 30 and call.handling_s == 0
+    [t] = floor.done(call.id, "ana", clock.time(), "phone")  # "On my way", then "Done"
+    assert (t.kind, t.detail) == ("done", {"arrival": "not recorded"})
+    assert call.status == "done" and call.answered_at is None
+    assert call.response_s is None and call.handling_s is None and call.wait_ack_s == 5
 
 
 def test_unknown_rooms_and_reasons_are_refused(floor, clock):

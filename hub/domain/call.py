@@ -300,12 +300,13 @@ class Floor:
         return self._answer(call, associate, at, source)
 
     def done(self, call_id: str, associate: str, at: float, source: str) -> list[Transition]:
-        """Finished with the shopper. On a call not yet marked answered, answers it first."""
+        """Finished with the shopper. On a call nobody was recorded at (no presence, no
+        "Arrived"), no arrival is made up: the call is done with no response time, because
+        "On my way" then "Done" does not say when anyone reached the door."""
         call = self._active(call_id)
-        out: list[Transition] = []
         if call.status in WAITING:
-            out += self._answer(call, associate, at, source)
-        return out + self._finish(call, DONE, at, source, associate)
+            return self._finish(call, DONE, at, source, associate, {"arrival": "not recorded"})
+        return self._finish(call, DONE, at, source, associate)
 
     def reopen(self, call_id: str, at: float, source: str = "hub") -> list[Transition]:
         """An acknowledged call nobody answered in time goes back to ``open``: whoever was on

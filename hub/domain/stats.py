@@ -6,8 +6,9 @@ Definitions (also in docs/statistics.md):
   store's time zone (a call pressed at 23:59 and answered after midnight counts on its first day;
   on the day clocks go back the hour 02:00-03:00 happens twice and holds both).
 
-- *response time* = answered − pressed, seconds, for answered calls (and done calls, which
-  were answered first).
+- *response time* = answered − pressed, seconds, for calls an associate was recorded at
+  (presence or "Arrived"). A call marked done with nobody recorded at the door has none: it
+  counts as a call, not in the response figures nor in the share within the standard.
 - *percentiles* use linear interpolation between closest ranks (Hyndman & Fan type 7, the
   method of NumPy's default and Excel's PERCENTILE.INC); the median is the 50th percentile.
 - *share within standard* = calls answered within the standard ÷ calls that needed an answer
