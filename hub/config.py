@@ -229,7 +229,7 @@ class StepConfig(Strict):
 class EscalationSection(Strict):
     steps: list[StepConfig] | None = Field(
         None, description="The ladder; default from the standard: 0 s nearest, 20/90 next, 45/90 zone, "
-                          "at the standard the manager")
+                          "60/90 all, at the standard the manager")
     reack_s: float = Field(DEFAULT_REACK_S, gt=0, allow_inf_nan=False,
                            description="An acknowledged call not answered within this many seconds alerts again")
 

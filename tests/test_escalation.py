@@ -164,7 +164,7 @@ def test_reaches_the_manager_at_the_standard_and_the_lamp_turns_overdue(store):
     store.until(89.9)
     assert "maria" not in store.who(c) and store.floor.lamp("r1").state == "called"
     store.until(90)
-    assert store.alerted(c)[-1] == ("maria", 3, 90.0)
+    assert store.alerted(c)[-1] == ("maria", 4, 90.0)
     assert store.floor.lamp("r1").state == "overdue"
 
 
@@ -205,12 +205,26 @@ def test_a_decline_by_some_of_those_alerted_waits_for_the_clock(store):
     assert store.who(c) == ["ben", "cleo", "ana"]
 
 
-def test_when_everyone_declines_the_manager_is_next_at_once(store):
+def test_when_everyone_declines_the_next_step_is_at_once_up_to_the_manager(store):
     c = store.press("r1")
     for who in ("ben", "cleo", "ana"):
         store.act("decline", c, who)
-    assert store.who(c) == ["ben", "cleo", "ana", "maria"]
-    assert store.alerted(c)[-1] == ("maria", 3, 0.0)
+    assert store.who(c) == ["ben", "cleo", "ana", "dan", "eve"]  # the zone said no: the whole store
+    for who in ("dan", "eve"):
+        store.act("decline", c, who)
+    assert store.alerted(c)[-1] == ("maria", 4, 0.0)
+
+
+def test_the_default_ladder_reaches_free_associates_in_other_zones_before_the_manager(store):
+    for who in ("ben", "cleo"):  # of zone a only Ana is free
+        store.roster.set_state(who, "break", store.now, "phone")
+    c = store.press("r1")
+    store.until(59.9)
+    assert store.who(c) == ["ana", "dan"]  # the nearest, then the next nearest (from zone b)
+    store.until(60)
+    assert store.alerted(c)[-1] == ("eve", 3, 60.0)  # at 60 s: everyone free in the store
+    store.until(90)
+    assert store.alerted(c)[-1] == ("maria", 4, 90.0)
 
 
 def test_an_associate_who_took_another_call_counts_as_declined(store):
@@ -287,8 +301,8 @@ def test_a_restarted_hub_carries_on_where_the_ladder_stood(store):
 
 def test_the_default_ladder_follows_the_standard():
     assert [(s.after_s, s.who) for s in Ladder.default(90).steps] == [
-        (0, "nearest"), (20, "next"), (45, "zone"), (90, "manager")]
-    assert [s.after_s for s in Ladder.default(60).steps] == [0, 13, 30, 60]
+        (0, "nearest"), (20, "next"), (45, "zone"), (60, "all"), (90, "manager")]
+    assert [s.after_s for s in Ladder.default(60).steps] == [0, 13, 30, 40, 60]
     assert Ladder.default(90).reack_s == 180
 
 

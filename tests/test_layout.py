@@ -157,7 +157,7 @@ def test_a_store_config_with_a_layout_and_a_ladder_loads(tmp_path):
 def test_without_an_escalation_section_the_ladder_follows_the_standard(tmp_path):
     text = GOOD.replace("[escalation]", "[store_]").split("[store_]")[0] + GOOD.split('who = "manager"')[1]
     c = load(tmp_path, text.replace('id = "s1"', 'id = "s1"\nstandard_s = 60'))
-    assert [s.after_s for s in c.ladder.steps] == [0, 13, 30, 60]
+    assert [s.after_s for s in c.ladder.steps] == [0, 13, 30, 40, 60]
 
 
 @pytest.mark.parametrize("change, expect", [
