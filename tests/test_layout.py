@@ -186,7 +186,7 @@ def test_a_layout_or_ladder_mistake_names_line_and_key(tmp_path, change, expect)
 
 def test_the_example_store_has_positions_walkways_a_ladder_and_a_manager(example):
     assert example.layout.positioned and len(example.layout.edges()) >= 10
-    assert [s.who for s in example.ladder.steps] == ["nearest", "next", "zone", "manager"]
+    assert [s.who for s in example.ladder.steps] == ["nearest", "next", "zone", "all", "manager"]
     assert [a.id for a in example.associates if a.role == "manager"] == ["maria"]
 
 
