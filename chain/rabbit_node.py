@@ -34,6 +34,9 @@ SERVER_SCRIPTS = ("/usr/lib/rabbitmq/bin/rabbitmq-server", "/usr/local/sbin/rabb
 #: (the Erlang VM, the schema, the plugin's client-id tracker); a restart ~6-8 s.
 START_TIMEOUT_S = 60.0
 
+#: What a node logs once it has booted and serves (RabbitMQ 3.x).
+BOOTED = "Server startup complete"
+
 #: Seconds a node is given to stop after SIGTERM before it is killed.
 STOP_TIMEOUT_S = 20.0
 
@@ -113,17 +116,30 @@ class RabbitNode:
                 os.setgid(ids[1])
                 os.setuid(ids[0])
 
+        booted_before = self._boots()
         out = open(self.folder / "startup.log", "ab")
         self._proc = subprocess.Popen([script], env=self.env(), cwd=self.folder, stdin=subprocess.DEVNULL,
                                       stdout=out, stderr=subprocess.STDOUT, preexec_fn=drop)
         out.close()
-        if not wait_for_port(self.host, self.mqtt_port, START_TIMEOUT_S):
+        # The listener opens before the node has finished booting; a client that connects in
+        # between may wait for its CONNACK until its keepalive runs out. So: the log's word.
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while self._boots() <= booted_before and time.monotonic() < deadline and self.running:
+            time.sleep(0.1)
+        if not wait_for_port(self.host, self.mqtt_port, max(0.1, deadline - time.monotonic())):
             tail = self.output()[-2000:]
             self.kill()
             raise BrokerError(f"RabbitMQ did not listen on {self.host}:{self.mqtt_port} within "
                               f"{START_TIMEOUT_S:.0f} s:\n{tail}")
         log.info("RabbitMQ node %s up (MQTT on %s:%d)", self.name, self.host, self.mqtt_port)
         return self
+
+    def _boots(self) -> int:
+        """How many times the log says the node finished booting."""
+        try:
+            return self.log_file.read_text(errors="replace").count(BOOTED)
+        except OSError:
+            return 0
 
     def output(self) -> str:
         parts = []

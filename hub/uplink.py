@@ -79,13 +79,19 @@ class UplinkPlan:
     #: The bridge to central, as the store broker reports it; None when it does not report.
     bridge_up: bool | None = None
     resends: int = 0
+    stale_marks: int = 0
     log: list[str] = field(default_factory=list)
 
     def central_mark(self, seq: int, now: float) -> None:
-        """Central says it holds every event up to ``seq``."""
-        if seq != self.mark:
-            self.mark = seq
-            self.moved_at = now
+        """Central says it holds every event up to ``seq``. A mark below one already heard is
+        an old retained copy (a restarted store broker replays what it saved) and is ignored:
+        central's consumer stores events before it moves a mark, so its mark never goes back."""
+        if self.mark is not None and seq <= self.mark:
+            if seq < self.mark:
+                self.stale_marks += 1
+            return
+        self.mark = seq
+        self.moved_at = now
 
     def bridge(self, up: bool, now: float) -> None:
         """The store broker's bridge went up or down. Coming up restarts the stall timer: the

@@ -79,3 +79,13 @@ def test_central_ahead_of_what_this_run_sent_moves_the_start_forward():
     p.sent(p.next_range(100, 0)[1])
     p.central_mark(500, 1)                  # e.g. an earlier run's ranges arrived late
     assert p.next_range(600, 1) == (500, 600)
+
+
+def test_an_old_retained_mark_replayed_by_a_restarted_broker_is_ignored():
+    p = plan(resend_after_s=30)
+    p.central_mark(0, 0)
+    p.sent(p.next_range(900, 0)[1])
+    p.central_mark(800, 10)
+    p.central_mark(0, 11)                   # the store broker's saved copy from long ago
+    assert p.mark == 800 and p.stale_marks == 1
+    assert p.next_range(900, 40) == (800, 900)   # a resend from 801, not from 1
