@@ -282,6 +282,9 @@ def mosquitto_conf(plan: BrokerPlan, store_id: str) -> str:
         f"user {plan.user}",
         "",
     ]
+    if (plan.out / "chain").is_dir():
+        lines += ["# The bridge out to the chain's central broker ('callbell chain store-config', docs/chain.md).",
+                  f"include_dir {plan.out / 'chain'}", ""]
     return "\n".join(lines)
 
 

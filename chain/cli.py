@@ -1,6 +1,7 @@
 """``callbell chain``: head office's commands (docs/chain.md).
 
     callbell chain broker-config --config chain.toml --out /etc/rabbitmq/callbell --make-certs
+    callbell chain store-config --config store.toml --bundle stores/berlin   # on a store's broker machine
     callbell chain run --config chain.toml        # consumer into ClickHouse + the chain page
 """
 from __future__ import annotations
@@ -33,6 +34,21 @@ def cmd_broker_config(args) -> int:
     return 0
 
 
+def cmd_store_config(args) -> int:
+    from chain.store_config import write_store_chain_config
+    from hub.config import load_store_config
+    config = load_store_config(args.config)
+    written = write_store_chain_config(config, args.broker_dir, args.bundle, local_port=args.local_port)
+    print(f"Chain uplink for store {config.store.id!r} in {args.broker_dir}:")
+    for w in written:
+        print(w.line())
+    print(f"\nThen: run 'callbell broker-config' again (it includes {args.broker_dir / 'chain'} and keeps the "
+          "uplink's account), reload Mosquitto (sudo systemctl reload mosquitto; restart it the first time), set "
+          "[chain] enabled = true in store.toml and give the hub the environment of "
+          f"{args.broker_dir / 'uplink.env'} too (docs/chain.md).")
+    return 0
+
+
 def cmd_run(args) -> int:
     from chain.config import load_chain_config
     from chain.service import ChainService
@@ -43,6 +59,7 @@ def cmd_run(args) -> int:
 
 def add_parser(sub) -> None:
     """Add ``chain`` and its subcommands to callbell's command line."""
+    from callbell.broker_config import DEFAULT_BROKER_DIR, LOCAL_PORT
     from chain.broker_config import DEFAULT_STORE_CHAIN_DIR
     c = sub.add_parser("chain", help="head office: the central broker, the consumer into ClickHouse, the chain page",
                        description="A chain of stores (docs/chain.md): store hubs send their event logs through "
@@ -64,6 +81,19 @@ def add_parser(sub) -> None:
     b.add_argument("--store-ca", default=f"{DEFAULT_STORE_CHAIN_DIR}/ca.crt",
                    help="where a store keeps central's CA certificate (default: %(default)s)")
     b.set_defaults(func=cmd_broker_config)
+    t = s.add_parser("store-config", help="on a store's broker machine: install head office's bridge and the "
+                                          "uplink's account",
+                     description="Copy the bundle head office wrote for this store (chain-bridge.conf, ca.crt) into "
+                                 "the store broker's chain/ folder, give the hub's uplink its own broker account "
+                                 "(passwd, acl.local) and write uplink.env. Then re-run 'callbell broker-config'.")
+    t.add_argument("--config", "-c", required=True, type=Path, help="the store config (TOML)")
+    t.add_argument("--bundle", type=Path, help="the folder stores/ID/ from head office (default: use what is "
+                                               "already in chain/)")
+    t.add_argument("--broker-dir", type=Path, default=DEFAULT_BROKER_DIR,
+                   help="the folder 'callbell broker-config' wrote (default: %(default)s)")
+    t.add_argument("--local-port", type=int, default=LOCAL_PORT,
+                   help="the store broker's plain listener on 127.0.0.1 (default: %(default)s)")
+    t.set_defaults(func=cmd_store_config)
     r = s.add_parser("run", help="consume every store's events into ClickHouse and serve the chain page",
                      description="The consumer (RabbitMQ → ClickHouse, each store's mark back) and the chain "
                                  "page. The broker URL comes from CALLBELL_CHAIN_MQTT_URL, [mqtt] url or --broker.")
