@@ -16,11 +16,18 @@ from gpiozero import DigitalInputDevice
 from callbell.clock import Clock
 
 
+#: Seconds down after which a press is taken for the start of a hold (the shopper is
+#: cancelling): the button light starts to fade. A tap is well under this (about 0.15 s); much
+#: later and the shopper holds a button that shows nothing for most of the hold.
+HOLD_HINT_S = 0.5
+
+
 class CallButton:
     """Wire: one side to the GPIO, the other to GND (internal pull-up).
 
         b = CallButton(DigitalInputDevice("GPIO17", pull_up=True), clock, hold_s=2.0, debounce_ms=30)
         b.when_down = room.light_up          # at once, on the press
+        b.when_holding = room.cancelling     # still down after HOLD_HINT_S: a hold, not a tap
         b.when_short = room.call             # released before hold_s: (pressed_mono)
         b.when_held = room.cancel            # held hold_s: (pressed_mono)
 
@@ -39,12 +46,14 @@ class CallButton:
         self.when_down: Callable[[float], None] | None = None
         self.when_short: Callable[[float], None] | None = None
         self.when_held: Callable[[float], None] | None = None
+        self.when_holding: Callable[[float], None] | None = None
         self._pressed = False
         self._pressed_at = 0.0
         self._last_edge = -1e9
         self._held = False
         self._lock = threading.RLock()
         self._hold_timer: threading.Timer | None = None
+        self._hint_timer: threading.Timer | None = None
         self._settle_timer: threading.Timer | None = None
         button.when_activated = lambda: self._edge(True)
         button.when_deactivated = lambda: self._edge(False)
@@ -70,9 +79,14 @@ class CallButton:
             self._hold_timer = threading.Timer(self.hold_s, self._hold_reached)
             self._hold_timer.daemon = True
             self._hold_timer.start()
+            if HOLD_HINT_S < self.hold_s:
+                self._hint_timer = threading.Timer(HOLD_HINT_S, self._hint_reached)
+                self._hint_timer.daemon = True
+                self._hint_timer.start()
         else:
-            if self._hold_timer:
-                self._hold_timer.cancel()
+            for t in (self._hold_timer, self._hint_timer):
+                if t:
+                    t.cancel()
             if not self._held and self.when_short:
                 self.when_short(self._pressed_at)
 
@@ -90,6 +104,11 @@ class CallButton:
                 self._last_edge = now
                 self._accept(actual, now)
 
+    def _hint_reached(self) -> None:
+        with self._lock:
+            if self._pressed and self.button.is_active and not self._held and self.when_holding:
+                self.when_holding(self._pressed_at)
+
     def _hold_reached(self) -> None:
         with self._lock:
             if self._pressed and self.button.is_active and not self._held:
@@ -98,7 +117,7 @@ class CallButton:
                     self.when_held(self._pressed_at)
 
     def close(self) -> None:
-        for t in (self._hold_timer, self._settle_timer):
+        for t in (self._hold_timer, self._hint_timer, self._settle_timer):
             if t:
                 t.cancel()
         self.button.close()

@@ -11,8 +11,16 @@ pending            on (amber)              fast blink: sent, not yet confirmed b
 called             on (amber)              on: the hub has the call
 acknowledged       slow blink (blue)       slow blink: someone is on the way
 overdue            fast blink (red)        on
+reminding          (unchanged)             fast blink: a press again, on its way
+reminded           (unchanged)             two dark winks, then as before: the press again
+                                           is taken (the shopper's "still waiting")
+cancelling         (unchanged)             fades out while the button is held: holding
+                                           on cancels the call (a plain LED: off)
 fault              (keeps its call)        short blip every 1.5 s: cannot reach the hub
 =================  ======================  =========================================
+
+The printed door card (hardware/door-card.svg, hardware/door_card.py) explains these to the
+shopper; it is drawn from LIGHT_MEANINGS, so the card and the code cannot disagree.
 """
 from __future__ import annotations
 
@@ -22,10 +30,30 @@ from typing import Callable
 FAST = (0.2, 0.2)
 SLOW = (0.6, 0.6)
 BLIP = (0.1, 1.4)
+#: Two dark winks (on, off; twice), 1.7 Hz: "taken" after a press again. Then the light
+#: shows its state again.
+WINK = (0.3, 0.3)
+WINKS = 2
+WINK_S = WINKS * sum(WINK)
+#: How long the light takes to fade out while the button is held, seconds: about the rest of
+#: the default 2 s hold after the 0.5 s it takes to tell a hold from a tap (firmware/button.py).
+FADE_S = 1.5
 
 LAMP_PATTERNS = {"idle": "off", "called": "on", "acknowledged": "slow", "overdue": "fast"}
 LIGHT_PATTERNS = {"idle": "off", "pending": "fast", "called": "on", "acknowledged": "slow",
-                  "overdue": "on", "fault": "blip"}
+                  "overdue": "on", "reminding": "fast", "reminded": "wink", "cancelling": "fade",
+                  "fault": "blip"}
+
+#: What each button light state tells the shopper, in the order of the door card.
+LIGHT_MEANINGS = (
+    ("pending", "Blinks fast", "Your call is on its way."),
+    ("called", "On", "We have your call: someone will be with you shortly."),
+    ("acknowledged", "Blinks slowly", "Someone is on the way to you."),
+    ("reminded", "Winks twice", "Pressed again: we know you are still waiting."),
+    ("cancelling", "Fades out", "Holding the button for 2 s cancels your call."),
+    ("idle", "Off", "No call. Press once to call."),
+    ("fault", "A short flash now and then", "The button cannot reach us: please ask at the desk."),
+)
 #: Colours of an RGB door lamp (red, green, blue; 0-1). Amber reads as "waiting" from afar,
 #: blue as "handled", red as "late"; the rhythm carries the same meaning for colour-blind eyes.
 LAMP_COLOURS = {"idle": None, "called": (1.0, 0.45, 0.0), "acknowledged": (0.0, 0.35, 1.0),
@@ -66,6 +94,19 @@ class Output:
             self.led.off()
         elif pattern == "on":
             self.led.value = self._level(colour) if (self.rgb or self.brightness < 1) else 1
+        elif pattern == "wink":
+            on, off = WINK
+            if self.rgb:
+                self.led.blink(on_time=on, off_time=off, on_color=self._level(colour), n=WINKS, background=True)
+            else:
+                self.led.blink(on_time=on, off_time=off, n=WINKS, background=True)
+        elif pattern == "fade":
+            if hasattr(self.led, "pulse"):  # PWM or RGB: fade from the current level to dark, once
+                kw = {"on_color": self._level(colour)} if self.rgb else {}
+                self.led.blink(on_time=0, off_time=0.01, fade_in_time=0, fade_out_time=FADE_S, n=1,
+                               background=True, **kw)
+            else:
+                self.led.off()
         else:
             on, off = {"fast": FAST, "slow": SLOW, "blip": BLIP}[pattern]
             if self.rgb:

@@ -4,6 +4,10 @@ A press lights the lamp and the button light at once, in the button callback, be
 touches the disk or the network; then the event is handed to ``send`` (the outbox). The hub's
 lamp state, when it arrives, is the truth — except that a state older than a press not yet
 delivered is not allowed to turn the lamp back off.
+
+The shopper sees every press answered on the button light: a press again while the call waits
+blinks fast until the broker has it, then winks twice (taken); a hold fades the light out
+before it cancels, so letting go early is a choice (firmware/lamp.py has the patterns).
 """
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from typing import Callable
 
 from callbell.protocol import DEFAULT_REASON, LampState
 from firmware.button import CallButton
-from firmware.lamp import LAMP_COLOURS, LAMP_PATTERNS, LIGHT_PATTERNS, Output
+from firmware.lamp import LAMP_COLOURS, LAMP_PATTERNS, LIGHT_PATTERNS, WINK_S, Output
 
 log = logging.getLogger("callbell.device.room")
 
@@ -41,26 +45,40 @@ class FittingRoom:
         self.hub_state = LampState("idle")
         self.fault = False
         self._pending: tuple[str, str] | None = None  # (type, event id) sent, not yet confirmed
+        #: A press again while the call waits: its event id until the broker has it, then
+        #: "taken" while the light winks (WINK_S).
+        self._reminder: str | None = None
+        self._wink_timer: threading.Timer | None = None
+        self._holding = False  # down long enough to be a hold: cancelling unless let go
         self._lock = threading.RLock()
         self.shown: tuple[str, str] = ("", "")
 
-        call.when_down = self._lamp_on_now
-        call.when_short = lambda t: self._shopper("call", DEFAULT_REASON, t)
-        call.when_held = lambda t: self._shopper("cancel", None, t)
-        if size:
-            size.when_down = self._lamp_on_now
-            size.when_short = lambda t: self._shopper("call", size_reason, t)
-            size.when_held = lambda t: self._shopper("cancel", None, t)
+        for button, reason in ((call, DEFAULT_REASON), (size, size_reason)):
+            if button is None:
+                continue
+            button.when_down = self._lamp_on_now
+            button.when_holding = self._cancelling
+            button.when_short = lambda t, r=reason: self._shopper("call", r, t)
+            button.when_held = lambda t: self._shopper("cancel", None, t)
         if presence:
             presence.when_down = lambda t: self._send(self.id, "presence", None, t)
         self._render()
 
     # -- shopper ----------------------------------------------------------------------------
     def _lamp_on_now(self, t: float) -> None:
-        """Press-down: show the call at once, before deciding whether it is a short press."""
+        """Press-down: show the call at once, before deciding whether it is a short press (on
+        a call already waiting, the light blinks: this press is heard too)."""
         with self._lock:
             if self.hub_state.state == "idle" and self._pending is None:
                 self._pending = ("call", "")
+            elif self.hub_state.state != "idle":
+                self._reminder = ""
+            self._render()
+
+    def _cancelling(self, t: float) -> None:
+        """The button is still down: a hold. The light fades out toward the cancel."""
+        with self._lock:
+            self._holding = True
             self._render()
 
     def _shopper(self, kind: str, reason: str | None, pressed_mono: float) -> None:
@@ -68,13 +86,33 @@ class FittingRoom:
         # holding the client's own lock (see Device._publish on lock order).
         event_id = self._send(self.id, kind, reason, pressed_mono)
         with self._lock:
+            self._holding = False
             if kind == "cancel":
                 self._pending = ("cancel", event_id or "")
+                self._reminder = None
             elif self.hub_state.state == "idle":
                 self._pending = ("call", event_id or "")
             else:
                 self._pending = None  # a reminder: the hub already shows the call
+                self._reminder = event_id or "taken"  # no outbox: nothing to wait for
+                if self._reminder == "taken":
+                    self._winks()
             self._render()
+
+    def _winks(self) -> None:
+        """The press again is taken: wink for WINK_S, then show the state again."""
+        self._reminder = "taken"
+        if self._wink_timer:
+            self._wink_timer.cancel()
+        self._wink_timer = threading.Timer(WINK_S, self._wink_done)
+        self._wink_timer.daemon = True
+        self._wink_timer.start()
+
+    def _wink_done(self) -> None:
+        with self._lock:
+            if self._reminder == "taken":
+                self._reminder = None
+                self._render()
 
     # -- hub --------------------------------------------------------------------------------
     def show_hub(self, state: LampState) -> None:
@@ -93,6 +131,9 @@ class FittingRoom:
         with self._lock:
             if self._pending and self._pending[1] == event_id:
                 self._pending = (self._pending[0], "delivered")
+            if event_id and self._reminder == event_id:
+                self._winks()
+                self._render()
 
     def set_fault(self, fault: bool) -> None:
         with self._lock:
@@ -112,11 +153,16 @@ class FittingRoom:
 
     @property
     def light_state(self) -> str:
-        """What the button light shows: off, pending, called, acknowledged, overdue or fault."""
+        """What the button light shows: idle, pending, called, acknowledged, overdue,
+        reminding, reminded, cancelling or fault (firmware/lamp.py)."""
+        if self._holding:
+            return "cancelling"  # shown even in a fault: the shopper's hand is on the button
         if self.fault:
             return "fault"
         if self._pending and self._pending[0] == "call":
             return "pending"
+        if self._reminder is not None and self.hub_state.state != "idle":
+            return "reminded" if self._reminder == "taken" else "reminding"
         return self.lamp_state
 
     def _render(self) -> None:
@@ -134,6 +180,8 @@ class FittingRoom:
                     self._on_display(self.id, "light", light)
 
     def close(self) -> None:
+        if self._wink_timer:
+            self._wink_timer.cancel()
         for part in (self.call_button, self.size_button, self.presence_button, self.lamp, self.light):
             if part:
                 part.close()
