@@ -264,7 +264,7 @@ class PressStream(threading.Thread):
                                       lambda kind, ident, d, room=room:
                                       kind == "lamp" and ident == room and d.get("state") == "called")
                     # presence answers the open call, then marks the answered call done
-                    # (PROTOCOL.md); the lamp goes idle at the first, so follow the call object.
+                    # (docs/spec/PROTOCOL.md); the lamp goes idle at the first, so follow the call object.
                     for status in ("answered", "done"):
                         self._step("presence", room, f"call {lamp.get('call')} to be {status}",
                                    lambda kind, ident, d, call=lamp.get("call"), status=status:

@@ -1,5 +1,5 @@
 """The chain wire contract: what a store's hub sends up to head office, and what head office
-answers. Additive to contract v1 (../shared/PROTOCOL.md): new topics under the store's own
+answers. Additive to contract v1 (docs/spec/PROTOCOL.md): new topics under the store's own
 prefix, carried by the store broker's bridge to the chain's central RabbitMQ (docs/chain.md).
 
 | topic | direction | QoS | retained | payload |

@@ -44,7 +44,7 @@ MAX_STRING_CHARS = 256
 #: would corrupt logs, CSV exports and terminal output.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
-#: An event id is unique per event and at most this long (PROTOCOL.md).
+#: An event id is unique per event and at most this long (docs/spec/PROTOCOL.md).
 MAX_EVENT_ID_LENGTH = 64
 
 #: A press older than this is not a press any more but corrupt data: a device clock that
@@ -376,7 +376,7 @@ def parse_device_status(payload: bytes | str) -> str:
     return status
 
 
-#: Fields every device health message has (PROTOCOL.md), with what each must be.
+#: Fields every device health message has (docs/spec/PROTOCOL.md), with what each must be.
 HEALTH_FIELDS = {"uptime_s": "a number of seconds, at least 0",
                  "outbox": "a whole number of queued events, at least 0",
                  "version": "a string"}

@@ -19,9 +19,9 @@ from callbell.protocol import DEFAULT_PREFIX, ID_PATTERN
 from callbell.settings import read_toml, report
 from firmware.pinmap import BCM_TO_PHYSICAL, DEFAULT_SLOTS
 
-#: Seconds between health messages (PROTOCOL.md default).
+#: Seconds between health messages (docs/spec/PROTOCOL.md default).
 DEFAULT_HEARTBEAT_S = 10.0
-#: Holding the call button this long cancels the call (PRODUCT.md).
+#: Holding the call button this long cancels the call (docs/spec/PRODUCT.md).
 DEFAULT_HOLD_S = 2.0
 #: Contact bounce of a push button lasts a few ms; edges closer than this are the same press.
 DEFAULT_DEBOUNCE_MS = 30.0

@@ -1,6 +1,6 @@
 """The hub's MQTT side: takes device events in, sends lamp states, call changes and rejection
 notices out. All paho handling is in :mod:`callbell.mqtt`; this file only decides what goes
-where on the topics of PROTOCOL.md."""
+where on the topics of docs/spec/PROTOCOL.md."""
 from __future__ import annotations
 
 import json

@@ -21,7 +21,7 @@ ntfy: one JSON message per new alert, ``POST`` to the server root (docs.ntfy.sh/
 
 Webhook: ``POST`` JSON ``{"kind": "alert", "associate": {...}, "call": {...}}`` for each new
 alert and ``{"kind": "call", "call": {...}}`` for every other call change; ``call`` is the call
-object exactly as published on ``call/{call}`` (PROTOCOL.md). Headers: ``X-Callbell-Event``
+object exactly as published on ``call/{call}`` (docs/spec/PROTOCOL.md). Headers: ``X-Callbell-Event``
 (the kind), ``X-Callbell-Delivery`` (one id per delivery, the same on its retries: a receiver
 that saw it already answers 2xx and does nothing), and with ``[notify] webhook_secret``::
 

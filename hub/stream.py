@@ -25,7 +25,7 @@ Message kinds (``event:`` field):
 
 - ``snapshot``: ``{"calls": [call...], "devices": [...], "associates": [associate...],
   "standard_s", "escalation", "now"}`` — everything open; replaces what the page holds
-- ``call``: a call object (PROTOCOL.md) after any change — its ``alerted`` list says who was
+- ``call``: a call object (docs/spec/PROTOCOL.md) after any change — its ``alerted`` list says who was
   asked, when and at which escalation step; ``acknowledged_by`` who took it
 - ``device``: ``{"id", "status", "at"}`` when a device goes online or offline
 - ``associate``: an associate object (``GET /api/v1/associates``) when their state, call or

@@ -2,7 +2,7 @@
 
 A battery Zigbee button or a Shelly serves a room without a Pi. Each ``[[buttons]]`` entry of
 ``store.toml`` names the source, the button's name there, the room, and what each of its
-actions means (``call``, ``call:<reason>``, ``cancel`` or ``presence``: PROTOCOL.md's event
+actions means (``call``, ``call:<reason>``, ``cancel`` or ``presence``: docs/spec/PROTOCOL.md's event
 types). The hub subscribes to the buttons' own topics; what a button sends enters the
 dispatcher exactly like a device's event (same inbox, same lamp, same rejection log).
 
@@ -20,7 +20,7 @@ Formats, as each project documents them:
 - **Shelly Gen1** (Button1, i3) publishes ``shellies/<device id>/input_event/<input>`` with
   ``{"event": "S", "event_cnt": 12}``; events S, SS, SSS, L, SL, LS.
 
-Duplicates (PROTOCOL.md: the hub acts on an event id once). Retained messages are never
+Duplicates (docs/spec/PROTOCOL.md: the hub acts on an event id once). Retained messages are never
 presses: a broker replays them on every subscription. Beyond that:
 
 - Shelly Gen2: the event id is built from the notification's ``ts`` (the device's clock, to the

@@ -1,5 +1,5 @@
 """The call object of the HTTP API, the SSE stream and the ``call/{call}`` MQTT topic
-(PROTOCOL.md): one shape, built here from a stored calls row. Times are ISO 8601 with the
+(docs/spec/PROTOCOL.md): one shape, built here from a stored calls row. Times are ISO 8601 with the
 store's zone; durations are seconds."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The outgoing webhook (hub.notify): every call change as PROTOCOL.md's call object, signed with
+"""The outgoing webhook (hub.notify): every call change as docs/spec/PROTOCOL.md's call object, signed with
 HMAC-SHA256 over the timestamp and the raw body, retried after a 5xx — against a real local
 HTTP server that verifies signatures the way docs/integrations.md tells a receiver to."""
 from __future__ import annotations
@@ -89,7 +89,7 @@ def test_a_call_change_is_posted_as_the_call_object_with_a_signature_that_verifi
         assert all(r["verified"] for r in receiver.requests)
         posted = [json.loads(r["body"]) for r in receiver.requests]
         change = next(p for p in posted if p["kind"] == "call" and p["call"]["status"] == "acknowledged")
-        assert change["call"] == on_mqtt[-1]  # the very object of call/{call} (PROTOCOL.md)
+        assert change["call"] == on_mqtt[-1]  # the very object of call/{call} (docs/spec/PROTOCOL.md)
         request = next(r for r in receiver.requests if json.loads(r["body"]) == change)
         assert request["headers"]["X-Callbell-Event"] == "call"
         assert request["headers"]["Content-Type"] == "application/json"

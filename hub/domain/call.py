@@ -1,4 +1,4 @@
-"""The call state machine of PRODUCT.md, pure: no I/O, no clock of its own.
+"""The call state machine of docs/spec/PRODUCT.md, pure: no I/O, no clock of its own.
 
 Every method takes the time it happens at (seconds since the epoch) and returns the
 :class:`Transition` records it caused; the hub stores those append-only and publishes the
@@ -30,9 +30,9 @@ WAITING = (OPEN, ACKNOWLEDGED)  # nobody at the room yet
 #: Where a transition came from (stored with every event).
 SOURCES = ("device", "phone", "dashboard", "api", "hub")
 
-#: Service standard: an associate at the door within this many seconds (PRODUCT.md default).
+#: Service standard: an associate at the door within this many seconds (docs/spec/PRODUCT.md default).
 DEFAULT_STANDARD_S = 90.0
-#: A call nobody answered within this many seconds is missed (PRODUCT.md default: 15 min).
+#: A call nobody answered within this many seconds is missed (docs/spec/PRODUCT.md default: 15 min).
 DEFAULT_EXPIRY_S = 15 * 60.0
 #: An answered call nobody marked done is closed automatically after this many seconds, so a
 #: forgotten "done" does not leave the room busy all day. Its handling time is then flagged.

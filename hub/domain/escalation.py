@@ -54,7 +54,7 @@ WHO = (NEAREST, NEXT, ZONE, ALL, MANAGER)
 #: Steps that add one associate each, nearest first.
 ONE_MORE = (NEAREST, NEXT)
 
-#: The default ladder as fractions of the service standard. PRODUCT.md's example for the 90 s
+#: The default ladder as fractions of the service standard. docs/spec/PRODUCT.md's example for the 90 s
 #: standard: 0 s nearest, 20 s next nearest, 45 s the zone, 90 s the manager; we add the whole
 #: store at 60 s. 20 s gives the nearest associate time to look at the phone and tap; half the
 #: standard leaves the zone time to walk; the manager at the standard is when the lamp turns
@@ -68,7 +68,7 @@ DEFAULT_ALL_AT = 60 / 90
 DEFAULT_MANAGER_AT = 1.0
 
 #: An acknowledged call nobody answered within this many seconds alerts again as if new
-#: (PRODUCT.md: 3 min). Shorter nags someone still walking across a big store; longer leaves a
+#: (docs/spec/PRODUCT.md: 3 min). Shorter nags someone still walking across a big store; longer leaves a
 #: shopper waiting for someone who was called away.
 DEFAULT_REACK_S = 180.0
 
@@ -97,7 +97,7 @@ class Ladder:
     @classmethod
     def default(cls, standard_s: float, reack_s: float = DEFAULT_REACK_S,
                 receipt_s: float = DEFAULT_RECEIPT_S) -> "Ladder":
-        """PRODUCT.md's ladder scaled to the store's standard (rounded to whole seconds)."""
+        """docs/spec/PRODUCT.md's ladder scaled to the store's standard (rounded to whole seconds)."""
         return cls((Step(0.0, NEAREST), Step(float(round(standard_s * DEFAULT_NEXT_AT)), NEXT),
                     Step(float(round(standard_s * DEFAULT_ZONE_AT)), ZONE),
                     Step(float(round(standard_s * DEFAULT_ALL_AT)), ALL),

@@ -27,7 +27,7 @@ class ActionBody(BaseModel):
 
 
 class CallObject(BaseModel):
-    """A call (PROTOCOL.md). Times are ISO 8601 with the store's zone; durations in seconds."""
+    """A call (docs/spec/PROTOCOL.md). Times are ISO 8601 with the store's zone; durations in seconds."""
     model_config = ConfigDict(extra="allow")
     id: str
     room: str
