@@ -6,7 +6,9 @@ Tables:
   and associates' state and zone changes. Never updated.
 - ``calls``: one row per call, derived from its events, rewritten in the same transaction.
 - ``inbox``: every device event id the hub has acted on (duplicates are ignored by id).
-- ``rejected``: every message or request the hub could not accept, with the reason.
+- ``rejected``: every message or request the hub could not accept, with the reason; refused
+  HTTP requests summed per source and minute past the first few (hub/api/refusals.py), with
+  ``count``. Kept for REJECTED_KEEP_S, at most REJECTED_MAX_ROWS.
 - ``devices``: last status and health per device.
 - ``rollup``: closed calls summed per local hour, day and month and per dimension value
   (hub/domain/rollup.py), kept by the writer in the transaction that changes the calls, so
@@ -46,6 +48,14 @@ from hub.domain.call import ACTIVE, Alert, Call, Transition
 #: How long a connection waits for a lock before failing, seconds. Only the writer writes, so
 #: this only matters while a backup or an external tool holds the file.
 BUSY_TIMEOUT_S = 5.0
+
+#: Refusals older than this are deleted, seconds: a month is enough to look into a problem.
+REJECTED_KEEP_S = 30 * 86400
+#: At most this many ``rejected`` rows are kept (the newest): a flood of bad MQTT messages from
+#: a device cannot grow the file without end. About 30 MB at the longest excerpts.
+REJECTED_MAX_ROWS = 100_000
+#: How often old ``rejected`` rows are deleted, seconds of the hub's clock (at a refusal).
+REJECTED_PRUNE_EVERY_S = 3600
 
 CALL_COLUMNS = {
     "id": str, "seq": int, "room": str, "zone": str, "reason": str, "status": str,
@@ -87,7 +97,14 @@ CREDENTIAL_TABLES = """CREATE TABLE IF NOT EXISTS tokens (
     created_at REAL NOT NULL, revoked_at REAL);
 CREATE TABLE IF NOT EXISTS sessions (
     hash TEXT PRIMARY KEY, associate TEXT NOT NULL, role TEXT NOT NULL,
-    created_at REAL NOT NULL, expires_at REAL NOT NULL);"""
+    created_at REAL NOT NULL, expires_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS browsers (
+    hash TEXT NOT NULL, associate TEXT NOT NULL, created_at REAL NOT NULL,
+    PRIMARY KEY (hash, associate)) WITHOUT ROWID;"""
+
+#: Browsers remembered per associate (hub/api/routes/session.py): a phone or two, the shared
+#: tablets; the oldest beyond this are forgotten.
+BROWSERS_PER_ASSOCIATE = 20
 
 
 def _connect(path: Path, same_thread: bool = True) -> sqlite3.Connection:
@@ -123,7 +140,12 @@ def create_schema(path: Path) -> None:
         }, pk="id", if_not_exists=True)
         db["rejected"].create({
             "seq": int, "at": float, "channel": str, "topic": str, "reason": str, "excerpt": str,
+            "source": str, "count": int,
         }, pk="seq", if_not_exists=True)
+        have = db["rejected"].columns_dict
+        for name, kind in (("source", str), ("count", int)):  # added by issue 17
+            if name not in have:
+                db["rejected"].add_column(name, kind)
         db["devices"].create({
             "id": str, "status": str, "status_at": float, "health": str, "health_at": float,
         }, pk="id", if_not_exists=True)
@@ -134,7 +156,7 @@ def create_schema(path: Path) -> None:
             # Roll-ups of another shape (an older hub): derived data, so made again.
             conn.executescript("DROP TABLE rollup; DELETE FROM meta WHERE key = 'rollup';")
         conn.executescript(ROLLUP_TABLE)
-        for table, cols in (("events", ["call"]), ("events", ["kind"]), ("calls", ["pressed_at"]),
+        for table, cols in (("events", ["call"]), ("events", ["kind"]), ("calls", ["pressed_at"]), ("rejected", ["at"]),
                             ("calls", ["status"]), ("calls", ["room", "pressed_at"])):
             db[table].create_index(cols, if_not_exists=True)
         db["calls"].create_index(STATS_INDEX_COLUMNS, index_name="calls_stats", if_not_exists=True)
@@ -142,9 +164,6 @@ def create_schema(path: Path) -> None:
         # small covering index of just those events (thousands a year among millions).
         conn.execute(f"CREATE INDEX IF NOT EXISTS events_states ON events (at, seq, actor, detail) "
                      f"WHERE kind = '{STATE_EVENT}'")
-        # Alerts and their receipts over a period (hub.domain.receipts), likewise apart.
-        conn.execute("CREATE INDEX IF NOT EXISTS events_alerted ON events (at, actor) WHERE kind = 'alerted'")
-        conn.execute("CREATE INDEX IF NOT EXISTS events_receipts ON events (at, actor, detail) WHERE kind = 'receipt'")
         # Alerts and their receipts over a period (hub.domain.receipts), likewise apart.
         conn.execute("CREATE INDEX IF NOT EXISTS events_alerted ON events (at, actor) WHERE kind = 'alerted'")
         conn.execute("CREATE INDEX IF NOT EXISTS events_receipts ON events (at, actor, detail) WHERE kind = 'receipt'")
@@ -196,6 +215,7 @@ class Writer:
         self._buckets = rollup.Buckets(rules.tz) if rules else None
         #: Roll-up changes of the open transaction: key → (calls added, calls taken out).
         self._pending: dict[tuple, tuple[rollup.Agg, rollup.Agg]] = {}
+        self._pruned_at: float | None = None  # when old ``rejected`` rows were last deleted
 
     def close(self) -> None:
         self._conn.close()
@@ -300,9 +320,17 @@ class Writer:
         self._conn.execute("INSERT OR IGNORE INTO inbox VALUES (?, ?, ?, ?, ?, ?, ?)",
                            (event_id, device, room, kind, received_at, age_ms, outcome))
 
-    def reject(self, at: float, channel: str, topic: str, reason: str, excerpt: str) -> None:
-        self._conn.execute("INSERT INTO rejected (at, channel, topic, reason, excerpt) VALUES (?, ?, ?, ?, ?)",
-                           (at, channel, topic, reason, excerpt))
+    def reject(self, at: float, channel: str, topic: str, reason: str, excerpt: str,
+               source: str | None = None, count: int = 1) -> None:
+        """Record ``count`` refusals (from ``source``, an HTTP client); now and then forget
+        those older than REJECTED_KEEP_S, and all but the newest REJECTED_MAX_ROWS."""
+        self._conn.execute("INSERT INTO rejected (at, channel, topic, reason, excerpt, source, count) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?)", (at, channel, topic, reason, excerpt, source, count))
+        if self._pruned_at is None or at - self._pruned_at >= REJECTED_PRUNE_EVERY_S:
+            self._pruned_at = at
+            self._conn.execute("DELETE FROM rejected WHERE at < ?", (at - REJECTED_KEEP_S,))
+            self._conn.execute("DELETE FROM rejected WHERE seq <= (SELECT MAX(seq) FROM rejected) - ?",
+                               (REJECTED_MAX_ROWS,))
 
     def device_status(self, device: str, status: str, at: float) -> None:
         self._conn.execute(
@@ -480,6 +508,17 @@ class Credentials:
     def end_session(self, hashed: str) -> None:
         with self._write() as conn:
             conn.execute("DELETE FROM sessions WHERE hash = ?", (hashed,))
+
+    def add_browser(self, hashed: str, associate: str, at: float) -> None:
+        """Remember that the browser whose cookie hashes to ``hashed`` signed in as
+        ``associate`` (its wrong tries then count apart from strangers'); keeps the newest
+        BROWSERS_PER_ASSOCIATE."""
+        with self._write() as conn:
+            conn.execute("INSERT OR IGNORE INTO browsers (hash, associate, created_at) VALUES (?, ?, ?)",
+                         (hashed, associate, at))
+            conn.execute("DELETE FROM browsers WHERE associate = ? AND hash NOT IN (SELECT hash FROM browsers "
+                         "WHERE associate = ? ORDER BY created_at DESC LIMIT ?)",
+                         (associate, associate, BROWSERS_PER_ASSOCIATE))
 
 
 PUSH_TABLE = """CREATE TABLE IF NOT EXISTS push_subscriptions (
@@ -684,10 +723,20 @@ class Reader:
         row = self._conn().execute("SELECT * FROM tokens WHERE hash = ?", (hashed,)).fetchone()
         return dict(row) if row else None
 
+    def token_named(self, name: str) -> dict | None:
+        """The token of this name (revoked ones too), or None."""
+        row = self._conn().execute("SELECT * FROM tokens WHERE name = ?", (name,)).fetchone()
+        return dict(row) if row else None
+
     def session(self, hashed: str) -> dict | None:
         """The session stored with this hash (expired ones too), or None."""
         row = self._conn().execute("SELECT * FROM sessions WHERE hash = ?", (hashed,)).fetchone()
         return dict(row) if row else None
+
+    def known_browser(self, hashed: str, associate: str) -> bool:
+        """Whether the browser whose cookie hashes to ``hashed`` has signed in as ``associate``."""
+        return self._conn().execute("SELECT 1 FROM browsers WHERE hash = ? AND associate = ?",
+                                    (hashed, associate)).fetchone() is not None
 
     def calls_between(self, since: float, until: float, columns: Iterable[str],
                       filters: dict[str, str] | None = None, statuses: Iterable[str] | None = None) -> list[dict]:
@@ -767,20 +816,6 @@ class Reader:
             "AND at >= ? AND at < ? AND actor IS NOT NULL ORDER BY at, seq", (since, until))
         cur.row_factory = None
         return initial, cur.fetchall()
-
-
-    def alerts_and_receipts(self, since: float, until: float) -> tuple[list[tuple], list[tuple]]:
-        """Alerts made and receipts got in [since, until): ([(associate, at)], [(associate,
-        stage, via, latency_s)]), each from its own partial index (hub.domain.receipts)."""
-        conn = self._conn()
-        alerts = conn.execute("SELECT actor, at FROM events INDEXED BY events_alerted WHERE kind = 'alerted' "
-                              "AND at >= ? AND at < ?", (since, until)).fetchall()
-        receipts = conn.execute(
-            "SELECT actor, json_extract(detail, '$.stage'), json_extract(detail, '$.via'), "
-            "json_extract(detail, '$.latency_s') FROM events INDEXED BY events_receipts "
-            "WHERE kind = 'receipt' AND at >= ? AND at < ?", (since, until)).fetchall()
-        return [tuple(r) for r in alerts], [tuple(r) for r in receipts]
-
 
     def alerts_and_receipts(self, since: float, until: float) -> tuple[list[tuple], list[tuple]]:
         """Alerts made and receipts got in [since, until): ([(associate, at)], [(associate,

@@ -216,3 +216,20 @@ def test_a_seeded_history_reads_the_same_from_the_rollups_for_any_grouping_and_f
         assert abs(walks[0] - walks[1]) <= 0.5 + 0.05  # both rounded to 0.1 s
         auto = hub.api.ok("GET", f"/api/v1/stats?{period}")
         assert auto["percentiles"] == "exact" and auto["total"]["calls"] < 5000
+
+
+def test_staffing_over_1970_to_2100_costs_what_its_calls_and_clock_changes_cost_not_its_hours(seeded, monkeypatch):
+    """Issue 17: 1.6-1.8 s for three calls, listing all 1.1 million hours of the period. Work is
+    counted as questions to the time zone (a timing would fail on a loaded machine)."""
+    from tests.test_staffing import CountingZone
+    zone = CountingZone("Europe/Berlin")
+    monkeypatch.setattr(type(seeded.config), "tz", property(lambda self: zone))
+    whole = "from=1970-01-01T00:00:00Z&until=2100-01-01T00:00:00Z"
+    long = seeded.api.ok("GET", f"/api/v1/stats/staffing?{whole}")
+    assert zone.asked < 40_000, zone.asked  # once per week looked at, the first time only
+    zone.asked = 0
+    again = seeded.api.ok("GET", f"/api/v1/stats/overview?{whole}")["staffing"]
+    assert again == long and zone.asked < 5_000, zone.asked
+    slots = {(s["weekday"], s["hour"]): s for s in long["slots"]}
+    assert len(slots) == 168  # every hour of the week occurs in 130 years
+    assert slots[("Mon", 18)]["needed"] == 1 and slots[("Mon", 17)]["needed"] == 0  # calls there, none there
