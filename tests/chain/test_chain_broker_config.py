@@ -128,3 +128,34 @@ def test_head_office_has_no_path_into_a_store_only_its_mark_reaches_it(central, 
     finally:
         local.close()
         store.stop()
+
+
+def test_the_consumer_records_bad_ranges_and_unknown_stores_and_goes_on(central, tmp_path):
+    from callbell.chain_wire import ChainEvent, EventRange
+    from chain.consumer import Consumer
+    from chain.warehouse import ChdbWarehouse
+    wh = ChdbWarehouse(tmp_path / "warehouse")
+    wh.create_schema()
+    consumer = Consumer(chain_config(["berlin"]), wh, central.url).start()  # hamburg: not in chain.toml
+    try:
+        assert consumer.link.wait_connected(15)
+        links = {}
+        for s in ("berlin", "hamburg"):
+            url = f"mqtt://{store_user(s)}:{_password(central, s)}@127.0.0.1:{central.local_port}?protocol=3"
+            links[s] = MqttLink(url, store_user(s))
+            links[s].start()
+            assert links[s].wait_connected(10)
+        good = EventRange("berlin", 0, 1, (ChainEvent(seq=1, at=1.0, kind="pressed"),), "UTC", 90).to_json()
+        links["berlin"].publish(ChainTopics("callbell", "berlin").events, b'{"v": 1, "store": "berlin", "events": [')
+        links["hamburg"].publish(ChainTopics("callbell", "hamburg").events,
+                                 EventRange("hamburg", 0, 1, (ChainEvent(seq=1, at=1.0, kind="pressed"),)).to_json())
+        links["berlin"].publish(ChainTopics("callbell", "berlin").events, good)
+        wait_until(lambda: wh.marks() == {"berlin": 1}, 15, what="berlin's good range stored after the bad ones")
+        wait_until(lambda: len(wh.rows("SELECT * FROM rejected")) == 2, 10, what="two refusals recorded")
+        reasons = {r[2]: r[3] for r in wh.rows("SELECT at, topic, store, reason FROM rejected")}
+        assert "not valid JSON" in reasons["berlin"] and "unknown store 'hamburg'" in reasons["hamburg"]
+        for link in links.values():
+            link.stop()
+    finally:
+        consumer.stop()
+        wh.close()
