@@ -1,8 +1,13 @@
 // Callbell floor dashboard: the floor plan with every room's state, the open calls, who is
 // where, device trouble and today's figures — live from the hub's SSE stream (live.js).
+//
+// At /floor the same page is the floor screen (kiosk): signed in once with a display token,
+// read-only, the calls as big cards legible from 5 m (the oldest and the overdue biggest), and
+// a sound for a new call and for a call that turns overdue.
 
 import { API, Live, fmt, loadStore, reasonOf, syncList, verdict } from "/static/live.js";
 import { api, mayAct, signedIn } from "/static/auth.js";
+import { PATTERNS } from "/static/ringer.js";
 
 const TICK_MS = 250;                 // timer refresh
 const PX_PER_M = 20;                 // floor plan scale: SVG units per metre
@@ -18,6 +23,7 @@ const STATS_REFRESH_MS = 60_000;     // today's figures: at least this often, an
 const STATS_AFTER_CLOSE_MS = 1500;   // ...this long after it (the figures come from the database)
 const NARROW_PX = 760;               // below this width the list view is the default
 const SVG = "http://www.w3.org/2000/svg";
+const KIOSK = location.pathname === "/floor";
 
 const $ = (id) => document.getElementById(id);
 let store = { standard_s: 90, rooms: [], associates: [], zones: [] };
@@ -26,7 +32,57 @@ const roomSpots = new Map();         // room id → its SVG group
 let statsTimer = null;
 let auth = { demo: true, who: null };  // who is signed in (auth.js); demo: nobody needs to be
 
-const live = new Live({ banner: $("offline-banner"), onChange: changed });
+const live = new Live({ banner: $("offline-banner"), onChange: changed, onCall: chime });
+
+// -- the floor screen's sound -------------------------------------------------------------------
+// A new call plays the phone's alert tones; a call turning overdue its urgent ones. Calls the
+// screen finds when it starts are shown, not sounded.
+const heard = new Map();   // call id → "open" | "overdue": what was sounded for it
+let audio = null;
+function chime(call, { replayed }) {
+  if (!KIOSK) return;
+  const was = heard.get(call.id);
+  if (call.status !== "open" && call.status !== "acknowledged") {
+    if (call.status !== "answered") heard.delete(call.id);
+    return;
+  }
+  const quiet = replayed && live.generation <= 1;  // the screen just started
+  if (!was) {
+    heard.set(call.id, call.overdue ? "overdue" : "open");
+    if (!quiet) sound(call.overdue ? PATTERNS.urgent : PATTERNS.alert);
+  } else if (call.overdue && was !== "overdue") {
+    heard.set(call.id, "overdue");
+    if (!quiet) sound(PATTERNS.urgent);
+  }
+}
+
+function sound(pattern) {
+  if (!audio) return;
+  let t = audio.currentTime;
+  for (const [hz, ms] of pattern.tones) {
+    const osc = audio.createOscillator();
+    const gain = audio.createGain();
+    osc.frequency.value = hz;
+    gain.gain.value = pattern.volume;
+    osc.connect(gain).connect(audio.destination);
+    osc.start(t);
+    osc.stop(t + ms / 1000);
+    t += (ms + pattern.gap_ms) / 1000;
+  }
+}
+
+// Browsers start sound after a tap, unless the kiosk browser is started to allow it
+// (docs/dashboard.md: --autoplay-policy=no-user-gesture-required).
+function unlockSound() {
+  try {
+    audio = audio || new AudioContext();
+    if (audio.state === "suspended") audio.resume().then(renderSound, renderSound);
+  } catch { audio = null; }
+  renderSound();
+}
+function renderSound() {
+  $("sound-on").hidden = !KIOSK || (Boolean(audio) && audio.state === "running");
+}
 
 const roomName = (id) => (store.rooms.find((r) => r.id === id) || {}).name || id;
 const zoneName = (id) => (store.zones.find((z) => z.id === id) || {}).name || id;
@@ -205,6 +261,12 @@ function renderCalls() {
   const list = $("calls");
   const sorted = [...live.calls.values()].sort((a, b) => a.pressed_ts - b.pressed_ts);
   syncList(list, sorted, newCard, fill);
+  if (KIOSK) {  // the oldest call and every overdue one are the biggest
+    for (const li of list.children) {
+      const c = live.calls.get(li.dataset.id);
+      li.dataset.size = c && (c.id === sorted[0].id || c.overdue) && c.status !== "answered" ? "large" : "normal";
+    }
+  }
   $("empty").hidden = sorted.length > 0;
   $("count-open").textContent = sorted.length;
 }
@@ -384,6 +446,14 @@ function setView(view) {
 }
 
 function setup() {
+  if (KIOSK) {
+    document.body.dataset.kiosk = "yes";
+    document.title = `${store.name} — floor screen`;
+    $("side").prepend($("floor"));  // the plan beside the calls, which get the room
+    $("sound-on").addEventListener("click", unlockSound);
+    document.addEventListener("pointerdown", unlockSound);
+    unlockSound();
+  }
   $("store-name").textContent = store.name;
   $("standard").textContent = store.standard_s;
   $("demo-banner").hidden = !store.demo;
@@ -397,7 +467,7 @@ function setup() {
   }
   // Today's figures are statistics: for managers (an associate's session would get a 403).
   $("manager").hidden = !readsStats();
-  const view = localStorage.getItem("callbell.view") || (window.innerWidth < NARROW_PX ? "list" : "plan");
+  const view = KIOSK ? "plan" : localStorage.getItem("callbell.view") || (window.innerWidth < NARROW_PX ? "list" : "plan");
   setView(view);
   document.querySelector(".view-switch").addEventListener("click", (e) => {
     const b = e.target.closest("button");
@@ -408,9 +478,9 @@ function setup() {
   drawPlan();
 }
 
-const readsStats = () => auth.demo || mayAct(auth.who.role, "manager");
+const readsStats = () => !KIOSK && (auth.demo || mayAct(auth.who.role, "manager"));
 
-auth = await signedIn({ title: "Floor" });
+auth = await signedIn({ title: "Floor", want: KIOSK ? "display" : "associate", display: KIOSK });
 store = await loadStore();
 setup();
 live.connect();

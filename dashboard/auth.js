@@ -12,7 +12,7 @@
 const API = "/api/v1";
 export const CSRF_HEADER = "X-Callbell-CSRF";
 // Roles, lowest first (hub/auth.py).
-const ROLES = ["device", "associate", "manager", "admin"];
+const ROLES = ["device", "display", "associate", "manager", "admin"];
 const DEMO_WORDS = "Demo mode: no sign-in — not secure: anyone on this network can see and act on everything.";
 
 let csrf = null;
@@ -64,16 +64,62 @@ export async function signOut() {
 
 // Resolves with {demo, who} once the page may use the API: at once in demo mode (with the
 // banner) or with a live session of at least `want`; otherwise after the sign-in form.
-export async function signedIn({ title = "Callbell", want = "associate" } = {}) {
+// `display`: a floor screen, signed in with a display token instead of a person.
+export async function signedIn({ title = "Callbell", want = "associate", display = false } = {}) {
   const options = await sessionOptions();
   if (options.demo) {
     showDemoBanner();
     return { demo: true, who: null };
   }
   let who = options.signed_in;
-  if (!who || !mayAct(who.role, want)) who = await signInForm(options, title, want, who);
-  showSignedIn(who);
+  if (!who || !mayAct(who.role, want)) {
+    who = display ? await displayForm(title) : await signInForm(options, title, want, who);
+  }
+  if (!display) showSignedIn(who);
   return { demo: false, who };
+}
+
+// A floor screen's one-time sign-in: the display token made with
+// `callbell token create --role display --name floor-screen` (hub/api/routes/display.py).
+function displayForm(title) {
+  document.body.dataset.auth = "signing-in";
+  const section = document.createElement("section");
+  section.className = "auth-sign-in";
+  section.setAttribute("aria-labelledby", "auth-title");
+  section.innerHTML = `
+    <h1 id="auth-title"><img src="/static/icon.svg" alt="" width="28" height="28"> Floor screen — <span></span></h1>
+    <form id="auth-form">
+      <label>Display token <input id="auth-secret" type="password" autocomplete="off" required></label>
+      <button type="submit" id="auth-submit">Show the floor</button>
+      <p class="auth-hint">Made once with <code>callbell token create --role display --name floor-screen</code>.
+        This screen then stays signed in; revoke the token to sign it out.</p>
+      <p id="auth-error" class="auth-error" role="alert" hidden></p>
+    </form>`;
+  section.querySelector("h1 span").textContent = title;
+  document.body.prepend(section);
+  const error = section.querySelector("#auth-error");
+  return new Promise((resolve) => {
+    section.querySelector("#auth-form").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      error.hidden = true;
+      try {
+        const r = await fetch(`${API}/display/session`, {
+          method: "POST", headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ token: section.querySelector("#auth-secret").value }),
+        });
+        const answer = await r.json();
+        if (!r.ok) throw new Error(answer.error ? answer.error.message : r.statusText);
+        setCsrf(answer.csrf);
+        section.remove();
+        delete document.body.dataset.auth;
+        resolve({ associate: answer.name, name: answer.name, role: answer.role });
+      } catch (e) {
+        section.querySelector("#auth-secret").value = "";
+        error.textContent = e instanceof TypeError ? "No connection to the hub." : e.message;
+        error.hidden = false;
+      }
+    });
+  });
 }
 
 function signInForm(options, title, want, current) {

@@ -1,9 +1,10 @@
 """Who is asking, and what they may do: roles, secrets, sessions and API tokens of the hub's web
 side (docs/security.md, "Hub web"). HTTP-free: hub/api/deps.py reads the request and asks here.
 
-- **Roles**, lowest first: ``device`` (reads health only), ``associate`` (the floor: calls,
-  their own state, the stream), ``manager`` (plus statistics, exports, every associate),
-  ``admin`` (everything). A role may do all a lower one may.
+- **Roles**, lowest first: ``device`` (reads health only), ``display`` (a floor screen: reads
+  the calls, the associates and the stream, acts on nothing, no person's credit), ``associate``
+  (the floor: calls, their own state, the stream), ``manager`` (plus statistics, exports, every
+  associate), ``admin`` (everything). A role may do all a lower one may.
 - **Sessions** (the pages): a random id in an ``HttpOnly; SameSite=Strict`` cookie, stored only
   as its SHA-256, expiring after :data:`SESSION_TTL_S`. A PIN signs in to the floor only
   (role ``associate``); a password signs in with the associate's configured role.
@@ -28,12 +29,17 @@ from callbell.clock import Clock
 from hub.store import Credentials, Reader
 
 #: Roles, lowest first. A role may do everything a lower one may.
-ROLES = ("device", "associate", "manager", "admin")
+ROLES = ("device", "display", "associate", "manager", "admin")
 RANK = {role: i for i, role in enumerate(ROLES)}
 
 #: How long a session lasts, seconds: a long shift, so nobody signs in twice a day, and a phone
 #: left in a locker is signed out by the next morning.
 SESSION_TTL_S = 12 * 3600
+
+#: How long a floor screen's session lasts, seconds (``display`` role): a screen on the wall is
+#: signed in once, by whoever installs it, not every shift. A year and a bit; revoking its
+#: token (``callbell token revoke``) ends it at once.
+DISPLAY_SESSION_TTL_S = 400 * 86400
 
 #: The session cookie's name.
 SESSION_COOKIE = "callbell_session"
@@ -133,13 +139,13 @@ class Authenticator:
     def __init__(self, reader: Reader, credentials: Credentials, clock: Clock):
         self.reader, self.credentials, self.clock = reader, credentials, clock
 
-    def start_session(self, associate: str, role: str) -> tuple[str, Principal]:
-        """A new session for ``associate`` with ``role``: (session id for the cookie, principal)."""
+    def start_session(self, associate: str, role: str, ttl_s: float = SESSION_TTL_S) -> tuple[str, Principal]:
+        """A new session for ``associate`` (for a floor screen: its token's name) with
+        ``role``, for ``ttl_s`` seconds: (session id for the cookie, principal)."""
         now = self.clock.time()
         session_id = secrets.token_urlsafe(SECRET_BYTES)
-        self.credentials.add_session(digest(session_id), associate, role, now, now + SESSION_TTL_S)
-        return session_id, Principal("session", associate, role, associate, csrf_token(session_id),
-                                     now + SESSION_TTL_S)
+        self.credentials.add_session(digest(session_id), associate, role, now, now + ttl_s)
+        return session_id, Principal("session", associate, role, associate, csrf_token(session_id), now + ttl_s)
 
     def end_session(self, session_id: str) -> None:
         self.credentials.end_session(digest(session_id))
@@ -149,6 +155,10 @@ class Authenticator:
         row = self.reader.session(digest(session_id))
         if row is None or row["expires_at"] <= self.clock.time():
             return None
+        if row["role"] == "display":  # a floor screen's session lasts as long as its token
+            token = self.reader.token_named(row["associate"])
+            if token is None or token["revoked_at"] is not None or token["role"] != "display":
+                return None
         return Principal("session", row["associate"], row["role"], row["associate"], csrf_token(session_id),
                          row["expires_at"])
 

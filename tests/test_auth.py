@@ -37,23 +37,23 @@ ROLE_OF = {
     ("GET", "/api/v1/devices"): "device",
     ("GET", "/metrics"): "device",
     ("GET", "/openapi.json"): "device",
-    ("GET", "/api/v1/store"): "associate",
-    ("GET", "/api/v1/calls"): "associate",
-    ("GET", "/api/v1/calls/{call}"): "associate",
+    ("GET", "/api/v1/store"): "display",
+    ("GET", "/api/v1/calls"): "display",
+    ("GET", "/api/v1/calls/{call}"): "display",
     ("POST", "/api/v1/calls/{call}/acknowledge"): "associate",
     ("POST", "/api/v1/calls/{call}/answer"): "associate",
     ("POST", "/api/v1/calls/{call}/done"): "associate",
     ("POST", "/api/v1/calls/{call}/decline"): "associate",
     ("POST", "/api/v1/calls/{call}/receipt"): "associate",
-    ("GET", "/api/v1/associates"): "associate",
-    ("GET", "/api/v1/associates/{associate}"): "associate",
+    ("GET", "/api/v1/associates"): "display",
+    ("GET", "/api/v1/associates/{associate}"): "display",
     ("POST", "/api/v1/associates/{associate}/state"): "associate",
     ("POST", "/api/v1/associates/{associate}/zone"): "associate",
     ("POST", "/api/v1/associates/{associate}/heard"): "associate",
     ("GET", "/api/v1/push/key"): "associate",
     ("POST", "/api/v1/push/subscriptions"): "associate",
     ("DELETE", "/api/v1/push/subscriptions"): "associate",
-    ("GET", "/api/v1/stream"): "associate",
+    ("GET", "/api/v1/stream"): "display",
     ("GET", "/api/v1/stats"): "manager",
     ("GET", "/api/v1/stats/heatmap"): "manager",
     ("GET", "/api/v1/stats/distribution"): "manager",
@@ -472,7 +472,7 @@ def test_tokens_are_made_listed_and_revoked_with_the_cli_and_a_revoked_one_is_re
     again = cli("token", "create", "--config", config, "--role", "manager", "--name", "grafana")
     assert again.returncode == 2 and "exists" in again.stderr
     wrong = cli("token", "create", "--config", config, "--role", "owner", "--name", "till")
-    assert wrong.returncode == 2 and "device, associate, manager, admin" in wrong.stderr
+    assert wrong.returncode == 2 and "device, display, associate, manager, admin" in wrong.stderr
     listed = cli("token", "list", "--config", config)
     assert "grafana" in listed.stdout and "manager" in listed.stdout and "active" in listed.stdout
     assert token not in listed.stdout

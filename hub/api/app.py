@@ -17,7 +17,8 @@ from hub.api.body_limit import BodyLimit
 from hub.api.deps import HubContext, allow
 from hub.api.page_files import PageFiles
 from hub.api.security_headers import SecurityHeaders
-from hub.api.routes import associates, calls, exports, metrics, push, receipts, session, stats, status, stream
+from hub.api.routes import (associates, calls, display, exports, metrics, push, receipts, session, stats, status,
+                            stream)
 from hub.auth import RANK, Authenticator
 from hub.store import Credentials
 
@@ -25,10 +26,12 @@ PAGES = Path(dashboard.__file__).parent
 log = logging.getLogger("callbell.hub.http")
 
 #: Routes anyone may call: signing in and out (the pages and static files are outside the API),
-#: and what a phone's service worker posts back from a Web Push, which carries the token of its
-#: subscription instead of a session (hub/api/routes/push.py).
+#: what a phone's service worker posts back from a Web Push, which carries the token of its
+#: subscription instead of a session (hub/api/routes/push.py), and a floor screen's sign-in with
+#: its display token (hub/api/routes/display.py).
 PUBLIC_ROUTES = {("GET", "/api/v1/session"), ("POST", "/api/v1/session"), ("DELETE", "/api/v1/session"),
-                 ("POST", "/api/v1/push/receipt"), ("POST", "/api/v1/push/act")}
+                 ("POST", "/api/v1/push/receipt"), ("POST", "/api/v1/push/act"),
+                 ("POST", "/api/v1/display/session")}
 #: Paths whose every other route must declare the role it needs (hub.api.deps.allow).
 GUARDED_PREFIXES = ("/api/", "/metrics", "/openapi.json")
 
@@ -51,7 +54,7 @@ def create_app(context: HubContext) -> FastAPI:
     # Bodies over the cap are refused before any route reads them, and recorded like other bad input.
     app.add_middleware(BodyLimit, on_refused=lambda method, path, reason, client: context.refusals.note(
         client, f"{method} {path}", reason))
-    for module in (status, calls, associates, session, stats, receipts, exports, stream, metrics, push):
+    for module in (status, calls, associates, session, display, stats, receipts, exports, stream, metrics, push):
         app.include_router(module.router)
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(allow("device"))])
@@ -71,6 +74,11 @@ def create_app(context: HubContext) -> FastAPI:
     @page("/stats")
     def statistics_page():
         return FileResponse(PAGES / "stats.html", headers={"Cache-Control": "no-cache"})
+
+    @page("/floor")
+    def floor_screen():
+        """The floor dashboard as a kiosk: big, read-only, with sound (dashboard/app.js)."""
+        return FileResponse(PAGES / "index.html", headers={"Cache-Control": "no-cache"})
 
     @page("/phone")
     def phone_page():

@@ -15,7 +15,8 @@ from hub.api.params import parse_time
 from hub.domain.call import ACTIVE, DomainError, Floor
 from hub.views import call_object
 
-router = APIRouter(prefix="/api/v1", tags=["calls"], dependencies=[Depends(allow("associate"))])
+# Reading calls is for a floor screen too; every action asks for an associate itself.
+router = APIRouter(prefix="/api/v1", tags=["calls"], dependencies=[Depends(allow("display"))])
 
 SOURCES = ("phone", "dashboard", "api")
 

@@ -22,7 +22,7 @@ def health(h: HubContext = Depends(hub)):
             "backlog": h.dispatcher.backlog, "stream_clients": h.stream.clients}
 
 
-@router.get("/store", dependencies=[Depends(allow("associate"))])
+@router.get("/store", dependencies=[Depends(allow("display"))])
 def store(h: HubContext = Depends(hub)):
     c = h.config
     return {

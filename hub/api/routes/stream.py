@@ -8,7 +8,7 @@ from hub.api.deps import HubContext, allow, hub, still_signed_in
 from hub.api.page_writer import page_writer
 from hub.stream import Connection
 
-router = APIRouter(prefix="/api/v1", tags=["stream"], dependencies=[Depends(allow("associate"))])
+router = APIRouter(prefix="/api/v1", tags=["stream"], dependencies=[Depends(allow("display"))])
 
 
 class EventStreamResponse(StreamingResponse):
@@ -33,6 +33,6 @@ async def stream(request: Request, h: HubContext = Depends(hub),
                  last: str | None = Query(None, description="Same as the Last-Event-ID header")):
     connection = Connection()
     body = h.stream.events(last_event_id or last, request.is_disconnected,
-                           lambda: still_signed_in(request, "associate"), connection)
+                           lambda: still_signed_in(request, "display"), connection)
     return EventStreamResponse(body, connection, media_type="text/event-stream",
                                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
