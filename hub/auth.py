@@ -134,7 +134,7 @@ def is_password_hash(value: str) -> bool:
 
 class Authenticator:
     """Sessions and tokens of a running hub: looked up through the hub's :class:`Reader`,
-    sessions written through :class:`Credentials` (short connections; see hub/store.py)."""
+    sessions written through :class:`Credentials` (short connections; see hub/store/__init__.py)."""
 
     def __init__(self, reader: Reader, credentials: Credentials, clock: Clock):
         self.reader, self.credentials, self.clock = reader, credentials, clock

@@ -1,5 +1,5 @@
 """Statistics roll-ups: histograms, buckets of the store's zone, and the writer keeping them
-equal to a rebuild from the calls (hub/domain/rollup.py, hub/store.py)."""
+equal to a rebuild from the calls (hub/domain/rollup.py, hub/store/)."""
 import sqlite3
 from datetime import datetime
 from zoneinfo import ZoneInfo
