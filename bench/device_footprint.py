@@ -65,7 +65,7 @@ def device_process(tmp: Path, broker_url: str) -> subprocess.Popen:
     config.write_text((ROOT / "examples" / "device.toml").read_text()
                       .replace('broker = "mqtt://localhost:1883"', f'broker = "{broker_url}"'))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "callbell.cli", "-q", "device", "--config", str(config), "--mock"],
+    return subprocess.Popen([sys.executable, "-m", "app.cli", "-q", "device", "--config", str(config), "--mock"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             text=True, env=env, cwd=tmp)
 

@@ -188,7 +188,7 @@ class DeviceProcess:
     def __init__(self, config: Path):
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "callbell.cli", "-q", "device", "--config", str(config), "--mock"],
+            [sys.executable, "-m", "app.cli", "-q", "device", "--config", str(config), "--mock"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             env=env, cwd=str(config.parent), start_new_session=True)
         self.lines: list[str] = []

@@ -285,7 +285,7 @@ class HubProcess:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "callbell.cli", "hub", "--config", str(self.config)],
+            [sys.executable, "-m", "app.cli", "hub", "--config", str(self.config)],
             stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, env=env,
             cwd=str(self.config.parent),
             start_new_session=True,  # Ctrl-C reaches the benchmark, which stops the hub itself
@@ -625,7 +625,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=int, default=20, metavar="N",
                     help="untimed presses and round trips before each measurement (default: %(default)s)")
     ap.add_argument("--hub", choices=("process", "inprocess"), default="process",
-                    help="run the hub as 'python -m callbell.cli hub' like production (default), "
+                    help="run the hub as 'python -m app.cli hub' like production (default), "
                          "or in this process (shares the GIL with the clients: slower, for profiling)")
     ap.add_argument("--reset", choices=("presence", "cancel"), default="presence",
                     help="how a room is made idle after each press, not timed: two presence "

@@ -11,7 +11,7 @@ Central (the RabbitMQ node or cluster with the MQTT plugin), in the output folde
   only ``{p}/{store}/chain/events`` and read only ``{p}/{store}/chain/received``, and use only
   its own session queue; the consumer reads every store's events and writes their marks;
 - ``central.env``: the consumer's broker URL with its password (``CALLBELL_CHAIN_MQTT_URL``);
-- ``certs/``: with ``--make-certs``, a CA and a server certificate (callbell.broker_config).
+- ``certs/``: with ``--make-certs``, a CA and a server certificate (app.broker_config).
 
 Each store, in ``stores/{id}/``: ``chain-bridge.conf``, the section its Mosquitto needs to
 bridge out to central (TLS, outbound only, ``cleansession false``, QoS 1, its account), with
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from callbell.broker import MAX_QUEUED_MESSAGES
-from callbell.broker_config import FILE_MODES, Written, make_certs, new_password, write_file
+from callbell.broker_files import FILE_MODES, Written, make_certs, new_password, write_file
 from callbell.chain_wire import ChainTopics
 from callbell.settings import ConfigError
 

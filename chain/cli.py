@@ -59,7 +59,7 @@ def cmd_run(args) -> int:
 
 def add_parser(sub) -> None:
     """Add ``chain`` and its subcommands to callbell's command line."""
-    from callbell.broker_config import DEFAULT_BROKER_DIR, LOCAL_PORT
+    from callbell.broker_files import DEFAULT_BROKER_DIR, LOCAL_PORT
     from chain.broker_config import DEFAULT_STORE_CHAIN_DIR
     c = sub.add_parser("chain", help="head office: the central broker, the consumer into ClickHouse, the chain page",
                        description="A chain of stores (docs/chain.md): store hubs send their event logs through "

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from callbell.broker_config import (FILE_MODES, LOCAL_PORT, PasswordFile, Written, _password_in, new_password,
+from callbell.broker_files import (FILE_MODES, LOCAL_PORT, PasswordFile, Written, password_in, new_password,
                                     write_file)
 from callbell.chain_wire import ChainTopics
 from callbell.settings import ConfigError
@@ -74,7 +74,7 @@ def write_store_chain_config(config, broker_dir: Path, bundle: Path | None = Non
 
     passwd = PasswordFile.load(passwd_path)
     env = broker_dir / "uplink.env"
-    password = _password_in(env, UPLINK_USER)
+    password = password_in(env, UPLINK_USER)
     kept = passwd.verifies(UPLINK_USER, password)
     if not kept:
         password = new_password()

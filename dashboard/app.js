@@ -81,7 +81,9 @@ function unlockSound() {
   renderSound();
 }
 function renderSound() {
-  $("sound-on").hidden = !KIOSK || (Boolean(audio) && audio.state === "running");
+  const running = Boolean(audio) && audio.state === "running";
+  $("sound-on").hidden = !KIOSK || running;
+  document.body.dataset.soundState = running ? "running" : "off";
 }
 
 const roomName = (id) => (store.rooms.find((r) => r.id === id) || {}).name || id;

@@ -303,7 +303,7 @@ def running_hub(store_file: Path, clock=None) -> Iterator[HubService]:
 
 
 class HubProcess:
-    """The real hub, as its own process (``python -m callbell.cli hub``)."""
+    """The real hub, as its own process (``python -m app.cli hub``)."""
 
     def __init__(self, config: Path, port: int, log: Path, *, preexec_fn: Callable[[], None] | None = None,
                  env: dict | None = None, health_headers: dict | None = None):
@@ -318,7 +318,7 @@ class HubProcess:
     def start(self, timeout: float = 20.0) -> "HubProcess":
         env = {**os.environ, "PYTHONPATH": str(ROOT), **self.env}
         self._log = open(self.log, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "callbell.cli", "hub", "--config", str(self.config)],
+        self.proc = subprocess.Popen([sys.executable, "-m", "app.cli", "hub", "--config", str(self.config)],
                                      stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=str(self.config.parent),
                                      preexec_fn=self.preexec_fn)
         wait_until(self._healthy, timeout, 0.05, "the hub to serve /api/v1/health")

@@ -59,6 +59,17 @@ def open_call(api, room: str = "room-1", timeout: float = 10) -> dict:
                       timeout, what=f"{room}'s call stored")
 
 
+#: Records (Date.now(), ms) each time the page shows its "connection lost" banner.
+RECORD_BANNER = """
+window.__banner = [];
+new MutationObserver(() => {
+  const b = document.getElementById("offline-banner");
+  if (b && !b.hidden && (!window.__banner.length || window.__bannerHidden)) window.__banner.push(Date.now());
+  window.__bannerHidden = !b || b.hidden;
+}).observe(document, { subtree: true, childList: true, attributes: true, attributeFilter: ["hidden"] });
+"""
+
+
 def rang(page) -> int:
     return page.evaluate("window.__rings.length")
 
@@ -88,6 +99,7 @@ def test_a_stalled_stream_is_noticed_and_the_call_goes_on_to_ben(hub, device, br
     try:
         with open_page(browser, PHONE) as page:
             page.add_init_script(RECORD_RINGS)
+            page.add_init_script(RECORD_BANNER)
             sign_in_via(page, link.port)
             on_the_floor(hub.api)
             link.stall()
@@ -95,8 +107,12 @@ def test_a_stalled_stream_is_noticed_and_the_call_goes_on_to_ben(hub, device, br
             device.press("room-1")
             which, took = ring_or_escalation(hub.api, page, stalled, rang(page))
             assert took <= WITHIN_S, (which, took)
-            expect(page.locator("#offline-banner")).to_be_visible(timeout=WITHIN_S * 1000)
-            assert time.time() - stalled <= WITHIN_S + 1, "connection lost shown within 10 s"
+            # The banner may show only for the moment the reconnect takes (new connections pass):
+            # the page records when it appeared rather than a poll hoping to catch it.
+            def shown_after_the_stall():
+                return next((ms / 1000 for ms in page.evaluate("window.__banner") if ms / 1000 >= stalled), None)
+            shown = wait_until(shown_after_the_stall, timeout=WITHIN_S + 5, what="'connection lost' shown")
+            assert shown - stalled <= WITHIN_S + 1, f"connection lost shown {shown - stalled:.1f} s after the stall"
             # The page reconnects on its own (new connections pass) and rings for the waiting call.
             wait_until(lambda: rang(page) > 0, timeout=WITHIN_S, what="Ana's page ringing after it reconnected")
             expect(page.locator("#offline-banner")).to_be_hidden()

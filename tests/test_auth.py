@@ -174,7 +174,7 @@ def make_token(hub, role: str, name: str | None = None) -> str:
 
 
 def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "callbell.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True,
                           input=stdin, cwd=str(ROOT), timeout=60)
 
 

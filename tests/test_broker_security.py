@@ -19,7 +19,8 @@ import paho.mqtt.client as paho
 import pytest
 
 from callbell.broker import Broker, free_port
-from callbell.broker_config import HUB_USER, PasswordFile, device_user, hash_password, verify_password
+from app.broker_config import HUB_USER, device_user
+from callbell.broker_files import PasswordFile, hash_password, verify_password
 from callbell.mqtt import BrokerAddress, MqttLink
 from callbell.protocol import LampState, Topics
 from callbell.settings import ConfigError
@@ -55,7 +56,7 @@ ARRIVE_S = 5.0
 
 def callbell(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "callbell.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True,
                           env=env, cwd=cwd, timeout=60)
 
 

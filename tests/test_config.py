@@ -96,7 +96,7 @@ def test_a_bad_device_config_says_what_is_wrong(tmp_path, change, expect):
 @pytest.mark.parametrize("command", ["hub", "device"])
 def test_the_command_line_reports_a_bad_config_without_a_traceback(tmp_path, command):
     bad = write(tmp_path, "[store]\nid = 5\n" if command == "hub" else "[device]\nid = \"x\"\n", "bad.toml")
-    r = subprocess.run([sys.executable, "-m", "callbell.cli", command, "--config", str(bad)],
+    r = subprocess.run([sys.executable, "-m", "app.cli", command, "--config", str(bad)],
                        capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert r.returncode == 2
     assert r.stderr.startswith("error: ") and "Traceback" not in r.stderr
@@ -104,7 +104,7 @@ def test_the_command_line_reports_a_bad_config_without_a_traceback(tmp_path, com
 
 
 def test_a_missing_config_file_is_a_clear_error(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "callbell.cli", "hub", "--config", str(tmp_path / "nope.toml")],
+    r = subprocess.run([sys.executable, "-m", "app.cli", "hub", "--config", str(tmp_path / "nope.toml")],
                        capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert r.returncode == 2 and "no such file" in r.stderr and "Traceback" not in r.stderr
 

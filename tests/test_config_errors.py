@@ -135,7 +135,7 @@ def test_an_empty_file_says_it_is_empty(tmp_path, name, content):
 def test_the_command_line_prints_the_one_line_error_and_exits_2(tmp_path, command, name):
     path = tmp_path / name
     path.write_bytes(LOADERS[name][1].replace("[[rooms]]", "[[rooms]", 1).encode())
-    r = subprocess.run([sys.executable, "-m", "callbell.cli", command, "--config", str(path)],
+    r = subprocess.run([sys.executable, "-m", "app.cli", command, "--config", str(path)],
                        capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert r.returncode == 2, r.stderr
     assert r.stderr.startswith(f"error: {path} line ") and "not valid TOML" in r.stderr, r.stderr

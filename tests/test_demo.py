@@ -12,7 +12,7 @@ from tests.helpers import ROOT, Api, wait_until
 def test_the_demo_runs_a_living_store_and_stops_cleanly_on_ctrl_c(tmp_path):
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "callbell.cli", "demo", "--port", str(port), "--data", str(tmp_path / "demo"),
+        [sys.executable, "-m", "app.cli", "demo", "--port", str(port), "--data", str(tmp_path / "demo"),
          "--pace", "20", "--fresh"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(ROOT)})

@@ -45,7 +45,7 @@ class DeviceProcess:
         self.lines: list[str] = []
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "callbell.cli", "-q", "device", "--config", str(config), "--mock"],
+            [sys.executable, "-m", "app.cli", "-q", "device", "--config", str(config), "--mock"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
             cwd=str(config.parent))
         threading.Thread(target=self._read, daemon=True).start()

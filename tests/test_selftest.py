@@ -50,7 +50,7 @@ def test_a_button_that_does_not_answer_is_named_with_its_pin(tmp_path):
 
 
 def test_the_self_test_command_runs_on_mock_pins(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "callbell.cli", "-q", "device", "selftest", "--mock",
+    r = subprocess.run([sys.executable, "-m", "app.cli", "-q", "device", "selftest", "--mock",
                         "--pattern-s", "0.01", "--config", str(ROOT / "examples" / "device.toml")],
                        capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert r.returncode == 0, r.stderr

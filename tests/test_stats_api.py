@@ -130,7 +130,7 @@ def test_exports_stream_from_the_database_without_reading_it_whole(seeded, monke
 
 def test_seed_history_writes_calls_with_a_weekly_pattern_and_shows_progress(tmp_path):
     db = tmp_path / "history.db"
-    p = subprocess.run([sys.executable, "-m", "callbell.cli", "seed-history", "--database", str(db),
+    p = subprocess.run([sys.executable, "-m", "app.cli", "seed-history", "--database", str(db),
                         "--calls", "3000", "--days", "28"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     assert "100%" in p.stderr and "3,000 calls" in p.stdout
@@ -147,7 +147,7 @@ def test_seed_history_writes_calls_with_a_weekly_pattern_and_shows_progress(tmp_
 
 
 def test_seed_history_help_warns_not_to_run_it_on_a_running_hubs_database():
-    p = subprocess.run([sys.executable, "-m", "callbell.cli", "seed-history", "--help"], cwd=ROOT,
+    p = subprocess.run([sys.executable, "-m", "app.cli", "seed-history", "--help"], cwd=ROOT,
                        capture_output=True, text=True, timeout=60)
     assert "never run it on the database of a running hub" in " ".join(p.stdout.split())
 

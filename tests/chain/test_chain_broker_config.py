@@ -7,7 +7,7 @@ import pytest
 
 from callbell.broker import Broker
 from callbell.chain_wire import ChainTopics
-from callbell.cli import main
+from app.cli import main
 from callbell.mqtt import MqttLink
 from chain.broker_config import CentralPlan, rabbit_hash, rabbit_verifies, store_user, write_chain_broker_config
 from tests.chain.harness import Central, chain_config

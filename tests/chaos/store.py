@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from callbell.broker import Broker, free_port
-from firmware.simulate import Simulation
+from app.simulate import Simulation
 from hub.config import load_store_config
 from tests.helpers import HubProcess, wait_until, write_store
 

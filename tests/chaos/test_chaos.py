@@ -7,7 +7,7 @@ import time
 import pytest
 
 from callbell.protocol import EVENT_EXPIRY_S, Event
-from firmware.simulate import Simulation
+from app.simulate import Simulation
 from tests.chaos.flaky import FlakyLink
 from tests.chaos.store import Store
 from tests.helpers import Page, Recorder, wait_until

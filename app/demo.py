@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from callbell.broker import free_port
-from callbell.cli import wait_for_signal
-from firmware.simulate import Simulation
+from app.signals import wait_for_signal
+from app.simulate import Simulation
 from hub.config import StoreConfig, load_store_config
 from hub.service import HubService
 

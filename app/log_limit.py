@@ -2,7 +2,7 @@
 a disk. Under an attack on the hub (issue 17) asyncio logged "Too many open files" thousands of
 times a second, 384 MB in 70 s.
 
-    handler.addFilter(RepeatLimit())     # callbell.cli installs it on every command's log
+    handler.addFilter(RepeatLimit())     # app.cli installs it on every command's log
 
 A line counts as a repeat of another when it comes from the same logger, at the same level,
 from the same message template (``log.warning("rejected %s", x)`` is one template whatever

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import socket
 import sqlite3
 import sys
@@ -30,10 +29,11 @@ from pathlib import Path
 
 from callbell import __version__
 from callbell.broker import BrokerError
-from callbell.broker_config import (DEFAULT_BROKER_DIR, DEFAULT_BROKER_USER, DEFAULT_DATA_DIR, DEFAULT_DEVICE_CA,
-                                    LOCAL_PORT, TLS_PORT)
-from callbell.log_limit import RepeatLimit
+from callbell.broker_files import (DEFAULT_BROKER_DIR, DEFAULT_BROKER_USER, DEFAULT_DATA_DIR, DEFAULT_DEVICE_CA,
+                                   LOCAL_PORT, TLS_PORT)
+from app.log_limit import RepeatLimit
 from callbell.settings import ConfigError
+from app.signals import wait_for_signal
 
 log = logging.getLogger("callbell")
 
@@ -49,18 +49,9 @@ def setup_logging(verbose: int, quiet: bool = False) -> None:
     logging.basicConfig(level=level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", datefmt="%H:%M:%S")
     for handler in logging.getLogger().handlers:  # a line repeated thousands of times a second
-        handler.addFilter(RepeatLimit())          # would fill the disk (callbell.log_limit)
+        handler.addFilter(RepeatLimit())          # would fill the disk (app.log_limit)
     if verbose < 2:  # paho's packet log only with -vv
         logging.getLogger("paho").setLevel(logging.WARNING)
-
-
-def wait_for_signal() -> None:
-    """Block until SIGINT or SIGTERM."""
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    while not stop.wait(1.0):
-        pass
 
 
 # -- commands -----------------------------------------------------------------------------
@@ -111,7 +102,7 @@ def cmd_device(args) -> int:
 
 def _broker_plan(args, out: Path, **broker_side):
     """Where the broker files are and how devices reach the broker, from the options."""
-    from callbell.broker_config import BrokerPlan
+    from app.broker_config import BrokerPlan
     from callbell.mqtt import BrokerAddress
     try:
         BrokerAddress.parse(f"mqtts://{args.host}:{args.tls_port}")
@@ -121,7 +112,7 @@ def _broker_plan(args, out: Path, **broker_side):
 
 
 def cmd_broker_config(args) -> int:
-    from callbell.broker_config import apply_ownership, write_broker_config
+    from app.broker_config import apply_ownership, write_broker_config
     from hub.config import load_store_config
     config = load_store_config(args.config)
     plan = _broker_plan(args, args.out, local_port=args.local_port or None, data_dir=args.data, user=args.user)
@@ -145,7 +136,8 @@ def cmd_broker_config(args) -> int:
 
 
 def cmd_provision(args) -> int:
-    from callbell.broker_config import FILE_MODES, PasswordFile, find_device, provision, write_file
+    from app.broker_config import find_device, provision
+    from callbell.broker_files import FILE_MODES, PasswordFile, write_file
     from hub.config import load_store_config
     if not args.device or not args.out:
         raise ConfigError("device provision needs --device ID and --out device.toml")
@@ -252,7 +244,7 @@ def _mock_installer(config, factory):
 
 
 def cmd_simulate(args) -> int:
-    from firmware.simulate import Simulation
+    from app.simulate import Simulation
     from hub.config import load_store_config
     store = load_store_config(args.config)
     url = args.broker or store.mqtt.url or f"mqtt://127.0.0.1:{store.mqtt.embedded_port}"
@@ -272,7 +264,7 @@ def cmd_simulate(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from callbell.demo import Demo
+    from app.demo import Demo
     Demo(port=args.port, data=Path(args.data), pace=args.pace, fresh=args.fresh).run()
     return 0
 
