@@ -35,13 +35,13 @@ from typing import Callable, Collection, Iterable, Mapping, Protocol
 
 from callbell.clock import Clock
 from callbell.mqtt import Message
-from callbell.protocol import (Event, LampState, Location, ProtocolError, Rejection, Topics, check_device,
-                               held_at_broker_s, parse_device_status, parse_health)
+from callbell.protocol import Event, LampState, Location, ProtocolError, Rejection, Topics, check_device
 from hub.domain import rollup
 from hub.domain.associates import DEFAULT_PRESENCE_S, Associate, Roster
 from hub.domain.call import DomainError, Floor, Room, Timing, Transition
 from hub.domain.escalation import Escalation, Ladder
 from hub.domain.layout import Layout, Place, Point
+from hub.inputs import DeviceEvent, DeviceHealth, DeviceStatus, LocationFix, Received, Unreadable
 from hub.store import Writer, call_row
 
 log = logging.getLogger("callbell.hub")
@@ -105,14 +105,6 @@ class _AssociateCommand:
 
 
 @dataclass
-class _Received:
-    message: Message
-    at: float  # wall clock when it came off the socket: press time = this − age_ms
-    #: perf_counter() at the same moment, seconds: start of the press→lamp latency (metrics).
-    mono: float = field(default_factory=time.perf_counter)
-
-
-@dataclass
 class _Alone:
     """An input of a batch that could not be stored, queued again to be worked in a batch of
     its own: if it is what made the write fail, the others are not held back with it."""
@@ -173,8 +165,6 @@ class Dispatcher:
         self.counters = {"received": 0, "duplicates": 0, "rejected": 0, "batches": 0, "failed_writes": 0}
         #: Rejections since start, by channel ("mqtt", "http", "buttons"), for /metrics.
         self.rejected_by_channel: dict[str, int] = {}
-        #: Third-party buttons (hub.third_party_buttons.ButtonMap), set by the hub before start.
-        self.buttons = None
         #: Called with each press→lamp latency, seconds: from the message leaving the socket to
         #: its changed lamp being handed to the MQTT client (hub.metrics).
         self.on_lamp_latency: Callable[[float], None] | None = None
@@ -211,9 +201,10 @@ class Dispatcher:
         self._queue.put(item)
         self.wake.set()  # a dispatcher letting the pages go first comes back for it
 
-    def receive(self, message: Message) -> None:
-        """An MQTT message from the broker (called on the MQTT thread)."""
-        self._put(_Received(message, self.clock.time()))
+    def receive(self, received: Received) -> None:
+        """An MQTT message from the broker and what it means, decoded at the edge
+        (hub.inputs.Decoder, on the MQTT thread)."""
+        self._put(received)
 
     def command(self, action: Callable[[Floor, float], list[Transition]],
                 call: str | None = None) -> concurrent.futures.Future:
@@ -326,7 +317,7 @@ class Dispatcher:
         try:
             w.begin()
             for item in items:
-                if isinstance(item, _Received):
+                if isinstance(item, Received):
                     seen = len(batch.events)
                     self._on_message(item, batch)
                     acks.append(item.message)
@@ -389,7 +380,7 @@ class Dispatcher:
                 cmd.future.set_exception(DomainError("unavailable", f"could not store the change: {e}"))
             # Worked again one by one: should one of them be what fails (an input nobody
             # foresaw), the others are stored at the next try rather than failing with it forever.
-            self._retry_later([i for i in items if isinstance(i, (_Received, _Rejected))])
+            self._retry_later([i for i in items if isinstance(i, (Received, _Rejected))])
             return
         self.healthy = self._unstored == 0
         self.counters["batches"] += 1
@@ -499,34 +490,27 @@ class Dispatcher:
             batch.rejected.append(Rejection(topic, reason, excerpt))
 
     # -- MQTT inputs ------------------------------------------------------------------------
-    def _on_message(self, item: _Received, batch: Batch) -> None:
+    def _on_message(self, item: Received, batch: Batch) -> None:
+        """The inputs of one message, each checked against the store (rooms, devices, people)."""
         msg = item.message
-        if self.buttons is not None and self.buttons.claims(msg.topic):
-            try:  # a Zigbee2MQTT or Shelly button mapped to a room (hub.third_party_buttons)
-                for room, ev in self.buttons.events(msg, item.at):
-                    self._on_event(room, ev, item.at, batch, configured=True)
-            except (ProtocolError, DomainError) as e:
+        for inp in item.inputs:
+            if isinstance(inp, Unreadable):
+                r = inp.rejection
+                self._rejection(inp.channel, r.topic, r.reason, r.excerpt, item.at, batch)
+                continue
+            try:
+                if isinstance(inp, DeviceEvent):
+                    self._on_event(inp.room, inp.event, inp.sent_at, batch, configured=inp.configured)
+                elif isinstance(inp, DeviceStatus):
+                    self._on_status(inp.device, inp.status, item.at, batch)
+                elif isinstance(inp, DeviceHealth):
+                    self._on_health(inp.device, inp.health, item.at)
+                elif isinstance(inp, LocationFix):
+                    self._on_location(inp.associate, inp.location, item.at)
+            except (ProtocolError, DomainError) as e:  # e.g. a device not allowed in that room
+                channel = "buttons" if isinstance(inp, DeviceEvent) and inp.configured else "mqtt"
                 r = Rejection.of(msg.topic, e.message if isinstance(e, DomainError) else str(e), msg.payload)
-                self._rejection("buttons", r.topic, r.reason, r.excerpt, item.at, batch)
-            return
-        try:
-            kind, ident = self.topics.parse(msg.topic)
-            if kind == "event":
-                ev = Event.from_json(msg.payload)
-                # Sent at: when it left the device = when it reached us − time held at the broker.
-                sent_at = item.at - held_at_broker_s(ev.expiry_s, msg.expiry_s)
-                self._on_event(ident, ev, sent_at, batch)
-            elif kind == "status":
-                self._on_status(ident, msg.payload, item.at, batch)
-            elif kind == "health":
-                self._on_health(ident, msg.payload, item.at)
-            elif kind == "location":
-                self._on_location(ident, Location.from_json(msg.payload), item.at)
-            # Our own publications (lamps, hub status) and other kinds are not inputs.
-        except (ProtocolError, DomainError) as e:
-            reason = e.message if isinstance(e, DomainError) else str(e)
-            r = Rejection.of(msg.topic, reason, msg.payload)
-            self._rejection("mqtt", r.topic, r.reason, r.excerpt, item.at, batch)
+                self._rejection(channel, r.topic, r.reason, r.excerpt, item.at, batch)
 
     def _on_event(self, room: str, ev: Event, received_at: float, batch: Batch, *,
                   configured: bool = False) -> None:
@@ -557,16 +541,14 @@ class Dispatcher:
         outcome = ",".join(t.kind for t in transitions) or "no effect"
         w.remember(ev.id, ev.device, room, ev.type, received_at, ev.age_ms, outcome)
 
-    def _on_status(self, device: str, payload: bytes, at: float, batch: Batch) -> None:
-        status = parse_device_status(payload)
+    def _on_status(self, device: str, status: str, at: float, batch: Batch) -> None:
         check_device(device, None, self.devices)
         self._writer.device_status(device, status, at)
         t = Transition(f"device_{status}", "", at, "device", None, device)
         seq = self._writer.append(t, at)
         batch.devices.append((seq, {"id": device, "status": status, "at": at}))
 
-    def _on_health(self, device: str, payload: bytes, at: float) -> None:
-        health = parse_health(payload)
+    def _on_health(self, device: str, health: dict, at: float) -> None:
         check_device(device, None, self.devices)
         self._writer.device_health(device, health, at)
 

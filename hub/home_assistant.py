@@ -40,6 +40,7 @@ from callbell.clock import Clock
 from callbell.protocol import LAMP_STATES, OFFLINE, ONLINE, Topics
 from hub.dispatcher import Batch
 from hub.domain.call import WAITING, Floor
+from hub.plugins import HubParts, Plugin
 from hub.third_party_buttons import Button
 
 log = logging.getLogger("callbell.hub.home_assistant")
@@ -55,10 +56,11 @@ BIRTH = "online"
 Publish = Callable[..., int]  # MqttLink.publish(topic, payload, qos=, retain=)
 
 
-class HomeAssistant:
+class HomeAssistant(Plugin):
     """Announces the rooms to Home Assistant and keeps each room's ``waiting`` topic current.
 
-    A communicator: the dispatcher hands it every batch (on its thread) with :meth:`send`.
+    A plug-in: the dispatcher hands it every batch (on its thread) with :meth:`send`; it reads
+    Home Assistant's status topic and announces again on its birth and on every reconnect.
     ``floor`` returns the dispatcher's current Floor (read on the dispatcher thread only).
     """
 
@@ -83,6 +85,29 @@ class HomeAssistant:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.announcements = 0
+
+    @classmethod
+    def for_hub(cls, hub: HubParts) -> "HomeAssistant | None":
+        if not hub.config.home_assistant.enabled:
+            return None
+        return cls(hub.config, hub.topics, clock=hub.clock, floor=hub.floor)
+
+    @property
+    def mqtt_subscriptions(self) -> list[tuple[str, int]]:
+        return [(self.status_topic, 1)]
+
+    def decode(self, message, at: float) -> list | None:
+        """Home Assistant's status: nothing for the dispatcher (acknowledged at once)."""
+        if message.topic != self.status_topic:
+            return None
+        try:
+            self.on_status(message.payload)
+        except Exception:
+            log.exception("could not announce to Home Assistant")
+        return []
+
+    def connected(self) -> None:
+        self.announce()
 
     # -- life cycle -------------------------------------------------------------------------
     def attach(self, publish: Publish) -> None:

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 from callbell.mqtt import Message, MqttLink
 from callbell.protocol import OFFLINE, ONLINE, Topics
 from hub.dispatcher import Batch, Dispatcher
-from hub.home_assistant import HomeAssistant
-from hub.third_party_buttons import ButtonMap
+from hub.inputs import Decoder
+from hub.plugins import Plugin
 from hub.views import call_object
 
 log = logging.getLogger("callbell.hub.mqtt")
@@ -21,29 +21,26 @@ class MqttChannel:
     """Connects the dispatcher to the broker.
 
     Subscribes (QoS 1, persistent session, manual acknowledgement) to room events, device
-    status and health, and the associates' location feed; publishes each room's lamp retained, every call change on
-    ``call/{call}``, rejections on ``hub/rejected``, and the hub's own status with a last will.
-    On every (re)connect it publishes all lamps again, so a broker that lost its retained
-    messages is repaired at once.
-
-    Integrations (optional): the topics of third-party buttons (``buttons``, their messages go
-    to the dispatcher like device events) and Home Assistant's status topic (``home_assistant``:
-    discovery is announced on every connect and on Home Assistant's birth message).
+    status and health, the associates' location feed, and the topics the plug-ins read;
+    decodes each message into typed inputs here, on the MQTT thread (hub.inputs), and hands
+    them to the dispatcher, which acknowledges the message once what it caused is stored.
+    Publishes each room's lamp retained, every call change on ``call/{call}``, rejections on
+    ``hub/rejected``, and the hub's own status with a last will. On every (re)connect it
+    publishes all lamps again, so a broker that lost its retained messages is repaired at
+    once, and tells the plug-ins (Home Assistant announces its discovery again).
     """
 
     def __init__(self, url: str, topics: Topics, dispatcher: Dispatcher, tz: ZoneInfo,
-                 client_id: str | None = None, *, buttons: ButtonMap | None = None,
-                 home_assistant: HomeAssistant | None = None):
+                 client_id: str | None = None, *, plugins: list[Plugin] = ()):
         self.topics = topics
         self.dispatcher = dispatcher
         self.tz = tz
-        self.home_assistant = home_assistant
+        self.plugins = list(plugins)
+        self.decoder = Decoder(topics, self.plugins)
         subscriptions = [(topics.all_events, 1), (topics.all_device_status, 1),
                          (topics.all_device_health, 1), (topics.all_locations, 1)]
-        if buttons is not None:
-            subscriptions += buttons.subscriptions
-        if home_assistant is not None:
-            subscriptions.append((home_assistant.status_topic, 1))
+        for plugin in self.plugins:
+            subscriptions += plugin.mqtt_subscriptions
         self.link = MqttLink(
             url,
             client_id or f"callbell-hub-{topics.store}",
@@ -54,8 +51,8 @@ class MqttChannel:
             manual_ack=True,
         )
         dispatcher.acknowledge = self.link.ack  # only after the press is stored
-        if home_assistant is not None:
-            home_assistant.attach(self.link.publish)
+        for plugin in self.plugins:
+            plugin.attach(self.link.publish)
 
     def start(self) -> None:
         self.link.start()
@@ -68,22 +65,17 @@ class MqttChannel:
         return self.link.connected
 
     def _message(self, message: Message) -> None:
-        ha = self.home_assistant
-        if ha is not None and message.topic == ha.status_topic:
-            try:  # not an input of the dispatcher: nothing to store, acknowledged at once
-                ha.on_status(message.payload)
-            except Exception:
-                log.exception("could not announce to Home Assistant")
-            self.link.ack(message)
-            return
-        self.dispatcher.receive(message)
+        self.dispatcher.receive(self.decoder.decode(message, self.dispatcher.clock.time()))
 
     def _connected(self, session_present: bool) -> None:
         self.link.publish(self.topics.hub_status, ONLINE.encode(), qos=1, retain=True)
         for room, lamp in self.dispatcher.lamps().items():
             self.link.publish(self.topics.lamp(room), lamp.to_json(), qos=1, retain=True)
-        if self.home_assistant is not None:
-            self.home_assistant.announce()
+        for plugin in self.plugins:
+            try:
+                plugin.connected()
+            except Exception:
+                log.exception("plug-in %s failed on reconnect", type(plugin).__name__)
 
     def send(self, batch: Batch) -> None:
         for room, lamp in batch.lamps.items():

@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from hub.dispatcher import Batch
+from hub.plugins import HubParts, Plugin
 from hub.views import call_object
 
 log = logging.getLogger("callbell.hub.notify")
@@ -102,7 +103,7 @@ class Delivery:
     id: str = field(default_factory=lambda: uuid.uuid4().hex)  # the same on every retry
 
 
-class Notifier:
+class Notifier(Plugin):
     """The push communicator: ntfy per associate, and a webhook. Start, send batches, stop."""
 
     def __init__(self, *, tz: ZoneInfo, rooms: dict[str, str], people: dict[str, dict],
@@ -141,6 +142,10 @@ class Notifier:
                    webhook_url=n.webhook_url, public_url=config.http.public_url,
                    webhook_secret=n.webhook_secret or os.environ.get("CALLBELL_WEBHOOK_SECRET"),
                    standard_s=config.store.standard_s, clock=clock)
+
+    @classmethod
+    def for_hub(cls, hub: HubParts) -> "Notifier | None":
+        return cls.from_config(hub.config, hub.clock.time)
 
     # -- life cycle -------------------------------------------------------------------------
     def start(self) -> "Notifier":

@@ -47,6 +47,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from hub.dispatcher import Batch
+from hub.plugins import HubParts, Plugin
+from hub.store import PushSubscriptions
 from hub.views import call_object, iso
 
 log = logging.getLogger("callbell.hub.push")
@@ -223,7 +225,7 @@ def alert_message(r: Ringing, room: str, token: str, now: float, tz: ZoneInfo) -
             "urgent": r.urgent, "repeat": r.pushes, "receipt": not receipted, "token": token, "sent_at": now}
 
 
-class WebPush:
+class WebPush(Plugin):
     """The Web Push communicator. Start, send batches, stop."""
 
     def __init__(self, *, keys: PushKeys, subscriptions, contact: str, tz: ZoneInfo, rooms: dict[str, str],
@@ -263,6 +265,11 @@ class WebPush:
                    rooms={r.id: r.name or r.id for r in config.rooms}, repeat_s=a.ring_repeat_s,
                    services=a.push_services if a.push_services is not None else DEFAULT_PUSH_SERVICES,
                    clock=clock, on_subscribed=on_subscribed)
+
+    @classmethod
+    def for_hub(cls, hub: HubParts) -> "WebPush | None":
+        return cls.from_config(hub.config, PushSubscriptions(hub.config.database.path), hub.clock.time,
+                               on_subscribed=hub.push_reachable)
 
     # -- subscriptions (HTTP threads) -------------------------------------------------------
     def subscribed(self, associate: str) -> None:

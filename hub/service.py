@@ -25,12 +25,13 @@ from hub.api.page_writer import noting_server_send
 from hub.config import StoreConfig
 from hub.dispatcher import Dispatcher
 from hub.home_assistant import HomeAssistant
+from hub.plugins import HubParts, Plugin
 from hub.metrics import Metrics
 from hub.mqtt_channel import MqttChannel
 from hub.notify import Notifier
 from hub.push import WebPush
 from hub.domain import rollup
-from hub.store import PushSubscriptions, Reader, prepare_rollups
+from hub.store import Reader, prepare_rollups
 from hub.stream import HEARTBEAT_S, StreamChannel
 from hub.third_party_buttons import ButtonMap
 from hub.uplink import Uplink
@@ -41,6 +42,10 @@ log = logging.getLogger("callbell.hub")
 def _rollup_progress(done: int, total: int) -> None:
     """Progress of a roll-up rebuild (after an upgrade, or a changed zone or standard)."""
     log.info("building statistics roll-ups: %d of %d closed calls", done, total)
+
+#: Every integration, in the order they hear of each batch (hub/plugins.py): each is made from
+#: the store's config, or left out when the store does not use it.
+PLUGINS: tuple[type[Plugin], ...] = (ButtonMap, HomeAssistant, Notifier, WebPush, Uplink)
 
 #: Seconds to wait for the first broker connection before serving anyway (the hub keeps
 #: retrying in the background and reports "degraded" health meanwhile).
@@ -95,30 +100,19 @@ class HubService:
                                      associates=c.domain_associates(), presence_s=c.alerts.presence_s,
                                      devices={d.id: tuple(d.rooms) for d in c.devices} or None)
         self.reader = Reader(c.database.path)
-        if c.buttons:  # Zigbee2MQTT and Shelly buttons enter the dispatcher like device events
-            self.dispatcher.buttons = ButtonMap.from_config(c.buttons)
-        self.home_assistant = (HomeAssistant(c, self.topics, clock=self.clock, floor=lambda: self.dispatcher.floor)
-                               if c.home_assistant.enabled else None)
-        self.mqtt = MqttChannel(self._broker_url, self.topics, self.dispatcher, c.tz,
-                                buttons=self.dispatcher.buttons, home_assistant=self.home_assistant)
+        parts = HubParts(config=c, topics=self.topics, clock=self.clock, broker_url=self._broker_url,
+                         floor=lambda: self.dispatcher.floor, push_reachable=self._push_subscribed)
+        self.plugins = [p for p in (kind.for_hub(parts) for kind in PLUGINS) if p is not None]
+        self.mqtt = MqttChannel(self._broker_url, self.topics, self.dispatcher, c.tz, plugins=self.plugins)
         self.stream = StreamChannel(self.reader, c.tz, self._stream_info, self.dispatcher.associates,
                                     self.clock)
         self.metrics = Metrics(self.dispatcher, self.clock.time)
         self.metrics.watch_stream(self.stream)
         self.stream.wake = self.dispatcher.wake  # the pages get a head start (hub.stream)
         self.dispatcher.communicators = [self.mqtt, self.stream, self.metrics]
-        if self.home_assistant is not None:
-            self.dispatcher.communicators.append(self.home_assistant.start())
-        self.notifier = Notifier.from_config(c)
-        if self.notifier is not None:  # ntfy topics or a webhook configured
-            self.dispatcher.communicators.append(self.notifier.start())
-        self.push = WebPush.from_config(c, PushSubscriptions(c.database.path), self.clock.time,
-                                        on_subscribed=self._push_subscribed)
-        if self.push is not None:
-            self.dispatcher.communicators.append(self.push.start())
-        self.uplink = Uplink.from_config(c, self._broker_url) if c.chain.enabled else None
-        if self.uplink is not None:  # the event log up to head office (hub/uplink.py, docs/chain.md)
-            self.dispatcher.communicators.append(self.uplink.start())
+        for plugin in self.plugins:
+            self.dispatcher.communicators.append(plugin.start())
+        self.push = self.plugin(WebPush)  # /api/v1/push needs it (hub/api/routes/push.py)
         self.dispatcher.start()
         for who in self.push.subscriptions.associates() if self.push else ():
             self._push_subscribed(who, True)  # the roster's push flag, after a restart
@@ -131,6 +125,22 @@ class HubService:
                                          broker_connected=lambda: self.mqtt.connected, refusals=self.refusals))
         self.app.state.metrics = self.metrics  # GET /metrics (hub/api/routes/metrics.py)
         self.app.state.push = self.push        # /api/v1/push (hub/api/routes/push.py)
+
+    def plugin(self, kind: type[Plugin]) -> Plugin | None:
+        """The running plug-in of this kind, or None when the store does not use it."""
+        return next((p for p in getattr(self, "plugins", ()) if isinstance(p, kind)), None)
+
+    @property
+    def home_assistant(self) -> HomeAssistant | None:
+        return self.plugin(HomeAssistant)
+
+    @property
+    def notifier(self) -> Notifier | None:
+        return self.plugin(Notifier)
+
+    @property
+    def uplink(self) -> Uplink | None:
+        return self.plugin(Uplink)
 
     def _push_subscribed(self, associate: str, on: bool) -> None:
         """Tell the roster whether ``associate`` can be reached by Web Push (hub.domain.associates)."""
@@ -191,13 +201,10 @@ class HubService:
             self.mqtt.stop()
         if hasattr(self, "dispatcher"):
             self.dispatcher.stop()
-        if getattr(self, "notifier", None) is not None:
-            self.notifier.stop()
-        if getattr(self, "push", None) is not None:
-            self.push.stop()
-        if getattr(self, "home_assistant", None) is not None:
-            self.home_assistant.stop()
-        if getattr(self, "uplink", None) is not None:
-            self.uplink.stop()
+        for plugin in getattr(self, "plugins", ()):
+            try:
+                plugin.stop()
+            except Exception:
+                log.exception("plug-in %s did not stop cleanly", type(plugin).__name__)
         if self.broker:
             self.broker.stop()

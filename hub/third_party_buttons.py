@@ -43,8 +43,10 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from callbell.mqtt import Message
-from callbell.protocol import (EVENT_TYPES, ID_PATTERN, MAX_EVENT_ID_LENGTH, Event, ProtocolError, check_id,
-                               load_json_object)
+from callbell.protocol import (EVENT_TYPES, ID_PATTERN, MAX_EVENT_ID_LENGTH, Event, ProtocolError, Rejection,
+                               check_id, load_json_object)
+from hub.inputs import DeviceEvent, Input, Unreadable
+from hub.plugins import HubParts, Plugin
 
 SOURCES = ("zigbee2mqtt", "shelly", "shelly-gen1")
 #: How each source is named in rejection reasons.
@@ -138,9 +140,9 @@ class Button:
 
 
 @dataclass
-class ButtonMap:
-    """Every configured button, by topic. Used on the dispatcher thread only (it keeps the
-    last Shelly Gen1 count per input)."""
+class ButtonMap(Plugin):
+    """Every configured button, by topic: a plug-in whose messages become device events.
+    Decodes on the MQTT thread only (it keeps the last Shelly Gen1 count per input)."""
 
     buttons: list[Button]
     _by_topic: dict[str, list[Button]] = field(default_factory=dict)
@@ -154,8 +156,22 @@ class ButtonMap:
     def from_config(cls, configs: Iterable) -> "ButtonMap":
         return cls([Button.from_config(b) for b in configs])
 
+    @classmethod
+    def for_hub(cls, hub: HubParts) -> "ButtonMap | None":
+        return cls.from_config(hub.config.buttons) if hub.config.buttons else None
+
+    def decode(self, message: Message, at: float) -> list[Input] | None:
+        """A press on a button's topic enters the dispatcher like a device's event, checked by
+        the store's mapping (``configured``) instead of a device account."""
+        if not self.claims(message.topic):
+            return None
+        try:
+            return [DeviceEvent(room, ev, at, configured=True) for room, ev in self.events(message, at)]
+        except ProtocolError as e:
+            return [Unreadable("buttons", Rejection.of(message.topic, str(e), message.payload))]
+
     @property
-    def subscriptions(self) -> list[tuple[str, int]]:
+    def mqtt_subscriptions(self) -> list[tuple[str, int]]:
         """Topic filters to subscribe to (QoS 1: the broker keeps presses while the hub is away,
         for publishers that send at QoS 1)."""
         return [(t, 1) for t in self._by_topic]

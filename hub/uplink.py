@@ -31,6 +31,7 @@ from typing import Callable
 from callbell.chain_wire import MAX_RANGE_EVENTS, ChainEvent, ChainTopics, EventRange, parse_bridge_state, parse_received
 from callbell.mqtt import Message, MqttLink
 from callbell.protocol import ProtocolError
+from hub.plugins import HubParts, Plugin
 from hub.store import Reader
 
 log = logging.getLogger("callbell.uplink")
@@ -150,7 +151,7 @@ def _detail(text: str | None) -> dict | None:
     return value if isinstance(value, dict) else {"value": value}
 
 
-class Uplink:
+class Uplink(Plugin):
     """Sends the store's log to head office and back-fills what central misses.
 
     ``url``: the store broker, with an account allowed to publish ``{p}/{store}/chain/events``
@@ -184,6 +185,11 @@ class Uplink:
         url = os.environ.get(URL_VARIABLE) or c.url or hub_broker_url
         return cls(config.store.id, config.mqtt.prefix, config.store.timezone, config.store.standard_s, url,
                    config.database.path, window=c.window, resend_after_s=c.resend_after_s)
+
+    @classmethod
+    def for_hub(cls, hub: HubParts) -> "Uplink | None":
+        """With ``[chain] enabled``: the event log up to head office (docs/chain.md)."""
+        return cls.from_config(hub.config, hub.broker_url) if hub.config.chain.enabled else None
 
     # -- life cycle -------------------------------------------------------------------------
     def start(self) -> "Uplink":

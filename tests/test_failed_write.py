@@ -8,10 +8,16 @@ import threading
 from callbell.clock import FakeClock
 from callbell.mqtt import Message
 from callbell.protocol import Topics
+from hub.inputs import Decoder
 from hub.dispatcher import Dispatcher
 from hub.domain.call import Room, Timing
 from hub.store import Reader
 from tests.helpers import event, run_sql, wait_until
+
+
+def receive(dispatcher, topics, message):
+    """A message as the MQTT side hands it over: decoded at the edge (hub.inputs)."""
+    dispatcher.receive(Decoder(topics).decode(message, dispatcher.clock.time()))
 
 #: Makes storing any event of room-1 fail: an input nobody foresaw, which the protocol accepts
 #: and SQLite refuses (a lone surrogate in an event id was one, until the protocol refused it).
@@ -35,8 +41,8 @@ def test_a_press_worked_in_one_batch_with_an_input_that_cannot_be_stored_is_stor
         inside, release = threading.Event(), threading.Event()
         held = dispatcher.command(lambda floor, now: (inside.set(), release.wait(5), [])[2])
         assert inside.wait(5)
-        dispatcher.receive(Message(topics.event("room-1"), json.dumps(event("e-1")).encode(), 1, False, 1, None))
-        dispatcher.receive(Message(topics.event("room-2"), json.dumps(event("e-2")).encode(), 1, False, 2, None))
+        receive(dispatcher, topics, Message(topics.event("room-1"), json.dumps(event("e-1")).encode(), 1, False, 1, None))
+        receive(dispatcher, topics, Message(topics.event("room-2"), json.dumps(event("e-2")).encode(), 1, False, 2, None))
         release.set()
         held.result(5)
         print("injected: events of room-1 cannot be stored; a press in room-1 and one in room-2 in one batch")

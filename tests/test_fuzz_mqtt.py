@@ -16,10 +16,16 @@ from callbell.clock import FakeClock
 from callbell.mqtt import Message
 from callbell.protocol import (MAX_JSON_DEPTH, MAX_PAYLOAD_BYTES, MAX_STRING_CHARS, Event, LampState, Location,
                                ProtocolError, Topics, check_device, parse_device_status, parse_health)
+from hub.inputs import Decoder
 from hub.dispatcher import Batch, Dispatcher
 from hub.domain.call import Room, Timing
 from hub.store import Reader
 from tests.helpers import Recorder, event, wait_until
+
+
+def receive(dispatcher, topics, message):
+    """A message as the MQTT side hands it over: decoded at the edge (hub.inputs)."""
+    dispatcher.receive(Decoder(topics).decode(message, dispatcher.clock.time()))
 
 VALID_EVENT = {"v": 1, "id": "pi-a-7f3c-000123", "device": "pi-a", "type": "call", "reason": "help",
                "age_ms": 0, "at": 1763800000.125, "expiry_s": 604800}
@@ -161,7 +167,7 @@ def test_the_dispatcher_records_a_wrong_device_an_unknown_room_and_a_bad_health(
                 (topics.device_status("pi-z"), b"online"),                           # unknown device
                 (topics.event("room-1"), encode({**VALID_EVENT, "id": "e3"}))]       # fine
         for mid, (topic, payload) in enumerate(sent, 1):
-            dispatcher.receive(Message(topic, payload, 1, False, mid, None))
+            receive(dispatcher, topics, Message(topic, payload, 1, False, mid, None))
         rows = wait_until(lambda: len(Reader(tmp_path / "db").rejected()) == 4 and Reader(tmp_path / "db").rejected(),
                           what="four rejections stored")
     finally:
@@ -190,8 +196,8 @@ def test_an_event_id_sqlite_cannot_store_is_rejected_and_the_press_after_it_stor
     try:
         bad = encode({**VALID_EVENT, "id": "e-\ud800"})
         good = encode({**VALID_EVENT, "id": "e-ok"})
-        dispatcher.receive(Message(topics.event("room-1"), bad, 1, False, 1, None))
-        dispatcher.receive(Message(topics.event("room-2"), good, 1, False, 2, None))
+        receive(dispatcher, topics, Message(topics.event("room-1"), bad, 1, False, 1, None))
+        receive(dispatcher, topics, Message(topics.event("room-2"), good, 1, False, 2, None))
         wait_until(lambda: len(acknowledged) == 2, what="both messages acknowledged")
         reader = Reader(tmp_path / "db")
         [rejection] = reader.rejected()
