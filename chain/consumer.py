@@ -48,6 +48,11 @@ REPUBLISH_MARKS_S = 30.0
 #: Bytes of a refused message kept in ``rejected``.
 EXCERPT_BYTES = 300
 
+#: Seconds without a connection to central before the consumer says so, and again as often
+#: while it lasts. Long enough for RabbitMQ to boot or restart (~10 s on 2 cores), short
+#: enough that a wrong host or port, which MQTT would otherwise retry in silence, shows soon.
+NOT_CONNECTED_WARN_S = 15.0
+
 
 class Consumer:
     def __init__(self, config, warehouse: Warehouse, url: str, *, clock: Callable[[], float] = time.time,
@@ -62,6 +67,9 @@ class Consumer:
         self._published: dict[str, int] = {}
         self._republished_at = 0.0
         self.inserts = 0
+        self.warn_after_s = NOT_CONNECTED_WARN_S
+        self._down_since = time.monotonic()
+        self._warned_at: float | None = None
         self.link = MqttLink(url, client_id, subscriptions=[(all_events_filter(self.prefix), 1)],
                              on_message=self._inbox.put, manual_ack=True, on_connected=self._connected)
 
@@ -92,6 +100,21 @@ class Consumer:
                 self._publish_marks()
             except Exception:  # never let one bad batch end the consumer
                 log.exception("chain consumer failed on a batch of %d message(s)", len(batch))
+            self._check_connected(time.monotonic())
+
+    def _check_connected(self, now: float) -> None:
+        """Say so when central has not been reachable for warn_after_s (MQTT retries quietly)."""
+        if self.link.connected:
+            self._down_since, self._warned_at = None, None
+            return
+        if self._down_since is None:
+            self._down_since = now
+        if now - self._down_since >= self.warn_after_s and (
+                self._warned_at is None or now - self._warned_at >= self.warn_after_s):
+            self._warned_at = now
+            log.warning("not connected to central's RabbitMQ at %s for %.0f s (still trying): is it running, and "
+                        "are the host, port and account of the URL (CALLBELL_CHAIN_MQTT_URL) right?",
+                        self.link.address, now - self._down_since)
 
     def _take(self) -> list[Message]:
         try:
