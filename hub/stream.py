@@ -17,9 +17,10 @@ That is safe because of how ids work:
   reads the database, so that batch is in its snapshot or replay.
 
 The fan-out writes a live message to each page whose task is waiting for one, without waking
-the task, through the page's :class:`Connection` (how: hub.api.page_writer). A page whose
-connection pushes back, like a page 1000 messages behind, is dropped and catches up when it
-reconnects.
+the task, through the page's :class:`Connection` (how: hub.api.page_writer). While a page's
+connection pushes back its messages wait, in order, and are written as it drains; a page that
+takes nothing for PAGE_STALL_S, or falls 1000 messages behind, is dropped and catches up when
+it reconnects.
 
 Message kinds (``event:`` field):
 
@@ -38,6 +39,7 @@ Message kinds (``event:`` field):
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import json
 import logging
@@ -58,6 +60,17 @@ log = logging.getLogger("callbell.hub.stream")
 #: Messages buffered per client before it is dropped as too slow. A dropped page reconnects
 #: and catches up from the database, so this bounds memory without losing anything.
 CLIENT_BUFFER = 1000
+
+#: Longest a page's connection may push back without taking a byte, seconds, before the page
+#: is dropped (to reconnect and catch up). Meanwhile its live messages wait, in order, and are
+#: written as it drains: a phone on a slow Wi-Fi, or a reader starved of CPU on a loaded hub,
+#: falls behind for a moment without losing its stream. A page that stopped reading is dropped
+#: after this, and what it holds up is at most CLIENT_BUFFER messages or BACKLOG_BYTES.
+PAGE_STALL_S = 10.0
+#: Most bytes of live messages held for one page that pushes back: beyond this it is dropped.
+BACKLOG_BYTES = 16 * 1024 * 1024
+#: How often the messages held for a page that pushes back are retried, seconds.
+BACKLOG_RETRY_S = 0.02
 
 #: Longest silence on a stream, seconds: after this long without a message the page is sent a
 #: ``heartbeat`` event. A page that hears nothing for two beats takes its stream for stalled
@@ -140,15 +153,20 @@ _RESNAPSHOT = object()
 
 class Connection:
     """How the fan-out writes a live message to this page while its task waits: ``write(item)``,
-    False when the page pushes back or has gone (it is then dropped). The HTTP route sets it
-    once the response has started (hub.api.page_writer); until then every message goes through
-    the page's task. ``direct``: the transport writer ``write`` uses, if any (for tests)."""
+    False when it was not written. ``pushing_back()`` tells the two cases apart: true while the
+    page's buffers are full (the message waits, PAGE_STALL_S at most), false when it has gone
+    (it is dropped at once). ``abort()`` closes the connection of a page dropped for taking
+    nothing, whose response cannot be ended because it takes no bytes. The HTTP route sets
+    them once the response has started (hub.api.page_writer); until then every message goes
+    through the page's task. ``direct``: the transport writer ``write`` uses, if any (for tests)."""
 
-    __slots__ = ("write", "direct")
+    __slots__ = ("write", "direct", "pushing_back", "abort")
 
     def __init__(self):
         self.write: Callable[[Item], bool] | None = None
         self.direct: Callable[[bytes], bool] | None = None
+        self.pushing_back: Callable[[], bool] = lambda: False
+        self.abort: Callable[[], None] = lambda: None
 
 
 class _Client:
@@ -162,15 +180,46 @@ class _Client:
         self.parked = False
         #: The seq the page's snapshot or replay covers: older live messages are not sent.
         self.sent_up_to = 0
+        #: Live messages held, in order, while the page's connection pushes back; written
+        #: straight to it as it drains (see PAGE_STALL_S).
+        self.backlog: collections.deque[Item] = collections.deque()
+        self.backlog_bytes = 0
+        #: loop.time() the page last took something (a write, a send that ended, a drained
+        #: buffer), while it is watched for pushing back.
+        self.took_at = 0.0
+        self.watched = False
+        self._delivered: Callable = lambda d, handed: None
 
     def close(self) -> None:  # runs on the event loop
+        self._clear_backlog()
         try:
             self.queue.put_nowait(None)
         except asyncio.QueueFull:
             self.dropped = True
 
+    def _drop(self) -> None:
+        self.dropped = True  # it reconnects and catches up from the database
+        self.close()
+
+    def took(self) -> None:  # runs on the event loop: the page's task sent it something
+        self.took_at = self.loop.time()
+
+    def sending(self) -> None:  # runs on the event loop: the page's task is about to send
+        """A send waits while the connection pushes back: watch it, so that a page that takes
+        nothing is dropped even while its task waits."""
+        if self.connection is not None and self.connection.pushing_back():
+            self._watch()
+
     def offer(self, items: list, delivered: Callable) -> None:  # runs on the event loop
+        self._delivered = delivered
         for item in items:
+            if self.dropped:
+                return
+            if self.backlog:
+                if isinstance(item, Item):
+                    self._hold(item)
+                    continue
+                self._clear_backlog()  # a fresh snapshot supersedes what was held
             if (self.parked and self.queue.empty() and isinstance(item, Item)
                     and self.connection is not None and self.connection.write is not None):
                 # Straight to the page's connection: waking a task per page for each message
@@ -181,14 +230,72 @@ class _Client:
                 if self.connection.write(item):
                     delivered(item.delivery, handed=True)
                     continue
-                self.dropped = True  # it pushes back: it reconnects and catches up, as below
-                self.close()
-                return
+                if not self.connection.pushing_back():
+                    self._drop()  # it has gone
+                    return
+                self._hold(item)
+                self._watch()
+                continue
             try:
                 self.queue.put_nowait(item)
             except asyncio.QueueFull:
                 self.dropped = True
                 return
+            if self.connection is not None and self.connection.pushing_back():
+                self._watch()  # its task may be waiting on the full connection
+
+    def _hold(self, item: Item) -> None:
+        self.backlog.append(item)
+        self.backlog_bytes += len(item.chunk)
+        if len(self.backlog) > CLIENT_BUFFER or self.backlog_bytes > BACKLOG_BYTES:
+            log.info("SSE client holds %d messages (%d bytes) it has not taken", len(self.backlog), self.backlog_bytes)
+            self._drop()
+
+    def _clear_backlog(self) -> None:
+        self.backlog.clear()
+        self.backlog_bytes = 0
+
+    def _watch(self) -> None:
+        if not self.watched:
+            self.watched = True
+            self.took_at = self.loop.time()
+            self.loop.call_later(BACKLOG_RETRY_S, self._check)
+
+    def _check(self) -> None:  # runs on the event loop, every BACKLOG_RETRY_S while it pushes back
+        conn = self.connection
+        if self.dropped or conn is None:
+            self.watched = False
+            return
+        if self.backlog and self.parked and self.queue.empty() and conn.write is not None:
+            while self.backlog:
+                item = self.backlog[0]
+                if item.seq is not None and item.seq <= self.sent_up_to:
+                    handed = False
+                elif conn.write(item):
+                    handed = True
+                    self.took_at = self.loop.time()
+                else:
+                    break
+                self.backlog.popleft()
+                self.backlog_bytes -= len(item.chunk)
+                self._delivered(item.delivery, handed=handed)
+        pushing_back = conn.pushing_back()
+        if self.backlog and not pushing_back and self.parked and self.queue.empty():
+            self.watched = False
+            self._drop()  # not written, and not pushing back: it has gone
+            return
+        if not pushing_back:
+            self.took_at = self.loop.time()
+            if not self.backlog:
+                self.watched = False  # it keeps up again
+                return
+        if self.loop.time() - self.took_at > PAGE_STALL_S:
+            self.watched = False
+            log.info("SSE client took nothing for %.0f s; dropped (it will reconnect and catch up)", PAGE_STALL_S)
+            self._drop()
+            conn.abort()  # it takes no bytes, so its response cannot be ended: close it
+            return
+        self.loop.call_later(BACKLOG_RETRY_S, self._check)
 
 
 def _new_epoch() -> str:
@@ -335,6 +442,7 @@ class StreamChannel:
             client.sent_up_to, first = await asyncio.to_thread(self._catch_up_plan, last_event_id, shown)
             for item in first:
                 yield item.wire
+            client.took()
             checked = sent = loop.time()
             while True:
                 now = loop.time()
@@ -365,10 +473,14 @@ class StreamChannel:
                         finally:
                             client.parked = False
                 except TimeoutError:
-                    if loop.time() - sent >= HEARTBEAT_S:
+                    # Not while messages are held for the page: they are what it hears, and a
+                    # heartbeat sent through the task would wait on the full connection.
+                    if loop.time() - sent >= HEARTBEAT_S and not client.backlog:
                         if await is_disconnected():
                             return
+                        client.sending()
                         yield heartbeat(self.clock.time())
+                        client.took()
                         sent = loop.time()
                     continue
                 if item is None:  # the hub is stopping, or the page pushed back on a direct write
@@ -378,13 +490,17 @@ class StreamChannel:
                 if item is _RESNAPSHOT:  # a rollback: what this page was shown may not hold
                     client.sent_up_to, first = await asyncio.to_thread(self._catch_up_plan, None, 0)
                     for snap in first:
+                        client.sending()
                         yield snap.wire
+                    client.took()
                     sent = loop.time()
                     continue
                 if item.seq is not None and item.seq <= client.sent_up_to:
                     self._delivered(item.delivery, handed=False)
                     continue  # already part of the snapshot or replay
+                client.sending()
                 yield item.wire
+                client.took()
                 self._delivered(item.delivery, handed=True)
                 sent = loop.time()
         finally:

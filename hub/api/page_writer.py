@@ -7,15 +7,15 @@ without waking the page's task: the HTTP side of the stream, kept apart from it.
 - With any other server, the response's ASGI ``send`` is run to its end at once
   (:func:`write_at_once`).
 
-Either way a page whose connection pushes back is not written to: the stream drops it, and it
-reconnects and catches up. The hub serves its app through :func:`noting_server_send`, which
+Either way a page whose connection pushes back is not written to: the stream holds its
+messages for a while (hub.stream.PAGE_STALL_S) and then drops it, to reconnect and catch up. The hub serves its app through :func:`noting_server_send`, which
 keeps uvicorn's own ``send`` in each request's scope, before the framework's middleware wraps it.
 """
 from __future__ import annotations
 
 from typing import Callable
 
-from hub.stream import Item
+from hub.stream import Connection, Item
 
 #: The key under which :func:`noting_server_send` keeps the server's own ``send`` in a scope.
 SERVER_SEND = "callbell.server_send"
@@ -30,14 +30,18 @@ def noting_server_send(app):
     return noted
 
 
-def page_writer(scope: dict, send: Callable) -> tuple[Callable[[Item], bool], Callable[[bytes], bool] | None]:
-    """For a response that has started: ``(write, direct)``, where ``write(item)`` writes one
-    live message (False: not written, drop the page) and ``direct`` is the chunk writer it uses,
-    or None when it goes through ``send`` (the response's ASGI send)."""
+def page_writer(scope: dict, send: Callable, connection: Connection) -> None:
+    """For a response that has started, set how the stream writes to it (hub.stream.Connection):
+    ``write(item)`` writes one live message (False: not written); ``direct`` is the chunk writer
+    it uses, or None when it goes through ``send`` (the response's ASGI send); ``pushing_back()``
+    is true while the page is there but its buffers are full (false: it has gone, or the server
+    cannot tell, and the page is dropped); ``abort()`` closes the page's connection."""
     direct = chunk_writer(scope.get(SERVER_SEND))
     if direct is not None:
-        return (lambda item: direct(item.chunk)), direct
-    return (lambda item: write_at_once(send, item.wire)), None
+        connection.write, connection.direct = (lambda item: direct(item.chunk)), direct
+        connection.pushing_back, connection.abort = direct.pushing_back, direct.abort
+    else:
+        connection.write = lambda item: write_at_once(send, item.wire)
 
 
 def chunk_writer(server_send: Callable | None) -> Callable[[bytes], bool] | None:
@@ -68,6 +72,11 @@ def chunk_writer(server_send: Callable | None) -> Callable[[bytes], bool] | None
             return False
         transport.write(frame)
         return True
+
+    def pushing_back() -> bool:
+        return flow.write_paused and not (cycle.disconnected or cycle.response_complete or transport.is_closing())
+    write.pushing_back = pushing_back
+    write.abort = transport.abort
     return write
 
 

@@ -23,7 +23,7 @@ class EventStreamResponse(StreamingResponse):
         async def send_and_note(message):
             await send(message)
             if message["type"] == "http.response.start":
-                self.connection.write, self.connection.direct = page_writer(scope, send)
+                page_writer(scope, send, self.connection)
         await super().__call__(scope, receive, send_and_note)
 
 
