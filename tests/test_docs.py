@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import importlib
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,8 @@ SOURCES = [p for p in ROOT.rglob("*") if p.suffix in {".py", ".md", ".js", ".htm
            and p.relative_to(ROOT).parts[:2] != ("docs", "spec")]  # the spec as given, untouched
 
 #: Claims that were true once and must not come back.
-STALE = ("no sign-in yet", "Not implemented yet:** authentication", "`unauthenticated`", "an interactive page at\n`/docs`")
+STALE = ("no sign-in yet", "Not implemented yet:** authentication", "`unauthenticated`", "an interactive page at\n`/docs`",
+         "5 wrong in a row")
 
 
 def _resolves(mention: str, where: Path) -> bool:
@@ -81,3 +83,34 @@ def test_every_error_code_the_hub_answers_with_is_in_the_protocol_docs():
 def test_old_claims_stay_out_of_the_docs(claim):
     found = [str(p.relative_to(ROOT)) for p in SOURCES if p.suffix == ".md" and claim in p.read_text()]
     assert not found, f"{claim!r} is no longer true but is still in {found}"
+
+
+def _limits_the_security_docs_quote() -> list[tuple[list[str], str, str]]:
+    """(files, NAME, value as written) for each "`NAME` = value" in docs/security.md's limits.
+
+    A paragraph's constants live in the files it names in backticks; a paragraph that names
+    none continues the one before (the sign-in backoff spans three paragraphs).
+    """
+    text = (ROOT / "docs" / "security.md").read_text()
+    section = text.split("### Limits, and what they cost an attacker", 1)[1].split("\n### ", 1)[0]
+    quoted, files = [], []
+    for paragraph in section.split("\n\n"):
+        files = re.findall(r"`([\w/]+\.py)`", paragraph) or files
+        for name, value in re.findall(r"`([A-Z][A-Z0-9_]+)` = ([0-9][0-9_.,]*)", paragraph):
+            quoted.append((files, name, value))
+    return quoted
+
+
+def test_the_limits_in_the_security_docs_are_the_ones_in_the_code():
+    quoted = _limits_the_security_docs_quote()
+    assert len(quoted) >= 15, f"found only {len(quoted)} limits in docs/security.md"
+    wrong = []
+    for files, name, written in quoted:
+        modules = [importlib.import_module(f.removesuffix(".py").replace("/", ".")) for f in files]
+        actual = next((getattr(m, name) for m in modules if hasattr(m, name)), None)
+        if actual is None or float(written.replace(",", "").replace("_", "")) != float(actual):
+            wrong.append(f"{name}: docs say {written}, {files} has {actual}")
+    assert not wrong, "docs/security.md quotes stale limits:\n" + "\n".join(wrong)
+    security = (ROOT / "docs" / "security.md").read_text()
+    unit = (ROOT / "hub" / "deploy" / "callbell-hub.service").read_text()
+    assert "LimitNOFILE=65536" in unit and "`LimitNOFILE=65536`" in security
