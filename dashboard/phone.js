@@ -128,6 +128,7 @@ async function firstSnapshot() {
 function showApp() {
   $("sign-in").hidden = true;
   $("app").hidden = false;
+  window.scrollTo(0, 0);  // the sign-in form may have been scrolled (large text): start at the top
   $("my-name").textContent = me.name;
   const zone = $("zone");
   zone.replaceChildren(...store.zones.map((z) => new Option(z.name || z.id, z.id)));

@@ -265,7 +265,7 @@ function staffing(s) {
   const active = s.slots.filter((x) => x.rate_per_h > 0 || x.signed_in > 0);
   $("staff-note").textContent = `Associates needed for ${pct(s.target_share)} of calls within ${s.standard_s} s ` +
     `(Erlang C; walk ${s.walk_s} s ${s.walk_measured ? "measured" : "assumed"}, handling ${s.handling_s} s on average) ` +
-    "next to how many were signed in (available), on average. Red: fewer than needed.";
+    "next to how many were signed in (available), on average to the nearest person. Red: fewer than needed.";
   if (!active.length) { table.replaceChildren(); return; }
   const hours = [...new Set(active.map((x) => x.hour))].sort((a, b) => a - b);
   const bySlot = new Map(s.slots.map((x) => [`${x.weekday} ${x.hour}`, x]));
@@ -278,10 +278,13 @@ function staffing(s) {
       const x = bySlot.get(`${wd} ${h}`);
       const td = document.createElement("td");
       if (x && (x.rate_per_h > 0 || x.signed_in > 0)) {
-        td.textContent = `${x.needed == null ? "∞" : x.needed} / ${x.signed_in.toFixed(1)}`;
-        td.title = `${x.rate_per_h} calls an hour; needs ${x.needed == null ? "more than the model allows" : x.needed}, ` +
-          `${x.signed_in.toFixed(1)} signed in`;
-        td.dataset.short = String(x.needed == null || x.signed_in + 1e-9 < x.needed);
+        // People come whole: the cell shows the time-weighted average rounded to a person
+        // (1.7 on the floor reads "2"); the exact average is in the tooltip and the API.
+        const people = Math.round(x.signed_in);
+        td.textContent = `${x.needed == null ? "∞" : x.needed} / ${people}`;
+        td.title = `${x.rate_per_h} calls an hour; needs ${x.needed == null ? "more than the model allows" : x.needed}; ` +
+          `${x.signed_in.toFixed(1)} signed in on average over the hour`;
+        td.dataset.short = String(x.needed == null || people < x.needed);
       }
       tr.append(td);
     }

@@ -4,6 +4,7 @@ docs/images/stats.png."""
 import csv
 import io
 import os
+import re
 import shutil
 import time
 from urllib.parse import urlparse
@@ -69,6 +70,9 @@ def test_the_statistics_page_draws_its_charts_and_its_csv_matches_the_api(histor
     assert page.locator("#chart-trend rect.bar").count() >= 4
     expect(page.locator("#verdict")).to_contain_text("within 90 s")
     expect(page.locator("#staffing td[data-short]").first).to_be_visible()
+    cells = page.locator("#staffing td[data-short]").all_inner_texts()
+    whole = [c for c in cells if re.fullmatch(r"(\d+|∞) / \d+", c)]
+    assert whole == cells, f"staffing shows fractions of people: {sorted(set(cells) - set(whole))[:5]}"
 
     # the table shown, downloaded as CSV, is the API's figures
     with page.expect_download() as dl:
