@@ -231,7 +231,8 @@ class Waiter:
 
 
 # -- the system under test ----------------------------------------------------------------
-def write_store_config(path: Path, rooms: list[str], broker_url: str, http_port: int) -> Path:
+def write_store_config(path: Path, rooms: list[str], broker_url: str, http_port: int,
+                       demo: bool = True) -> Path:
     blocks = "\n".join(f'[[rooms]]\nid = "{r}"\nzone = "floor"\n' for r in rooms)
     path.write_text(f"""# written by bench/press_to_lamp.py
 [store]
@@ -248,7 +249,7 @@ path = "callbell.db"
 [http]
 host = "127.0.0.1"
 port = {http_port}
-demo = true
+demo = {"true" if demo else "false"}
 
 [[zones]]
 id = "floor"
@@ -263,6 +264,18 @@ id = "maria"
 role = "manager"
 """)
     return path
+
+
+def make_token(config: Path, role: str) -> str:
+    """A new API token of ``role`` for the store of ``config``, made as an installer does."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    done = subprocess.run([sys.executable, "-m", "app.cli", "token", "create", "--config", str(config),
+                           "--role", role, "--name", f"bench-{role}"], cwd=str(config.parent),
+                          env=env, capture_output=True, text=True, timeout=60)
+    if done.returncode != 0 or not done.stdout.strip():
+        raise BenchError(f"callbell token create failed: {done.stderr.strip()}")
+    return done.stdout.strip().splitlines()[-1]
 
 
 def die_with_parent() -> None:
@@ -349,13 +362,15 @@ class HubInProcess:
             self.thread.join(10)
 
 
-def wait_healthy(hub, timeout_s: float = 30.0) -> None:
+def wait_healthy(hub, timeout_s: float = 30.0, token: str | None = None) -> None:
+    """Until the hub's health says broker: true (``token``: a device token, when not in demo)."""
     url = f"http://127.0.0.1:{hub.http_port}/api/v1/health"
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         hub.check()
         try:
-            with urllib.request.urlopen(url, timeout=1) as r:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=1) as r:
                 if json.loads(r.read()).get("broker") is True:
                     return
         except (OSError, ValueError):
@@ -554,13 +569,17 @@ class BenchStore:
     hub: "HubProcess | HubInProcess"
     rooms: list[str]
     http_port: int
+    token: str | None = None  # a device token, when the hub signs in (demo=False)
 
 
 @contextmanager
-def bench_store(args, prefix: str, broker_config: str = "", rooms: int | None = None) -> Iterator[BenchStore]:
+def bench_store(args, prefix: str, broker_config: str = "", rooms: int | None = None,
+                demo: bool = True) -> Iterator[BenchStore]:
     """Mosquitto and the hub (``args.hub``: process or in-process) with ``rooms`` rooms
     (default ``args.rooms``), in a temporary folder under ``args.tmp``, shared by every
-    benchmark here. On the way out — normally, on an error or on Ctrl-C/SIGTERM — both are
+    benchmark here. ``demo=False``: the hub asks for sign-in, as a store runs it, and the
+    benchmark makes itself a device token (``callbell token create``) for the health check.
+    On the way out — normally, on an error or on Ctrl-C/SIGTERM — both are
     stopped and the folder removed (unless ``args.keep``); errors end the program with a message and exit code 1, Ctrl-C
     with 130."""
     # Ctrl-C and SIGTERM both clean up (SIGINT explicitly: a shell may start us with it ignored).
@@ -577,12 +596,13 @@ def bench_store(args, prefix: str, broker_config: str = "", rooms: int | None = 
         n_rooms = args.rooms if rooms is None else rooms
         room_ids = [f"room-{i:03d}" for i in range(1, n_rooms + 1)]
         http_port = free_port()
-        config = write_store_config(tmp / "store.toml", room_ids, broker.url, http_port)
+        config = write_store_config(tmp / "store.toml", room_ids, broker.url, http_port, demo=demo)
+        token = None if demo else make_token(config, "device")
         hub = (HubProcess if args.hub == "process" else HubInProcess)(config, http_port, tmp / "hub.log")
         hub.start()
-        wait_healthy(hub)
+        wait_healthy(hub, token=token)
         say(f"hub ({args.hub}) healthy on http://127.0.0.1:{http_port} with {n_rooms} room(s)")
-        yield BenchStore(tmp, broker, hub, room_ids, http_port)
+        yield BenchStore(tmp, broker, hub, room_ids, http_port, token)
     except KeyboardInterrupt:
         say("interrupted; cleaning up")
         raise SystemExit(130)
