@@ -90,6 +90,10 @@ def test_at_200_percent_text_the_controls_leave_the_screen_to_the_alerts(store_h
         card = phone.locator("#mine .call")
         expect(card).to_have_count(1, timeout=3000)
         screenshot(phone, "phone-text-200")
+        # who is signed in reads whole, not "An…"
+        assert phone.evaluate("(e => e.scrollWidth <= e.clientWidth && e.scrollHeight <= e.clientHeight)"
+                              "(document.querySelector('header .me'))"), "the name is cut off"
+        expect(phone.locator("#my-name")).to_be_in_viewport(ratio=1)
         # my alert is on the first screen, above the one-time prompts
         expect(card.get_by_role("button", name="On my way")).to_be_in_viewport()
         assert _covered(phone) <= 0.25, f"{_covered(phone):.0%} of the screen stays covered at 200 % text"
