@@ -51,6 +51,7 @@ class CallButton:
         self._pressed_at = 0.0
         self._last_edge = -1e9
         self._held = False
+        self._closed = False  # a timer that fires after close() must not read the closed pin
         self._lock = threading.RLock()
         self._hold_timer: threading.Timer | None = None
         self._hint_timer: threading.Timer | None = None
@@ -98,6 +99,8 @@ class CallButton:
 
     def _settle(self) -> None:
         with self._lock:
+            if self._closed:
+                return
             actual = self.button.is_active
             if actual != self._pressed:
                 now = self.clock.monotonic()
@@ -106,18 +109,24 @@ class CallButton:
 
     def _hint_reached(self) -> None:
         with self._lock:
+            if self._closed:
+                return
             if self._pressed and self.button.is_active and not self._held and self.when_holding:
                 self.when_holding(self._pressed_at)
 
     def _hold_reached(self) -> None:
         with self._lock:
+            if self._closed:
+                return
             if self._pressed and self.button.is_active and not self._held:
                 self._held = True
                 if self.when_held:
                     self.when_held(self._pressed_at)
 
     def close(self) -> None:
-        for t in (self._hold_timer, self._hint_timer, self._settle_timer):
-            if t:
-                t.cancel()
-        self.button.close()
+        with self._lock:  # a timer already running waits, then sees _closed
+            self._closed = True
+            for t in (self._hold_timer, self._hint_timer, self._settle_timer):
+                if t:
+                    t.cancel()
+            self.button.close()
