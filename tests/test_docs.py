@@ -22,7 +22,8 @@ SOURCES = [p for p in ROOT.rglob("*") if p.suffix in {".py", ".md", ".js", ".htm
 
 #: Claims that were true once and must not come back.
 STALE = ("no sign-in yet", "Not implemented yet:** authentication", "`unauthenticated`", "an interactive page at\n`/docs`",
-         "5 wrong in a row")
+         "5 wrong in a row", "**not implemented**. Everything is open", "no Web Push",
+         "also refused HTTP requests (`topic`")
 
 
 def _resolves(mention: str, where: Path) -> bool:
