@@ -99,6 +99,9 @@ def test_the_dashboard_shows_associates_device_faults_and_today_s_figures(hub, d
     device.device.stop()  # a clean stop publishes offline, as the last will would
     expect(page.locator("#devices li")).to_contain_text("pi-floor: OFFLINE", timeout=3000)
     expect(page.locator("#trouble-banner")).to_contain_text("pi-floor offline")
+    hub.api.ok("POST", "/api/v1/devices/pi-floor/retire")  # taken out of service: no longer OFFLINE for ever
+    expect(page.locator("#devices li")).to_have_count(0, timeout=3000)
+    expect(page.locator("#trouble-banner")).to_be_hidden()
 
 
 def test_the_list_view_is_the_default_on_a_small_screen(hub, browser):

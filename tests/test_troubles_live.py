@@ -141,3 +141,24 @@ def test_a_killed_device_a_frozen_one_and_one_never_connected_reach_a_person_and
         finally:
             device.proc.send_signal(signal.SIGCONT)
             device.quit()
+
+
+def test_a_broker_gone_for_longer_than_its_grace_is_a_trouble_and_health_says_degraded_until_it_is_back(
+        tmp_path, broker):
+    from hub.domain.troubles import BROKER_GRACE_S
+    store = write_store(tmp_path / "store.toml", broker_url=broker.url, http_port=free_port())
+    with running_hub(store) as hub:
+        assert hub.api.ok("GET", "/api/v1/health")["troubles"] == 0
+        broker.kill()
+        gone = time.monotonic()
+        [t] = wait_until(lambda: open_troubles(hub, "broker"), timeout=BROKER_GRACE_S + 5,
+                         what="the broker trouble")
+        took = time.monotonic() - gone
+        print(f"measured: broker kill -9 → broker trouble in {took:.1f} s (grace {BROKER_GRACE_S:.0f} s)")
+        assert took >= BROKER_GRACE_S - 0.5, "a blip within the grace is no trouble"
+        assert t["text"].startswith("The hub cannot reach the MQTT broker")
+        health = hub.api.ok("GET", "/api/v1/health")
+        assert health["status"] == "degraded" and health["troubles"] == 1
+        broker.start()
+        wait_until(lambda: not open_troubles(hub), timeout=15, what="cleared on reconnect")
+        wait_until(lambda: hub.api.ok("GET", "/api/v1/health")["status"] == "ok", what="health ok again")
