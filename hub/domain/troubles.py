@@ -331,8 +331,11 @@ class DeviceWatch:
         return out
 
     def offline(self, device: str, now: float) -> list[Transition]:
-        """Its last will (or its own goodbye): silent at once, no need to wait out the grace."""
+        """Its last will (or its own goodbye): silent at once, no need to wait out the grace.
+        A device going offline is a fault until it is retired."""
         self._heard.setdefault(device, now)
+        if device not in self.expected and self.adopt_heartbeat_s is not None:
+            self.expected[device] = Expected((), self.adopt_heartbeat_s)
         if device not in self.expected or device in self.retired:
             return []
         return self.troubles.report("device_silent", device, now, device=device, room=self._room(device),
@@ -363,6 +366,8 @@ class DeviceWatch:
             grace = self.grace_s(device)
             last = self._heard.get(device)
             if last is None:
+                if self.troubles.is_open("device_silent", device):
+                    continue  # silent before the hub (re)started: one trouble is enough
                 if now >= self.started_at + grace:
                     out += self.troubles.report(
                         "device_never_connected", device, now, device=device, room=self._room(device),
@@ -380,7 +385,8 @@ class DeviceWatch:
                 continue
             last = self._heard.get(device)
             if last is None:
-                if not self.troubles.is_open("device_never_connected", device):
+                if not (self.troubles.is_open("device_never_connected", device)
+                        or self.troubles.is_open("device_silent", device)):
                     due.append(self.started_at + self.grace_s(device))
             elif not self.troubles.is_open("device_silent", device):
                 due.append(last + self.grace_s(device))
