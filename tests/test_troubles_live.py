@@ -162,3 +162,56 @@ def test_a_broker_gone_for_longer_than_its_grace_is_a_trouble_and_health_says_de
         broker.start()
         wait_until(lambda: not open_troubles(hub), timeout=15, what="cleared on reconnect")
         wait_until(lambda: hub.api.ok("GET", "/api/v1/health")["status"] == "ok", what="health ok again")
+
+
+def test_the_troubles_api_keeps_to_roles_acknowledging_stops_the_alerts_and_the_others_ring_again(
+        tmp_path, broker, monkeypatch):
+    from callbell.clock import FakeClock
+    from hub.api.routes import session
+    from hub.domain.troubles import REALERT_S
+    from tests.test_auth import bearer, make_token, secured_store
+    monkeypatch.setattr(session, "_failures", session._Failures())
+    clock = FakeClock(time.time())
+    with running_hub(secured_store(tmp_path, broker.url), clock=clock) as hub:
+        manager, associate, display = (bearer(make_token(hub, r)) for r in ("manager", "associate", "display"))
+        hub.dispatcher.report_trouble("stuck_line", "pi-1/room-1/call", device="pi-1", room="room-1",
+                                      detail={"button": "call", "held_s": 31})
+        hub.dispatcher.report_trouble("storm", "pi-2", device="pi-2")
+
+        def listed(headers=display) -> list[dict]:
+            status, body = hub.api.request("GET", "/api/v1/troubles", headers=headers)
+            assert status == 200, body
+            return body["troubles"]
+        stuck, storm = wait_until(lambda: len(listed()) == 2 and listed(), what="two troubles")
+        assert [a["associate"] for a in stuck["alerted"]] == ["maria"]
+        assert stuck["text"] == "The call line of room room-1 on device pi-1 is held or shorted"
+
+        ack = f"/api/v1/troubles/{stuck['id']}/acknowledge"
+        assert hub.api.request("POST", ack, {"associate": "maria"}, headers=display)[0] == 403
+        assert hub.api.request("POST", "/api/v1/devices/pi-1/retire", headers=associate)[0] == 403
+        status, body = hub.api.request("POST", ack, {"associate": "maria", "source": "dashboard"}, headers=manager)
+        assert status == 200 and body["acknowledged_by"] == "maria" and body["acknowledged_at"]
+        assert hub.api.request("POST", ack, {"associate": "maria"}, headers=manager)[0] == 200  # a repeat
+        assert hub.api.request("POST", ack, {"associate": "ana"}, headers=manager)[0] == 409
+        assert hub.api.request("POST", "/api/v1/troubles/t-000099/acknowledge", {"associate": "maria"},
+                               headers=manager)[0] == 404
+        assert hub.api.request("POST", "/api/v1/troubles/nonsense/acknowledge", {"associate": "maria"},
+                               headers=manager)[0] == 422
+
+        clock.advance(REALERT_S + 1)
+        rung = wait_until(lambda: [t for t in listed() if len(t["alerted"]) == 2], timeout=5,
+                          what="the unacknowledged trouble alerted again")
+        assert [t["id"] for t in rung] == [storm["id"]], "the acknowledged one is not rung again"
+        assert len([t for t in listed() if t["id"] == stuck["id"]][0]["alerted"]) == 1
+
+        # A retired device's troubles clear, whatever their kind.
+        assert hub.api.request("POST", "/api/v1/devices/pi-2/retire", headers=manager)[0] == 200
+        wait_until(lambda: [t["id"] for t in listed()] == [stuck["id"]], what="the storm cleared by retiring")
+        status, every = hub.api.request("GET", "/api/v1/troubles?all=1", headers=display)
+        assert [t["id"] for t in every["troubles"]] == [stuck["id"], storm["id"]]
+        assert every["troubles"][1]["duration_s"] == REALERT_S + 1
+
+        status, doc = hub.api.request("GET", "/openapi.json", headers=display)
+        schema = doc["paths"]["/api/v1/troubles"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+        assert schema["$ref"].endswith("/TroubleList")
+        assert "text" in doc["components"]["schemas"]["TroubleObject"]["properties"]
