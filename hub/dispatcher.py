@@ -235,8 +235,9 @@ class Dispatcher:
     @staticmethod
     def _refuse_pending(items: list) -> None:
         for item in items:
-            future = getattr(item, "future", None)
-        if isinstance(item, (_Command, _AssociateCommand, _TroubleCommand)) and future is not None and not future.done():
+            future = getattr(item, "future", None)  # a queued trouble report has none
+            if isinstance(item, (_Command, _AssociateCommand, _TroubleCommand)) and future is not None \
+                    and not future.done():
                 future.set_exception(DomainError("unavailable", "the hub is stopping; try again"))
 
     # -- inputs (any thread) ----------------------------------------------------------------
@@ -300,7 +301,8 @@ class Dispatcher:
 
     def retire_device(self, device: str, actor: str | None = None, source: str = "api") -> concurrent.futures.Future:
         """``device`` is taken out of service: no longer expected, its troubles clear (until it
-        is heard again). The future gets ``{"id", "status": "retired", "at"}`` or the DomainError."""
+        is heard again). The future gets ``{"id", "status": "retired"}`` or the DomainError
+        (not_found: a device the hub neither expects nor has heard)."""
         def action(now: float, batch: Batch) -> list[Transition]:
             out = self.device_watch.retire(device, now, actor, source)
             if out:

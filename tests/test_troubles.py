@@ -289,3 +289,19 @@ def test_a_trouble_reaches_the_communicators_while_nothing_can_be_stored_and_is_
         assert [e["kind"] for e in trouble_events(db)] == ["trouble_opened", "trouble_cleared"]
     finally:
         d.stop()
+
+
+def test_a_trouble_command_still_queued_when_the_hub_stops_is_told_so(tmp_path):
+    d = dispatcher(tmp_path / "db", FakeClock(T0))
+    d.start()
+    inside, release = threading.Event(), threading.Event()
+    held = d.command(lambda floor, now: (inside.set(), release.wait(5), [])[2])
+    assert inside.wait(5)
+    d.report_trouble("broker", "broker")  # no one waits on this one
+    fut = d.acknowledge_trouble("t-000001", "maria")
+    d._put(None)  # stop()'s sentinel, in the same batch as them (stop() itself may take them one by one)
+    release.set()
+    held.result(5)
+    error = fut.exception(5)
+    assert isinstance(error, DomainError) and error.code == "unavailable"
+    d.stop()
