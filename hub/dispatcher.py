@@ -547,6 +547,11 @@ class Dispatcher:
             else:
                 cmd.future.set_result(batch.calls.get(cmd.call, (0, None))[1] if cmd.call else None)
 
+    def _hold(self, transitions: list[Transition]) -> None:
+        """Keep trouble transitions made while nothing can be written (after a rollback) for
+        the next batch that commits, instead of writing them now (dispatcher thread)."""
+        self._troubles_unstored += transitions
+
     def _take_troubles(self, batch: Batch) -> None:
         """Put every trouble changed since the last time into ``batch`` (its object)."""
         tz = self.rollup_rules.tz

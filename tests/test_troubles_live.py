@@ -131,12 +131,19 @@ def test_a_killed_device_a_frozen_one_and_one_never_connected_reach_a_person_and
             assert devices.get("pi-never") == "retired"
             assert hub.api.post("/api/v1/devices/nobody/retire")[0] == 404
 
+            # A retired device that is heard again is expected again, and the log says so.
+            hub.api.ok("POST", "/api/v1/devices/pi-proc/retire")
+            wait_until(lambda: {d["id"]: d["status"] for d in hub.api.ok("GET", "/api/v1/devices")}["pi-proc"]
+                       == "online", timeout=3 * HEARTBEAT_S, what="pi-proc back from retirement at its next heartbeat")
+
             _, export = hub.api.get("/api/v1/events.csv")
             rows = list(csv.DictReader(io.StringIO(export.decode() if isinstance(export, bytes) else export)))
             cleared = [json.loads(r["detail"]) for r in rows if r["kind"] == "trouble_cleared"]
             assert {c["kind"] for c in cleared} == {"device_silent", "device_never_connected"}
             assert all(c["duration_s"] > 0 for c in cleared)
-            assert [r["kind"] for r in rows if r["kind"].startswith("device_re")] == ["device_retired"]
+            assert [(r["kind"], json.loads(r["detail"])["device"]) for r in rows if r["kind"].startswith(
+                ("device_retired", "device_unretired"))] == [
+                ("device_retired", "pi-never"), ("device_retired", "pi-proc"), ("device_unretired", "pi-proc")]
             stream.close()
         finally:
             device.proc.send_signal(signal.SIGCONT)
