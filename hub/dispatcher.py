@@ -343,6 +343,8 @@ class Dispatcher:
             self._restore()
             self._restore_troubles()
             self.device_watch = self._new_device_watch(self.clock.time(), self._writer.retired_devices())
+            # Configured devices never heard of are listed (status "never"), not left out.
+            self._writer.expect_devices(sorted(self.devices or ()), self.clock.time())
             restored = self.floor.active_calls()
             if restored:
                 log.info("restored %d open call(s) from %s", len(restored), self.db_path)

@@ -86,6 +86,9 @@ def test_a_killed_device_a_frozen_one_and_one_never_connected_reach_a_person_and
             assert never[0]["alerted"][0]["associate"] == "maria", "the manager (off shift, but the only one)"
             wait_until(lambda: not open_troubles(hub, "device_silent"), what="pi-proc heard")
 
+            listed = {d["id"]: d["status"] for d in hub.api.ok("GET", "/api/v1/devices")}
+            assert listed == {"pi-proc": "online", "pi-never": "never"}, "a device never heard of is listed"
+
             stream = TroubleEvents(hub.http_port)
             assert [t["device"] for t in stream.snapshot["troubles"]] == ["pi-never"]
             assert hub.api.ok("GET", "/api/v1/health")["troubles"] == 1
