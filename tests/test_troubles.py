@@ -137,6 +137,19 @@ def test_each_kind_has_a_sentence_for_people():
     assert text(t) == "Device pi-1 has not been heard for 95 s (rooms r1, r2)"
 
 
+def test_a_trouble_object_lists_only_the_latest_alerts_of_a_long_fault_and_counts_them_all():
+    from zoneinfo import ZoneInfo
+    from hub.views import TROUBLE_ALERTS_SHOWN, trouble_object
+    troubles = Troubles()
+    troubles.report("device_silent", "pi-1", T0, device="pi-1", detail={"rooms": ["r1"], "silent_s": 30})
+    for i in range(100):  # 100 minutes nobody acknowledged
+        troubles.alert(["maria"], T0 + i * REALERT_S)
+    obj = trouble_object(troubles.open()[0], ZoneInfo("Europe/Berlin"))
+    assert obj["alerts"] == 100 and len(obj["alerted"]) == TROUBLE_ALERTS_SHOWN
+    assert obj["alerted"][-1] == {"associate": "maria", "at": "2025-12-06T08:25:40.000+01:00"}
+    assert obj["since"] == "2025-12-06T06:46:40.000+01:00" and obj["text"].startswith("Device pi-1 has not")
+
+
 # -- device supervision ----------------------------------------------------------------------
 def watch(**devices) -> tuple[DeviceWatch, Troubles]:
     troubles = Troubles()
