@@ -318,3 +318,27 @@ def test_a_trouble_command_still_queued_when_the_hub_stops_is_told_so(tmp_path):
     error = fut.exception(5)
     assert isinstance(error, DomainError) and error.code == "unavailable"
     d.stop()
+
+
+# -- configuration ---------------------------------------------------------------------------
+STORE = '[store]\nid = "s1"\n\n[[rooms]]\nid = "r1"\n\n[[devices]]\nid = "pi-a"\nrooms = ["r1"]\n'
+
+
+def test_the_troubles_section_has_defaults_and_a_bad_value_names_its_line_and_key(tmp_path):
+    from callbell.settings import ConfigError
+    from hub.config import load_store_config
+    path = tmp_path / "store.toml"
+    path.write_text(STORE)
+    c = load_store_config(path)
+    assert (c.troubles.alert_role, c.troubles.device_heartbeat_s, c.troubles.history_days) == ("manager", 10.0, 7)
+    assert c.devices[0].heartbeat_s is None
+    path.write_text(STORE + 'heartbeat_s = 2.5\n\n[troubles]\nalert_role = "associate"\n')
+    c = load_store_config(path)
+    assert c.troubles.alert_role == "associate" and c.devices[0].heartbeat_s == 2.5
+    for bad, where in (('[troubles]\nalert_role = "boss"\n', "line 11: troubles.alert_role"),
+                       ('[troubles]\ndevice_heartbeat_s = 0\n', "line 11: troubles.device_heartbeat_s"),
+                       ('heartbeat_s = -1\n', "line 10: devices[0].heartbeat_s")):
+        path.write_text(STORE + bad)
+        with pytest.raises(ConfigError) as e:
+            load_store_config(path)
+        assert where in str(e.value), str(e.value)
