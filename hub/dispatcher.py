@@ -20,6 +20,11 @@ id (kept in the ``inbox`` table) makes the repeat harmless. Batching turns a bur
 into one disk sync instead of one each. A batch that cannot be stored is rolled back and its
 inputs are worked again a second later, each in a batch of its own: should one input be what
 fails, it does not hold the others back.
+
+Troubles (hub.domain.troubles: a device silent, the broker gone, ...) are decided in step 1
+like the rest, from what the inputs say and the clock. They are held in memory and reach the
+communicators even from a batch that cannot be stored; their events are written with the next
+batch that can be.
 """
 from __future__ import annotations
 
