@@ -16,6 +16,7 @@ from pathlib import Path
 
 from callbell.broker import free_port
 from tests.helpers import ROOT, HubProcess, Recorder, event, wait_until, write_store
+from tests.test_device_process import DEVICE_TOML, DeviceProcess
 
 #: The libraries that must stay out of a store hub, as folders in the paths of their .so files.
 HEAVY = ("numpy", "pandas", "pyarrow")
@@ -86,6 +87,18 @@ def test_a_hub_with_pandas_numpy_and_pyarrow_installed_loads_none_of_them(tmp_pa
     assert figures["after-pandas"][0] == set(HEAVY), "the check must see them when they are loaded"
     assert figures["lean"][0] == set(), f"the hub loaded {sorted(figures['lean'][0])}"
     assert figures["lean"][1] < LEAN_RSS_MB, f"the hub uses {figures['lean'][1]:.1f} MB"
+
+
+def test_a_device_process_with_them_installed_loads_none_of_them_either(tmp_path, broker):
+    config = tmp_path / "device.toml"
+    config.write_text(DEVICE_TOML.format(url=broker.url))
+    device = DeviceProcess(config)
+    try:
+        device.send("press room-1")  # the press path: pins, lamp, outbox (sqlite3); no hub needed
+        wait_until(lambda: "lamp room-1 called" in device.lines, timeout=10, what="the press taken")
+        assert loaded(device.proc.pid) == set()
+    finally:
+        device.quit()
 
 
 def test_the_benchmarks_doc_quotes_the_memory_bound_this_test_holds_the_hub_to():
