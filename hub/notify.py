@@ -272,7 +272,7 @@ class Notifier(Plugin):
         if self.public_url:
             msg["click"] = f"{self.public_url}/phone"
         if self.public_url and self.keys:
-            token = self.keys.alert_token(call["id"], associate)
+            token = self.keys.alert_token(call["id"], call["pressed_ts"], associate)
             msg["actions"] = [
                 {"action": "http", "label": label, "url": f"{self.public_url}/api/v1/push/act",
                  "method": "POST", "headers": {"Content-Type": "application/json"},

@@ -130,15 +130,16 @@ class PushKeys:
         """The token of one subscription (see the module docstring): the same every time."""
         return self._token(f"{endpoint}\0{associate}\0{created_at!r}")
 
-    def alert_token(self, call: str, associate: str) -> str:
+    def alert_token(self, call: str, pressed_at: float, associate: str) -> str:
         """The token of the buttons on an alert sent outside Web Push (ntfy, hub.notify): it lets
-        ``associate`` say "On my way" or "Not me" to ``call``, nothing else. Made the same way
-        as a subscription's (no message of those starts with an endpoint URL's ``https:``), and
-        made again to check one, so nothing is stored."""
-        return self._token(f"alert\0{call}\0{associate}")
+        ``associate`` say "On my way" or "Not me" to ``call``, nothing else. The press time
+        (seconds) ties it to that call, not to a later one given the same id by a fresh
+        database. Made the same way as a subscription's (those messages start with an
+        endpoint URL, never ``alert``), and made again to check one, so nothing is stored."""
+        return self._token(f"alert\0{call}\0{pressed_at!r}\0{associate}")
 
-    def alert_token_matches(self, token: str, call: str, associate: str) -> bool:
-        return hmac.compare_digest(token.encode(), self.alert_token(call, associate).encode())
+    def alert_token_matches(self, token: str, call: str, pressed_at: float, associate: str) -> bool:
+        return hmac.compare_digest(token.encode(), self.alert_token(call, pressed_at, associate).encode())
 
 
 def endpoint_allowed(endpoint: str, services: tuple[str, ...] | list[str]) -> bool:

@@ -17,6 +17,7 @@ from hub.config import load_store_config
 from hub.auth import digest, new_token
 from hub.dispatcher import Batch
 from hub.notify import Notifier
+from hub.push import PushKeys
 from hub.store import Credentials
 from tests.helpers import Api, Recorder, event, running_hub, wait_until, write_store
 
@@ -96,7 +97,7 @@ def test_a_new_alert_is_published_to_ntfy_as_json_with_buttons_that_call_the_hub
         message = ntfy.json(0)
         call = hub.api.ok("GET", "/api/v1/calls?status=open")[0]
         base = f"http://127.0.0.1:{port}"
-        token = hub.notifier.keys.alert_token(call["id"], "ana")
+        token = hub.notifier.keys.alert_token(call["id"], call["pressed_ts"], "ana")
         assert message == {
             "topic": "callbell-ana-7Qx2",
             "title": "Room 2 — another size",
@@ -193,6 +194,17 @@ def test_a_public_url_on_the_hubs_own_loopback_is_named_as_unreachable_for_phone
     assert "cannot reach" in notify.action_problem("https://localhost", people)
     assert notify.action_problem("https://callbell.store.lan", people) is None
     assert notify.action_problem(None, {"ana": {"ntfy_topic": None, "ntfy_url": None}}) is None
+
+
+def test_an_alert_token_fits_one_call_press_and_associate_and_no_other(tmp_path):
+    keys = PushKeys.load_or_create(tmp_path / "vapid-private.pem")
+    token = keys.alert_token("c-000001", 1765000000.25, "ana")
+    assert len(token) == 43 and keys.alert_token_matches(token, "c-000001", 1765000000.25, "ana")
+    assert not keys.alert_token_matches(token, "c-000001", 1765000999.5, "ana")  # the same id, a later call
+    assert not keys.alert_token_matches(token, "c-000002", 1765000000.25, "ana")
+    assert not keys.alert_token_matches(token, "c-000001", 1765000000.25, "ben")
+    other = PushKeys.load_or_create(tmp_path / "another.pem")  # another hub's key
+    assert not other.alert_token_matches(token, "c-000001", 1765000000.25, "ana")
 
 
 def test_the_webhook_gets_every_alert_and_every_call_change(tmp_path, broker, ntfy):

@@ -130,11 +130,12 @@ async def push_receipt(body: PushReceiptBody, request: Request, h: HubContext = 
     return await receipt_for(h, body.call, sub["associate"], at, body.stage, "push")
 
 
-def _alert_token_holder(request: Request, body: PushActBody) -> str:
+def _alert_token_holder(request: Request, h: HubContext, body: PushActBody) -> str:
     """The associate an alert token (hub.push.PushKeys.alert_token) was made for, if it was
     made for this call and associate; else unauthorized."""
     keys = getattr(request.app.state, "alert_keys", None)
-    if keys is None or not keys.alert_token_matches(body.token, body.call, body.associate):
+    row = h.reader.call(body.call) if keys is not None else None
+    if row is None or not keys.alert_token_matches(body.token, body.call, row["pressed_at"], body.associate):
         raise ApiError("unauthorized", "the alert token does not match this call and associate")
     return body.associate
 
@@ -142,7 +143,7 @@ def _alert_token_holder(request: Request, body: PushActBody) -> str:
 @router.post("/act", summary="On my way / Not me, tapped on a pushed notification (Web Push or ntfy)")
 async def push_act(body: PushActBody, request: Request, h: HubContext = Depends(hub)):
     if body.associate is not None:
-        associate = _alert_token_holder(request, body)
+        associate = await asyncio.to_thread(_alert_token_holder, request, h, body)
     else:
         associate = (await asyncio.to_thread(_subscription, request, body.token))["associate"]
 
