@@ -16,6 +16,8 @@ import random
 import threading
 import urllib.request
 from dataclasses import dataclass
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from callbell.broker import free_port
@@ -26,7 +28,9 @@ from hub.service import HubService
 
 log = logging.getLogger("callbell.demo")
 
-EXAMPLE_STORE = Path(__file__).resolve().parent.parent / "examples" / "store.toml"
+#: The demo store: examples/store.toml, installed with the package as ``callbell.examples``
+#: (pyproject.toml), so a wheel's ``callbell demo`` has it as well as a checkout's.
+EXAMPLE_STORE = resources.files("callbell.examples") / "store.toml"
 
 #: Mean seconds between two shoppers pressing, anywhere in the store, at pace 1.
 MEAN_ARRIVAL_S = 20.0
@@ -51,12 +55,14 @@ class Associate:
 
 class Demo:
     def __init__(self, port: int = 8080, data: Path = Path("var/demo"), pace: float = 1.0,
-                 fresh: bool = False, config: Path = EXAMPLE_STORE, seed: int | None = None):
+                 fresh: bool = False, config: Path | Traversable = EXAMPLE_STORE,
+                 seed: int | None = None):
         self.data = data
         self.port = port
         self.pace = max(pace, 0.05)
         self.rng = random.Random(seed)
-        self.config: StoreConfig = load_store_config(config)
+        with resources.as_file(config) as path:  # a real file even from a zipped install
+            self.config: StoreConfig = load_store_config(path)
         self.config.database.path = data / "callbell.db"
         self.config.mqtt.embedded_port = free_port()
         if fresh:

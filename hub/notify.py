@@ -15,9 +15,16 @@ ntfy: one JSON message per new alert, ``POST`` to the server root (docs.ntfy.sh/
 
     {"topic": "callbell-ana-7Qx", "title": "Fitting room 3 — size", "message": "...",
      "priority": 4, "tags": ["bell"], "click": "https://hub/phone",
-     "actions": [{"action": "http", "label": "On my way", "url": "https://hub/api/v1/calls/c-000042/acknowledge",
+     "actions": [{"action": "http", "label": "On my way", "url": "https://hub/api/v1/push/act",
                   "method": "POST", "headers": {"Content-Type": "application/json"},
-                  "body": "{\\"associate\\":\\"ana\\",\\"source\\":\\"phone\\"}", "clear": true}, ...]}
+                  "body": "{\\"token\\":\\"…\\",\\"call\\":\\"c-000042\\",\\"associate\\":\\"ana\\",\\"action\\":\\"acknowledge\\"}",
+                  "clear": true}, ...]}
+
+The buttons post from ntfy's app, which has no session with the hub: each carries an alert token
+signed with the hub's Web Push key (:meth:`hub.push.PushKeys.alert_token`) for that call and
+associate, checked by ``POST /api/v1/push/act`` like a Web Push tap's token. They need ``[http]
+public_url``, an address the phones reach; without it the alert goes out without buttons and
+the hub says so once at start (:func:`action_problem`).
 
 Webhook: ``POST`` JSON ``{"kind": "alert", "associate": {...}, "call": {...}}`` for each new
 alert and ``{"kind": "call", "call": {...}}`` for every other call change; ``call`` is the call
@@ -45,10 +52,12 @@ import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from hub.dispatcher import Batch
 from hub.plugins import HubParts, Plugin
+from hub.push import KEY_FILE, PushKeys
 from hub.views import call_object
 
 log = logging.getLogger("callbell.hub.notify")
@@ -85,6 +94,25 @@ SIGNATURE_HEADER = "X-Callbell-Signature"
 TIMESTAMP_HEADER = "X-Callbell-Timestamp"
 
 
+#: Hosts a phone cannot reach the hub at: its own loopback.
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
+
+
+def action_problem(public_url: str | None, people: dict[str, dict]) -> str | None:
+    """Why ntfy alerts cannot be acted on from the phone, or None when they can (or no one
+    has an ntfy topic): the buttons post to ``public_url``, which the phones must reach."""
+    if not any(p.get("ntfy_topic") and p.get("ntfy_url") for p in people.values()):
+        return None
+    if not public_url:
+        return ("ntfy alerts go out without their 'On my way' / 'Not me' buttons: [http] public_url is not set "
+                "(the address phones reach the hub at)")
+    host = (urlsplit(public_url).hostname or "").lower()
+    if host in LOOPBACK_HOSTS or host.startswith("127."):
+        return (f"ntfy's 'On my way' / 'Not me' buttons post to [http] public_url = {public_url}, this machine's own "
+                "address: a phone cannot reach it (give the address phones use)")
+    return None
+
+
 def webhook_signature(secret: str, timestamp: int, body: bytes) -> str:
     """The ``X-Callbell-Signature`` value: ``sha256=`` and the hex HMAC-SHA256, keyed with the
     secret, of the timestamp (seconds since the epoch, as sent), a dot, and the raw body."""
@@ -108,8 +136,10 @@ class Notifier(Plugin):
 
     def __init__(self, *, tz: ZoneInfo, rooms: dict[str, str], people: dict[str, dict],
                  ntfy_token: str | None = None, webhook_url: str | None = None, webhook_secret: str | None = None,
-                 public_url: str | None = None, standard_s: float = 90.0,
+                 public_url: str | None = None, keys: PushKeys | None = None, standard_s: float = 90.0,
                  clock=time.time, attempts: int = ATTEMPTS, backoff_s: float = BACKOFF_S):
+        """``keys`` sign the buttons of ntfy alerts (hub.push.PushKeys.alert_token); without
+        them, or without ``public_url``, alerts go out without buttons."""
         self.tz = tz
         self.rooms = rooms                 # room id → name
         self.people = people               # associate id → {"name", "ntfy_url", "ntfy_topic"}
@@ -117,6 +147,7 @@ class Notifier(Plugin):
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret
         self.public_url = public_url.rstrip("/") if public_url else None
+        self.keys = keys
         self.standard_s = standard_s
         self.clock = clock
         self.attempts, self.backoff_s = attempts, backoff_s
@@ -137,9 +168,13 @@ class Notifier(Plugin):
                   for a in config.associates}
         if not n.webhook_url and not any(p["ntfy_topic"] for p in people.values()):
             return None
+        public_url = config.http.public_url
+        # The Web Push key (made at the first start, kept beside the database) signs the buttons.
+        keys = (PushKeys.load_or_create(config.database.path.parent / KEY_FILE)
+                if public_url and any(p["ntfy_topic"] for p in people.values()) else None)
         return cls(tz=config.tz, rooms={r.id: r.name or r.id for r in config.rooms}, people=people,
                    ntfy_token=n.ntfy_token or os.environ.get("CALLBELL_NTFY_TOKEN"),
-                   webhook_url=n.webhook_url, public_url=config.http.public_url,
+                   webhook_url=n.webhook_url, public_url=public_url, keys=keys,
                    webhook_secret=n.webhook_secret or os.environ.get("CALLBELL_WEBHOOK_SECRET"),
                    standard_s=config.store.standard_s, clock=clock)
 
@@ -149,6 +184,9 @@ class Notifier(Plugin):
 
     # -- life cycle -------------------------------------------------------------------------
     def start(self) -> "Notifier":
+        problem = action_problem(self.public_url, self.people)
+        if problem:
+            log.warning(problem)
         self._thread = threading.Thread(target=self._run, name="notifier", daemon=True)
         self._thread.start()
         return self
@@ -233,10 +271,14 @@ class Notifier(Plugin):
                "tags": ["rotating_light" if urgent else "bell", call["reason"]]}
         if self.public_url:
             msg["click"] = f"{self.public_url}/phone"
-            body = json.dumps({"associate": associate, "source": "phone"}, separators=(",", ":"))
+        if self.public_url and self.keys:
+            token = self.keys.alert_token(call["id"], call["pressed_ts"], associate)
             msg["actions"] = [
-                {"action": "http", "label": label, "url": f"{self.public_url}/api/v1/calls/{call['id']}/{verb}",
-                 "method": "POST", "headers": {"Content-Type": "application/json"}, "body": body, "clear": True}
+                {"action": "http", "label": label, "url": f"{self.public_url}/api/v1/push/act",
+                 "method": "POST", "headers": {"Content-Type": "application/json"},
+                 "body": json.dumps({"token": token, "call": call["id"], "associate": associate, "action": verb},
+                                    separators=(",", ":")),
+                 "clear": True}
                 for label, verb in (("On my way", "acknowledge"), ("Not me", "decline"))]
         return msg
 

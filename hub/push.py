@@ -21,6 +21,8 @@ thread posts the pushes, so a slow or dead push service never holds up a press.
   only its SHA-256 and the hub can make it again for every push. The service worker (dashboard/sw.js) posts it back with its delivery
   receipt (``POST /api/v1/push/receipt``) and with a tap on "On my way" or "Not me"
   (``POST /api/v1/push/act``): a locked phone has no page and so no session to act with.
+  ntfy's buttons (hub.notify) post there too, with an alert token (:meth:`PushKeys.alert_token`)
+  made with the same key: ntfy's app has no session either.
 - **Push services.** Only endpoints at ``[alerts] push_services`` are accepted: without that,
   anyone signed in could make the hub post to any address on the store network.
 
@@ -119,11 +121,25 @@ class PushKeys:
         from py_vapid import Vapid02
         return Vapid02(private_key=self.private_key)
 
+    def _token(self, message: str) -> str:
+        """HMAC-SHA256 of ``message`` under a key derived from the VAPID key, base64url."""
+        secret = hashlib.sha256(b"callbell push token\0" + self.private_key.private_numbers().private_value.to_bytes(32, "big")).digest()
+        return b64url(hmac.new(secret, message.encode(), hashlib.sha256).digest())
+
     def token_for(self, endpoint: str, associate: str, created_at: float) -> str:
         """The token of one subscription (see the module docstring): the same every time."""
-        secret = hashlib.sha256(b"callbell push token\0" + self.private_key.private_numbers().private_value.to_bytes(32, "big")).digest()
-        mac = hmac.new(secret, f"{endpoint}\0{associate}\0{created_at!r}".encode(), hashlib.sha256)
-        return b64url(mac.digest())
+        return self._token(f"{endpoint}\0{associate}\0{created_at!r}")
+
+    def alert_token(self, call: str, pressed_at: float, associate: str) -> str:
+        """The token of the buttons on an alert sent outside Web Push (ntfy, hub.notify): it lets
+        ``associate`` say "On my way" or "Not me" to ``call``, nothing else. The press time
+        (seconds) ties it to that call, not to a later one given the same id by a fresh
+        database. Made the same way as a subscription's (those messages start with an
+        endpoint URL, never ``alert``), and made again to check one, so nothing is stored."""
+        return self._token(f"alert\0{call}\0{pressed_at!r}\0{associate}")
+
+    def alert_token_matches(self, token: str, call: str, pressed_at: float, associate: str) -> bool:
+        return hmac.compare_digest(token.encode(), self.alert_token(call, pressed_at, associate).encode())
 
 
 def endpoint_allowed(endpoint: str, services: tuple[str, ...] | list[str]) -> bool:

@@ -14,8 +14,11 @@ from callbell.broker import free_port
 from callbell.settings import ConfigError
 from hub import notify
 from hub.config import load_store_config
+from hub.auth import digest, new_token
 from hub.dispatcher import Batch
 from hub.notify import Notifier
+from hub.push import PushKeys
+from hub.store import Credentials
 from tests.helpers import Api, Recorder, event, running_hub, wait_until, write_store
 
 
@@ -65,11 +68,16 @@ def ntfy():
     server.close()
 
 
-def notify_store(tmp_path, broker_url: str, ntfy_url: str, webhook: str | None = None):
+def notify_store(tmp_path, broker_url: str, ntfy_url: str, webhook: str | None = None, demo: bool = True,
+                 public_url: bool = True):
+    """A store whose Ana has an ntfy topic; ``demo=False``: sign-in on; ``public_url``: the
+    hub's address is set (the buttons need it)."""
     port = free_port()
-    path = write_store(tmp_path / "store.toml", broker_url=broker_url, http_port=port)
+    path = write_store(tmp_path / "store.toml", broker_url=broker_url, http_port=port, demo=demo)
     text = path.read_text()
-    text = text.replace("demo = true", f'demo = true\npublic_url = "http://127.0.0.1:{port}"')
+    mode = f"demo = {'true' if demo else 'false'}"
+    if public_url:
+        text = text.replace(mode, f'{mode}\npublic_url = "http://127.0.0.1:{port}"')
     text = text.replace('id = "ana"\nname = "Ana"', 'id = "ana"\nname = "Ana"\nntfy_topic = "callbell-ana-7Qx2"')
     text += f'\n[notify]\nntfy_url = "{ntfy_url}"\n' + (f'webhook_url = "{webhook}"\n' if webhook else "")
     path.write_text(text)
@@ -89,6 +97,7 @@ def test_a_new_alert_is_published_to_ntfy_as_json_with_buttons_that_call_the_hub
         message = ntfy.json(0)
         call = hub.api.ok("GET", "/api/v1/calls?status=open")[0]
         base = f"http://127.0.0.1:{port}"
+        token = hub.notifier.keys.alert_token(call["id"], call["pressed_ts"], "ana")
         assert message == {
             "topic": "callbell-ana-7Qx2",
             "title": "Room 2 — another size",
@@ -97,12 +106,11 @@ def test_a_new_alert_is_published_to_ntfy_as_json_with_buttons_that_call_the_hub
             "tags": ["bell", "size"],
             "click": f"{base}/phone",
             "actions": [
-                {"action": "http", "label": "On my way", "url": f"{base}/api/v1/calls/{call['id']}/acknowledge",
+                {"action": "http", "label": label, "url": f"{base}/api/v1/push/act",
                  "method": "POST", "headers": {"Content-Type": "application/json"},
-                 "body": '{"associate":"ana","source":"phone"}', "clear": True},
-                {"action": "http", "label": "Not me", "url": f"{base}/api/v1/calls/{call['id']}/decline",
-                 "method": "POST", "headers": {"Content-Type": "application/json"},
-                 "body": '{"associate":"ana","source":"phone"}', "clear": True},
+                 "body": json.dumps({"token": token, "call": call["id"], "associate": "ana", "action": verb},
+                                    separators=(",", ":")), "clear": True}
+                for label, verb in (("On my way", "acknowledge"), ("Not me", "decline"))
             ],
         }
         assert message["message"].startswith("Waiting 0:0")
@@ -116,6 +124,87 @@ def test_a_new_alert_is_published_to_ntfy_as_json_with_buttons_that_call_the_hub
         time.sleep(0.3)
         assert len(ntfy.requests) == 1, "one alert, one push: later changes of the call push nothing"
     recorder.close()
+
+
+def staff_token(hub, role: str) -> dict:
+    """An API token of ``role`` made as ``callbell token create`` makes it; its header."""
+    token = new_token()
+    Credentials(hub.config.database.path).add_token(f"{role}-{time.monotonic_ns()}", role, digest(token), time.time())
+    return {"Authorization": f"Bearer {token}"}
+
+
+def tap(action: dict) -> tuple[int, object]:
+    """What ntfy's app does when its button is tapped: the action's method, URL, headers and
+    body, exactly (docs.ntfy.sh/publish, "Send HTTP request"); no cookie, no other header."""
+    return Api("").request(action["method"], action["url"], raw=action["body"].encode(), headers=action["headers"])
+
+
+def test_with_sign_in_on_the_ntfy_buttons_act_with_their_signed_token_and_a_tampered_one_is_refused(
+        tmp_path, broker, ntfy):
+    path, port = notify_store(tmp_path, broker.url, ntfy.url, demo=False)
+    recorder = Recorder(broker.url, [])
+    with running_hub(path) as hub:
+        manager, admin = staff_token(hub, "manager"), staff_token(hub, "admin")
+        status, _ = hub.api.request("POST", "/api/v1/associates/ana/state", {"state": "available"}, headers=manager)
+        assert status == 200
+        recorder.publish("callbell/test-store/room/room-1/event", event("s-1"))
+        wait_until(lambda: ntfy.requests, what="the alert at ntfy")
+        on_my_way, not_me = ntfy.json(0)["actions"]
+        call_id = json.loads(on_my_way["body"])["call"]
+        assert on_my_way["url"] == f"http://127.0.0.1:{port}/api/v1/push/act"
+
+        # Without sign-in, the call's own routes refuse what the old buttons sent.
+        status, _ = Api(f"http://127.0.0.1:{port}").post(f"/api/v1/calls/{call_id}/acknowledge", {"associate": "ana"})
+        assert status == 401
+        # A token changed by one character, or moved to another associate or call, is refused.
+        body = json.loads(on_my_way["body"])
+        flipped = body["token"][:-1] + ("A" if body["token"][-1] != "A" else "B")
+        for forged in ({**body, "token": flipped}, {**body, "associate": "ben"}, {**body, "call": "c-000099"},
+                       {k: v for k, v in body.items() if k != "associate"}):
+            status, answer = tap({**on_my_way, "body": json.dumps(forged)})
+            assert status == 401 and answer["error"]["code"] == "unauthorized", forged
+        refused = lambda: [r for r in hub.api.request("GET", "/api/v1/rejected", headers=admin)[1]
+                           if "alert token" in r["reason"]]
+        assert wait_until(refused, what="the forged taps recorded")[0]["topic"].startswith("POST /api/v1/push/act")
+
+        status, answer = tap(not_me)
+        assert status == 200 and answer["status"] == "open" and "ana" in answer["declined"]
+        status, answer = tap(on_my_way)  # she changed her mind: her other button, the same token
+        assert status == 200 and (answer["status"], answer["acknowledged_by"]) == ("acknowledged", "ana")
+    recorder.close()
+
+
+def test_the_hub_warns_once_at_start_that_ntfy_alerts_cannot_be_acted_on_without_its_public_url(
+        tmp_path, broker, ntfy, caplog):
+    path, _ = notify_store(tmp_path, broker.url, ntfy.url, public_url=False)
+    recorder = Recorder(broker.url, [])
+    with caplog.at_level("WARNING", logger="callbell.hub.notify"), running_hub(path) as hub:
+        warnings = [r.getMessage() for r in caplog.records if r.name == "callbell.hub.notify"]
+        assert len(warnings) == 1 and "[http] public_url is not set" in warnings[0]
+        hub.api.ok("POST", "/api/v1/associates/ana/state", {"state": "available"})
+        recorder.publish("callbell/test-store/room/room-1/event", event("w-0"))
+        wait_until(lambda: ntfy.requests, what="the alert at ntfy")
+        assert "actions" not in ntfy.json(0), "no buttons that would fail"
+    recorder.close()
+
+
+def test_a_public_url_on_the_hubs_own_loopback_is_named_as_unreachable_for_phones():
+    people = {"ana": {"ntfy_topic": "t", "ntfy_url": "https://ntfy.sh"}}
+    assert "cannot reach" in notify.action_problem("http://127.0.0.1:8080", people)
+    assert "cannot reach" in notify.action_problem("https://localhost", people)
+    assert notify.action_problem("https://callbell.store.lan", people) is None
+    assert notify.action_problem(None, {"ana": {"ntfy_topic": None, "ntfy_url": None}}) is None
+
+
+def test_an_alert_token_fits_one_call_press_and_associate_and_no_other(tmp_path):
+    keys = PushKeys.load_or_create(tmp_path / "vapid-private.pem")
+    token = keys.alert_token("c-000001", 1765000000.25, "ana")
+    assert len(token) == 43 and keys.alert_token_matches(token, "c-000001", 1765000000.25, "ana")
+    assert not keys.alert_token_matches(token, "c-000001", 1765000999.5, "ana")  # the same id, a later call
+    assert not keys.alert_token_matches(token, "c-000002", 1765000000.25, "ana")
+    assert not keys.alert_token_matches(token, "c-000001", 1765000000.25, "ben")
+    other = PushKeys.load_or_create(tmp_path / "another.pem")  # another hub's key
+    assert not other.alert_token_matches(token, "c-000001", 1765000000.25, "ana")
 
 
 def test_the_webhook_gets_every_alert_and_every_call_change(tmp_path, broker, ntfy):

@@ -31,7 +31,8 @@ are single-row and rare, so the dispatcher waits microseconds at most; and each 
 starts a new WAL snapshot, so a running hub sees a new or revoked token on its next request.
 
 Files: schema.py (tables, connections, a call as a row), writer.py, reader.py, rollups.py,
-credentials.py, push_subscriptions.py, history_loader.py.
+credentials.py, push_subscriptions.py, history_loader.py; lean_sqlite_utils.py imports sqlite-utils
+without the pandas and numpy it would pull in.
 """
 from hub.store.credentials import BROWSERS_PER_ASSOCIATE, Credentials
 from hub.store.history_loader import HistoryLoader

@@ -9,11 +9,10 @@ import sqlite3
 from pathlib import Path
 from typing import Iterator
 
-import sqlite_utils
-
 from hub.domain import rollup
 from hub.domain.associates import STATE_EVENT
 from hub.domain.call import Alert, Call
+from hub.store.lean_sqlite_utils import sqlite_utils
 
 #: How long a connection waits for a lock before failing, seconds. Only the writer writes, so
 #: this only matters while a backup or an external tool holds the file.

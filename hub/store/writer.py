@@ -5,13 +5,12 @@ import json
 import sqlite3
 from pathlib import Path
 
-import sqlite_utils
-
 from hub.domain import rollup
 from hub.domain.associates import AT_ROOM_KINDS, STATE_EVENT, ZONE_EVENT
 from hub.domain.call import ACTIVE, Call, Transition
 from hub.domain.troubles import Trouble
 from hub.store import troubles as stored_troubles
+from hub.store.lean_sqlite_utils import sqlite_utils
 from hub.store.rollups import prepare_rollups, put_rollup
 from hub.store.schema import CLOSED_MARKS, call_from_row, call_row, connect, create_schema
 

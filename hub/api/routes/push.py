@@ -1,7 +1,8 @@
 """Web Push (hub/push.py): the hub's public key, the phones' subscriptions, and what a phone's
 service worker posts back from a push — its delivery receipt and a tap on "On my way" or
 "Not me". Those two carry the subscription's token instead of a session: a locked phone's
-service worker has no page, so no session's CSRF token."""
+service worker has no page, so no session's CSRF token. ntfy's buttons (hub.notify) post the
+same tap with an alert token and its associate: ntfy's app has no session either."""
 from __future__ import annotations
 
 import asyncio
@@ -73,6 +74,9 @@ class PushActBody(BaseModel):
     token: str = Field(min_length=20, max_length=100, description="The token the push carried")
     call: str = Field(pattern=ID_PATTERN.pattern)
     action: Literal["acknowledge", "decline"] = Field(description="On my way, or Not me")
+    associate: str | None = Field(None, pattern=ID_PATTERN.pattern,
+                                  description="With an alert token (ntfy's buttons): whose alert it is. "
+                                              "Without: the token is a Web Push subscription's")
 
 
 @router.get("/key", summary="The hub's VAPID public key (applicationServerKey)",
@@ -126,10 +130,22 @@ async def push_receipt(body: PushReceiptBody, request: Request, h: HubContext = 
     return await receipt_for(h, body.call, sub["associate"], at, body.stage, "push")
 
 
-@router.post("/act", summary="On my way / Not me, tapped on a pushed notification")
+def _alert_token_holder(request: Request, h: HubContext, body: PushActBody) -> str:
+    """The associate an alert token (hub.push.PushKeys.alert_token) was made for, if it was
+    made for this call and associate; else unauthorized."""
+    keys = getattr(request.app.state, "alert_keys", None)
+    row = h.reader.call(body.call) if keys is not None else None
+    if row is None or not keys.alert_token_matches(body.token, body.call, row["pressed_at"], body.associate):
+        raise ApiError("unauthorized", "the alert token does not match this call and associate")
+    return body.associate
+
+
+@router.post("/act", summary="On my way / Not me, tapped on a pushed notification (Web Push or ntfy)")
 async def push_act(body: PushActBody, request: Request, h: HubContext = Depends(hub)):
-    sub = await asyncio.to_thread(_subscription, request, body.token)
-    associate = sub["associate"]
+    if body.associate is not None:
+        associate = await asyncio.to_thread(_alert_token_holder, request, h, body)
+    else:
+        associate = (await asyncio.to_thread(_subscription, request, body.token))["associate"]
 
     def action(floor: Floor, now: float):
         return getattr(floor, body.action)(body.call, associate, now, "phone")
