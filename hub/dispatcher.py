@@ -129,7 +129,8 @@ class Dispatcher:
                  clock: Clock, ack: Callable[[Message], None] = lambda m: None,
                  layout: Layout | None = None, ladder: Ladder | None = None,
                  associates: Iterable[Associate] = (), devices: Mapping[str, Collection[str]] | None = None,
-                 rollup_rules: rollup.Rules | None = None, presence_s: float = DEFAULT_PRESENCE_S):
+                 rollup_rules: rollup.Rules | None = None, presence_s: float = DEFAULT_PRESENCE_S,
+                 heartbeat: Callable[[], None] = lambda: None):
         self.rooms = {r.id: r for r in rooms}
         #: The statistics roll-ups the writer keeps: the store's zone and standard (UTC if not given).
         self.rollup_rules = rollup_rules or rollup.Rules(timezone.utc, timing.standard_s)
@@ -169,6 +170,9 @@ class Dispatcher:
         #: its changed lamp being handed to the MQTT client (hub.metrics).
         self.on_lamp_latency: Callable[[float], None] | None = None
         self._start_error: BaseException | None = None
+        #: Called from every round of the dispatcher loop (at least every MAX_IDLE_S): the
+        #: systemd watchdog's ping (callbell.systemd_notify), so a stuck batch stops the pings.
+        self._heartbeat = heartbeat
 
     # -- life cycle -------------------------------------------------------------------------
     def start(self, timeout_s: float = 30.0) -> None:
@@ -256,6 +260,7 @@ class Dispatcher:
             return
         self._ready.set()
         while not self._stopping.is_set():
+            self._heartbeat()
             items = self._next_items()
             if items is None:
                 break
