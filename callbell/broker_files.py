@@ -151,9 +151,10 @@ def file_mode(path: Path) -> int:
     return FILE_MODES.get(path.name, FILE_MODES["device.toml"] if path.suffix == ".toml" else 0o644)
 
 
-def make_certs(certs: Path, host: str, store_id: str) -> list[Written]:
-    """A CA and a server certificate for ``host`` (and localhost, 127.0.0.1), with openssl.
-    Existing files are kept: re-running never replaces a CA the devices already trust."""
+def make_certs(certs: Path, host: str, store_id: str, also: tuple[str, ...] = ()) -> list[Written]:
+    """A CA and a server certificate for ``host`` (and the names or addresses in ``also``,
+    localhost, 127.0.0.1), with openssl. Existing files are kept: re-running never replaces a
+    CA the devices (or phones) already trust."""
     openssl = shutil.which("openssl")
     if not openssl:
         raise ConfigError("--make-certs needs openssl (Debian: sudo apt-get install openssl)")
@@ -178,8 +179,8 @@ def make_certs(certs: Path, host: str, store_id: str) -> list[Written]:
     if crt.exists() and key.exists():
         done += [Written(key, "server key", kept=True), Written(crt, "server certificate", kept=True)]
     else:
-        san = list(dict.fromkeys([f"DNS:{host}" if not re.fullmatch(r"[0-9.]+|[0-9a-fA-F:]+", host)
-                                  else f"IP:{host}", "DNS:localhost", "IP:127.0.0.1"]))
+        san = list(dict.fromkeys([f"DNS:{name}" if not re.fullmatch(r"[0-9.]+|[0-9a-fA-F:]+", name)
+                                  else f"IP:{name}" for name in (host, *also)] + ["DNS:localhost", "IP:127.0.0.1"]))
         with tempfile.TemporaryDirectory() as tmp:
             csr, ext = Path(tmp) / "server.csr", Path(tmp) / "server.ext"
             ext.write_text(f"subjectAltName={','.join(san)}\nbasicConstraints=critical,CA:FALSE\n"

@@ -123,6 +123,14 @@ class CallButton:
                 if self.when_held:
                     self.when_held(self._pressed_at)
 
+    def free(self, wait_s: float) -> bool:
+        """True when no handler of this button holds it for ``wait_s`` seconds or more (the
+        device's watchdog asks: a press stuck in a handler would hold up every later one)."""
+        if not self._lock.acquire(timeout=wait_s):
+            return False
+        self._lock.release()
+        return True
+
     def close(self) -> None:
         with self._lock:  # a timer already running waits, then sees _closed
             self._closed = True

@@ -12,7 +12,9 @@ What it does:
   whatever the outbox still holds, oldest first;
 - it follows each room's retained lamp topic and the hub's status; while it has no broker
   connection or the hub says ``offline``, every room shows the fault pattern;
-- every ``heartbeat_s`` it publishes its health, retained.
+- every ``heartbeat_s`` it publishes its health, retained;
+- run by systemd with ``WatchdogSec=``, it pings systemd's watchdog only while a press would be
+  handled: the pings pass through the locks every press takes (see :meth:`Device.stuck_part`).
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from callbell import __version__
 from callbell.clock import Clock, SystemClock
 from callbell.mqtt import Message, MqttLink
 from callbell.protocol import EVENT_EXPIRY_S, OFFLINE, ONLINE, Event, LampState, ProtocolError, Topics
+from callbell.systemd_notify import SystemdNotify
 from firmware.config import DeviceConfig
 from firmware.outbox import Outbox, OutboxFull, Pending
 from firmware.room import FittingRoom
@@ -36,6 +39,12 @@ log = logging.getLogger("callbell.device")
 #: Seconds within which an acknowledgement that overtook its own publish() call is matched to
 #: it. The overtaking takes microseconds; message ids repeat only every 65 535 messages.
 EARLY_ACK_S = 5.0
+
+#: Rounds of the watchdog loop per ping interval. The presses are handled in the GPIO library's
+#: callback thread, which runs only on an edge and is not ours to ping from; so a loop of our
+#: own walks the press path's locks (buttons, rooms, outbox) and pings only when every one is
+#: free. Two rounds per interval keep the longest gap between pings under 1.5 intervals.
+WATCHDOG_ROUNDS_PER_PING = 2
 
 #: Where the Pi reports its SoC temperature, millidegrees Celsius.
 THERMAL_ZONE = Path("/sys/class/thermal/thermal_zone0/temp")
@@ -51,8 +60,10 @@ def cpu_temperature_c() -> float | None:
 class Device:
     def __init__(self, config: DeviceConfig, *, pin_factory=None, clock: Clock | None = None,
                  on_display: Callable[[str, str, str], None] | None = None,
-                 broker_url: str | None = None):
+                 broker_url: str | None = None, systemd: SystemdNotify | None = None):
         self.config = config
+        #: Readiness and watchdog pings to systemd (a no-op unless run by systemd).
+        self.systemd = systemd or SystemdNotify.from_environment()
         d = config.device
         self.id = d.id
         self.clock = clock or SystemClock()
@@ -97,8 +108,12 @@ class Device:
         self.link.start()
         self._heartbeat_thread = threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)
         self._heartbeat_thread.start()
+        if self.systemd.watchdog:
+            threading.Thread(target=self._watchdog, name="watchdog", daemon=True).start()
+        self.systemd.ready(f"rooms {', '.join(self.rooms)}")
 
     def stop(self) -> None:
+        self.systemd.stopping()
         self._stop.set()
         self.link.stop(farewell=[(self.topics.device_status(self.id), OFFLINE.encode(), 1, True)])
         for room in self.rooms.values():
@@ -248,6 +263,29 @@ class Device:
     def _publish_health(self) -> None:
         self.link.publish(self.topics.device_health(self.id), json.dumps(self.health()).encode(),
                           qos=0, retain=True)
+
+    def stuck_part(self, wait_s: float) -> str | None:
+        """What a press would wait behind for ``wait_s`` seconds or more ("room-1 call
+        button", "outbox"), or None when a press would be handled now. Each lock a press takes
+        is taken and let go in turn, never two at once (no new lock order)."""
+        for room in self.rooms.values():
+            part = room.stuck_part(wait_s)
+            if part:
+                return f"{room.id} {part}"
+        return None if self.outbox.free(wait_s) else "outbox"
+
+    def _watchdog(self) -> None:
+        """Pings systemd's watchdog while the press path is free; a stuck press stops it."""
+        interval = self.systemd.ping_interval_s
+        stuck_before = None
+        while not self._stop.wait(interval / WATCHDOG_ROUNDS_PER_PING):
+            stuck = self.stuck_part(interval / WATCHDOG_ROUNDS_PER_PING)
+            if stuck is None:
+                self.systemd.ping()
+            elif stuck != stuck_before:
+                log.error("presses are stuck behind the %s: not pinging the watchdog (systemd "
+                          "restarts the program after %.0f s)", stuck, self.systemd.watchdog_s)
+            stuck_before = stuck
 
     def _heartbeat(self) -> None:
         while not self._stop.wait(self.config.device.heartbeat_s):

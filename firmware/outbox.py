@@ -125,6 +125,14 @@ class Outbox:
             self._db.execute("COMMIT")
         return Pending(seq, event_id, room, type, reason, badge, mono, wall, self.boot)
 
+    def free(self, wait_s: float) -> bool:
+        """True when no write has held the outbox for ``wait_s`` seconds or more (a hung
+        SD card would: every press waits behind it)."""
+        if not self._lock.acquire(timeout=wait_s):
+            return False
+        self._lock.release()
+        return True
+
     def pending(self) -> list[Pending]:
         with self._lock:
             rows = self._db.execute("SELECT seq, id, room, type, reason, badge, mono, wall, boot "

@@ -179,6 +179,18 @@ class FittingRoom:
                 if light != before[1]:
                     self._on_display(self.id, "light", light)
 
+    def stuck_part(self, wait_s: float) -> str | None:
+        """The part of this room whose press handling has been busy for ``wait_s`` seconds
+        or more ("call button", "room"), or None when a press would be handled now."""
+        for name, button in (("call button", self.call_button), ("size button", self.size_button),
+                             ("presence button", self.presence_button)):
+            if button is not None and not button.free(wait_s):
+                return name
+        if not self._lock.acquire(timeout=wait_s):
+            return "room"
+        self._lock.release()
+        return None
+
     def close(self) -> None:
         if self._wink_timer:
             self._wink_timer.cancel()

@@ -159,7 +159,8 @@ class Dispatcher:
                  associates: Iterable[Associate] = (), devices: Mapping[str, Collection[str]] | None = None,
                  rollup_rules: rollup.Rules | None = None, presence_s: float = DEFAULT_PRESENCE_S,
                  device_heartbeat_s: float = 10.0, heartbeats: Mapping[str, float] | None = None,
-                 alert_role: str = DEFAULT_ALERT_ROLE):
+                 alert_role: str = DEFAULT_ALERT_ROLE,
+                 heartbeat: Callable[[], None] = lambda: None):
         """Troubles (hub.domain.troubles): ``devices`` are expected to send their health every
         ``heartbeats[device]`` seconds (default ``device_heartbeat_s``; with no ``devices``,
         any device heard is expected from then on); ``alert_role`` is alerted of them."""
@@ -216,6 +217,9 @@ class Dispatcher:
         #: trouble id → (seq of its last stored event or None, trouble object): the open ones and
         #: those cleared lately, for pages that connect (safe to read from any thread).
         self._trouble_views: dict[str, tuple[int | None, dict]] = {}
+        #: Called from every round of the dispatcher loop (at least every MAX_IDLE_S): the
+        #: systemd watchdog's ping (callbell.systemd_notify), so a stuck batch stops the pings.
+        self._heartbeat = heartbeat
 
     # -- life cycle -------------------------------------------------------------------------
     def start(self, timeout_s: float = 30.0) -> None:
@@ -361,6 +365,7 @@ class Dispatcher:
             return
         self._ready.set()
         while not self._stopping.is_set():
+            self._heartbeat()
             items = self._next_items()
             if items is None:
                 break

@@ -17,6 +17,7 @@ from callbell.broker import Broker
 from callbell.clock import Clock, SystemClock
 from callbell.mqtt import BrokerAddress
 from callbell.protocol import Topics
+from callbell.systemd_notify import SystemdNotify
 from hub.api import http_edge
 from hub.api.app import create_app
 from hub.api.refusals import Refusals
@@ -64,7 +65,8 @@ class _Server(uvicorn.Server):
 class HubService:
     def __init__(self, config: StoreConfig, *, clock: Clock | None = None,
                  broker_url: str | None = None, http_port: int | None = None,
-                 http_host: str | None = None, broker_dir: Path | None = None):
+                 http_host: str | None = None, broker_dir: Path | None = None,
+                 systemd: SystemdNotify | None = None):
         self.config = config
         self.clock = clock or SystemClock()
         self.topics = Topics(config.mqtt.prefix, config.store.id)
@@ -74,6 +76,9 @@ class HubService:
         self._broker_url = broker_url or config.mqtt.url
         self._broker_dir = broker_dir or config.database.path.parent / "broker"
         self.server: uvicorn.Server | None = None
+        #: Readiness and watchdog pings to systemd (a no-op unless run by systemd): READY=1
+        #: once serving, WATCHDOG=1 from the dispatcher's loop (docs/hub.md, "Watchdog").
+        self.systemd = systemd or SystemdNotify.from_environment()
 
     @property
     def broker_url(self) -> str:
@@ -101,7 +106,8 @@ class HubService:
                                      devices={d.id: tuple(d.rooms) for d in c.devices} or None,
                                      device_heartbeat_s=c.troubles.device_heartbeat_s,
                                      heartbeats={d.id: d.heartbeat_s for d in c.devices if d.heartbeat_s},
-                                     alert_role=c.troubles.alert_role)
+                                     alert_role=c.troubles.alert_role,
+                                     heartbeat=self.systemd.ping)
         self.reader = Reader(c.database.path)
         parts = HubParts(config=c, topics=self.topics, clock=self.clock, broker_url=self._broker_url,
                          floor=lambda: self.dispatcher.floor, push_reachable=self._push_subscribed)
@@ -184,19 +190,22 @@ class HubService:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, lambda *_: setattr(self.server, "should_exit", True))
-        if ready is not None:
-            watcher = threading.Thread(target=self._signal_ready, args=(ready,), daemon=True)
-            watcher.start()
+        watcher = threading.Thread(target=self._signal_ready, args=(ready,), daemon=True)
+        watcher.start()
         log.info("hub for store %s serving on %s://%s:%d (broker %s)", self.config.store.id,
                  "https" if tls else "http", self.http_host, self.http_port, self._broker_shown)
         self.server.run()
 
-    def _signal_ready(self, ready: threading.Event) -> None:
+    def _signal_ready(self, ready: threading.Event | None) -> None:
         while self.server and not self.server.started:
             threading.Event().wait(0.02)
-        ready.set()
+        if self.server and self.server.started:
+            self.systemd.ready(f"serving on port {self.http_port}")
+        if ready is not None:
+            ready.set()
 
     def stop(self) -> None:
+        self.systemd.stopping()
         if hasattr(self, "stream"):
             self.stream.close()  # open SSE responses would hold up the server's shutdown
         if self.server:

@@ -48,6 +48,7 @@ make_venv() {  # make_venv EXTRAS : .venv with the project installed (editable)
   local stamp="$VENV/.callbell-installed" want
   want="$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16) $extras"
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    apt_install ca-certificates  # pip reaches PyPI over HTTPS; a minimal Debian has no CA list
     say "installing Callbell and its Python packages into .venv"
     "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
     "$VENV/bin/python" -m pip install -q -e "$ROOT${extras:+[$extras]}"

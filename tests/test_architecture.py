@@ -1,6 +1,7 @@
 """The house's plan, held by a test: which package may import which (docs/architecture.md).
 
     callbell   the wire both ends share: protocol, MQTT client, Mosquitto (run it, its files),
+               the wire to systemd (readiness, watchdog),
                and under them settings loading and the clock; imports none of ours
     firmware   the device                       → callbell
     hub        the store's server               → callbell (and dashboard: the pages it serves)
@@ -27,7 +28,7 @@ MAY_IMPORT = {
 
 #: What callbell/ holds: the wire and what both ends stand on, nothing that runs a store.
 WIRE = {"callbell", "callbell.protocol", "callbell.chain_wire", "callbell.mqtt", "callbell.broker",
-        "callbell.broker_files", "callbell.settings", "callbell.clock"}
+        "callbell.broker_files", "callbell.settings", "callbell.clock", "callbell.systemd_notify"}
 
 #: The domain core (hub/domain) does no I/O: none of these, and nothing of ours outside it
 #: but the wire's payload types.

@@ -129,3 +129,15 @@ def test_the_troubles_docs_name_every_kind_and_quote_the_rules_in_the_code():
         "REALERT_S": troubles.REALERT_S}
     api_kinds = PROTOCOL.split("`GET /api/v1/troubles`", 1)[1].split("\n", 1)[0]
     assert all(f"`{k}`" in api_kinds for k in troubles.KINDS)
+
+
+def test_the_service_docs_give_the_units_watchdog_periods_and_the_section_the_hub_unit_points_at():
+    def setting(path: str, key: str) -> str:
+        return re.search(rf"^{key}=(\S+)", (ROOT / path).read_text(), re.M).group(1)
+
+    hub_doc, firmware_doc = (ROOT / "docs/hub.md").read_text(), (ROOT / "docs/firmware.md").read_text()
+    assert "docs/hub.md, \"Running the hub as a service\"" in (ROOT / "hub/deploy/callbell-hub.service").read_text()
+    assert "\n## Running the hub as a service\n" in hub_doc
+    assert f"`WatchdogSec={setting('hub/deploy/callbell-hub.service', 'WatchdogSec')}`" in hub_doc
+    assert f"`WatchdogSec={setting('firmware/deploy/callbell-device.service', 'WatchdogSec')}`" in firmware_doc
+    assert f"`RuntimeWatchdogSec={setting('scripts/install-device', 'RuntimeWatchdogSec')}`" in firmware_doc

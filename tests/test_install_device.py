@@ -24,6 +24,26 @@ def test_the_pi_install_script_builds_a_venv_a_config_and_a_unit_and_keeps_the_c
     assert r.returncode == 0 and "keeping" in r.stdout and "device pi-backroom" in r.stdout
 
 
+def test_the_pi_install_script_turns_the_hardware_watchdog_on_once(tmp_path):
+    """systemd pings the Pi's watchdog (system.conf.d); the boot config enables it, and a
+    second run does not add the line again. The unit is watched by systemd too."""
+    root = tmp_path / "pi"
+    boot = root / "boot/firmware/config.txt"
+    boot.parent.mkdir(parents=True)
+    boot.write_text("[all]\ndtparam=audio=on\n")
+    cmd = [str(ROOT / "scripts" / "install-device"), "--no-apt", "--no-user", "--no-systemd", "--root", str(root)]
+    for run in range(2):
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stdout + r.stderr
+    conf = (root / "etc/systemd/system.conf.d/callbell-watchdog.conf").read_text()
+    assert "[Manager]" in conf and "RuntimeWatchdogSec=15s" in conf
+    text = boot.read_text()
+    assert text.startswith("[all]\ndtparam=audio=on\n") and text.count("dtparam=watchdog=on") == 1
+    assert "keeping /boot/firmware/config.txt (watchdog already on)" in r.stdout
+    unit = (root / "etc/systemd/system/callbell-device.service").read_text()
+    assert "Type=notify" in unit and "WatchdogSec=20s" in unit
+
+
 def test_the_pi_install_script_explains_itself():
     r = subprocess.run([str(ROOT / "scripts" / "install-device"), "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "Raspberry Pi" in r.stdout and "Upgrade" in r.stdout
