@@ -391,7 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "when it starts.",
                        epilog="Exit status: 0 when every file is fine, 1 when any has a mistake. "
                               "Example: callbell check --config /etc/callbell/store.toml")
-    c.add_argument("--config", "-c", required=True, type=Path, action="append",
+    c.add_argument("--config", "-c", required=True, type=Path, action="append", metavar="FILE",
                    help="a config file (TOML); repeat to check several, e.g. -c store.toml -c device.toml")
     c.set_defaults(func=cmd_check)
 

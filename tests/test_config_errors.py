@@ -249,3 +249,12 @@ def test_checking_a_config_imports_neither_the_web_stack_nor_mqtt(tmp_path, comm
                 if line.startswith("import time:") and "|" in line}
     assert "hub" in imported or "firmware" in imported  # the config was read
     assert not imported & HEAVY_MODULES, sorted(imported & HEAVY_MODULES)
+
+
+def test_a_device_config_reports_an_unknown_key_beside_a_wrong_value(tmp_path):
+    text = DEVICE.replace("heartbeat_s = 10", 'heartbeat_s = "ten"\nbrokr = "mqtt://x"').replace("slot = 2", "slot = 9")
+    assert problem(tmp_path, "device.toml", text).splitlines() == [
+        "FILE line 4: device.heartbeat_s: must be a number, got 'ten'",
+        "FILE line 5: device.brokr: unknown key (misspelt?)",
+        "FILE line 13: rooms[1].slot: must be 1 to 4 (the default pin map), got 9",
+    ]

@@ -42,7 +42,7 @@ ERROR_MEANING = {
     413: "The request body is over the hub's cap",
     422: "The body or a parameter does not match this description (it says where)",
     429: "Too many wrong tries: wait the seconds in Retry-After",
-    503: "Not available on this hub right now",
+    503: "Not now: the hub could not store the change, or is stopping (retry); or not collected on this hub",
 }
 
 #: Headers an error status always carries, declared with it.

@@ -19,8 +19,8 @@ from hub.views import associate_object
 router = APIRouter(prefix="/api/v1", tags=["associates"], dependencies=[Depends(allow("display"))],
                    responses=error_responses(401, 403))
 #: What a change to an associate may be refused with: an unknown zone, no such associate, a
-#: body over the cap or not as described.
-CHANGE_ERRORS = error_responses(400, 404, 413, 422)
+#: body over the cap or not as described, a change not stored.
+CHANGE_ERRORS = error_responses(400, 404, 413, 422, 503)
 
 
 class StateBody(BaseModel):

@@ -19,8 +19,8 @@ from hub.views import call_object
 router = APIRouter(prefix="/api/v1", tags=["calls"], dependencies=[Depends(allow("display"))],
                    responses=error_responses(401, 403, 422))
 #: What an action on a call may be refused with, beyond a sign-in: an unknown associate or
-#: time, no such call, a call already closed, a body over the cap.
-ACTION_ERRORS = error_responses(400, 404, 409, 413)
+#: time, no such call, a call already closed, a body over the cap, a change not stored.
+ACTION_ERRORS = error_responses(400, 404, 409, 413, 503)
 
 SOURCES = ("phone", "dashboard", "api")
 

@@ -122,7 +122,7 @@ def _subscription(request: Request, token: str) -> dict:
 
 
 @router.post("/receipt", summary="A phone's service worker has the pushed alert / showed it",
-             responses=error_responses(400, 404, 409, 413, 422))
+             responses=error_responses(400, 404, 409, 413, 422, 503))
 async def push_receipt(body: PushReceiptBody, request: Request, h: HubContext = Depends(hub)):
     sub = await asyncio.to_thread(_subscription, request, body.token)
     at = parse_time(str(body.alerted_at)[:40], "alerted_at", h.config.tz)
@@ -130,7 +130,7 @@ async def push_receipt(body: PushReceiptBody, request: Request, h: HubContext = 
 
 
 @router.post("/act", summary="On my way / Not me, tapped on a pushed notification",
-             responses=error_responses(400, 404, 409, 413, 422))
+             responses=error_responses(400, 404, 409, 413, 422, 503))
 async def push_act(body: PushActBody, request: Request, h: HubContext = Depends(hub)):
     sub = await asyncio.to_thread(_subscription, request, body.token)
     associate = sub["associate"]
