@@ -131,6 +131,8 @@ def describe(app: FastAPI, schema: dict) -> None:
     operation that needs it, the role it needs (docs/security.md)."""
     components = schema.setdefault("components", {})
     components.setdefault("schemas", {}).update(errors.error_schemas())
+    if app.state.hub.config.http.demo:
+        return  # demo mode: nobody signs in, nothing to describe
     components["securitySchemes"] = {
         "token": {"type": "http", "scheme": "bearer",
                   "description": "An API token: callbell token create --role ROLE --name NAME"},
