@@ -120,12 +120,12 @@ def _config_summary(kind: str, config) -> str:
 
 def cmd_device(args) -> int:
     from firmware.config import load_device_config
-    from firmware.device import Device
     if args.action == "provision":
         return cmd_provision(args)
-    config = load_device_config(args.config)
+    config = load_device_config(args.config)  # before the GPIO and MQTT libraries load
     if args.action == "selftest":
         return cmd_selftest(args, config)
+    from firmware.device import Device
     if args.mock:
         from firmware.console import Console
         console = Console()
@@ -215,10 +215,10 @@ def cmd_token(args) -> int:
     import re
     import time
     from callbell.protocol import ID_PATTERN
-    from hub.auth import ROLES, digest, new_token
     from hub.config import load_store_config
+    config = load_store_config(args.config)  # before the database library loads
+    from hub.auth import ROLES, digest, new_token
     from hub.store import Credentials
-    config = load_store_config(args.config)
     credentials = Credentials(Path(args.database) if args.database else config.database.path)
     name = args.name or args.token_name
     if args.action == "list":
