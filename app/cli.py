@@ -2,6 +2,7 @@
 
     callbell demo                              # everything on this machine, simulated
     callbell hub --config store.toml           # the hub (embedded broker unless configured)
+    callbell check --config store.toml         # every mistake in a config file, without starting anything
     callbell device --config device.toml       # a Raspberry Pi's rooms (real GPIO)
     callbell device --config device.toml --mock   # the same on mock pins, driven by stdin
     callbell simulate --config store.toml      # virtual devices for every room of a store
@@ -14,7 +15,8 @@
     callbell chain run --config chain.toml     # head office: events into ClickHouse, the chain page
 
 Every command takes ``--help``. Bad configuration is reported as ``error: FILE line N: key:
-what is wrong`` with exit code 2, never as a traceback.
+what is wrong``, one line per mistake, with exit code 2 (``check``: 1), never as a traceback.
+Each command imports what it needs when it runs: reading a config never loads the web stack.
 """
 from __future__ import annotations
 
@@ -57,8 +59,8 @@ def setup_logging(verbose: int, quiet: bool = False) -> None:
 # -- commands -----------------------------------------------------------------------------
 def cmd_hub(args) -> int:
     from hub.config import load_store_config
+    config = load_store_config(args.config)  # the same check as 'callbell check', before the web stack loads
     from hub.service import HubService
-    config = load_store_config(args.config)
     if args.database:
         config.database.path = Path(args.database)
     # The broker URL with the hub's password: from the environment (broker-config's hub.env,
@@ -69,14 +71,61 @@ def cmd_hub(args) -> int:
     return 0
 
 
+#: Exit status of ``callbell check`` when a file has mistakes (0: all fine).
+EXIT_CHECK_FAILED = 1
+
+
+def cmd_check(args) -> int:
+    """Check config files without starting anything: every mistake of each file at once."""
+    from callbell.settings import read_toml
+    failed = False
+    for path in args.config:
+        try:
+            _, data = read_toml(path)
+            kind, load = _config_kind(path, data)
+            print(f"{path}: fine: {_config_summary(kind, load(path))}")
+        except ConfigError as e:
+            failed = True
+            for line in str(e).splitlines():
+                print(f"error: {line}", file=sys.stderr)
+            mistakes = len(str(e).splitlines())
+            print(f"{path}: {mistakes} mistake{'s' * (mistakes != 1)}; the examples folder has a complete, "
+                  "commented file of each kind (docs/hub.md, Configuration)", file=sys.stderr)
+    return EXIT_CHECK_FAILED if failed else 0
+
+
+def _config_kind(path: Path, data: dict):
+    """Which config ``data`` is, by its first table, and the loader that checks it."""
+    if "store" in data:
+        from hub.config import load_store_config
+        return "store", load_store_config
+    if "device" in data:
+        from firmware.config import load_device_config
+        return "device", load_device_config
+    if "chain" in data:
+        from chain.config import load_chain_config
+        return "chain", load_chain_config
+    raise ConfigError(f"{path}: neither a store config ([store]), a device config ([device]) nor a chain "
+                      "config ([chain]): which is it? (see the examples folder)")
+
+
+def _config_summary(kind: str, config) -> str:
+    if kind == "store":
+        return (f"store {config.store.id!r}: {len(config.rooms)} rooms, {len(config.zones)} zones, "
+                f"{len(config.associates)} associates, {len(config.devices)} devices")
+    if kind == "device":
+        return f"device {config.device.id!r} of store {config.device.store!r}: {len(config.rooms)} rooms"
+    return f"chain {config.chain.id!r}: {len(config.stores)} stores"
+
+
 def cmd_device(args) -> int:
     from firmware.config import load_device_config
-    from firmware.device import Device
     if args.action == "provision":
         return cmd_provision(args)
-    config = load_device_config(args.config)
+    config = load_device_config(args.config)  # before the GPIO and MQTT libraries load
     if args.action == "selftest":
         return cmd_selftest(args, config)
+    from firmware.device import Device
     if args.mock:
         from firmware.console import Console
         console = Console()
@@ -166,10 +215,10 @@ def cmd_token(args) -> int:
     import re
     import time
     from callbell.protocol import ID_PATTERN
-    from hub.auth import ROLES, digest, new_token
     from hub.config import load_store_config
+    config = load_store_config(args.config)  # before the database library loads
+    from hub.auth import ROLES, digest, new_token
     from hub.store import Credentials
-    config = load_store_config(args.config)
     credentials = Credentials(Path(args.database) if args.database else config.database.path)
     name = args.name or args.token_name
     if args.action == "list":
@@ -333,6 +382,19 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--database", help="SQLite file, overriding the config")
     h.set_defaults(func=cmd_hub)
 
+    c = sub.add_parser("check", help="check config files: every mistake at once, nothing started",
+                       description="Read each config file (store.toml, device.toml or chain.toml, told apart "
+                                   "by their first table) and report every mistake at once, one line each: "
+                                   "FILE line N: key: what is wrong (and how to put it right where the "
+                                   "hub can tell). Starts nothing and touches no database or broker, so it "
+                                   "is safe beside a running hub. 'callbell hub' makes the same check "
+                                   "when it starts.",
+                       epilog="Exit status: 0 when every file is fine, 1 when any has a mistake. "
+                              "Example: callbell check --config /etc/callbell/store.toml")
+    c.add_argument("--config", "-c", required=True, type=Path, action="append", metavar="FILE",
+                   help="a config file (TOML); repeat to check several, e.g. -c store.toml -c device.toml")
+    c.set_defaults(func=cmd_check)
+
     d = sub.add_parser("device", help="run a device (a Raspberry Pi's rooms), or its self-test",
                        description="Run the device program for the rooms in device.toml, or "
                                    "'callbell device selftest' to check every lamp and button.")
@@ -442,7 +504,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
+        for line in str(e).splitlines():  # every mistake, each on its own line
+            print(f"error: {line}", file=sys.stderr)
         return EXIT_CONFIG
     except BrokerError as e:
         print(f"error: {e}", file=sys.stderr)

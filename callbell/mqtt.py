@@ -25,9 +25,19 @@ from dataclasses import dataclass
 from typing import Callable
 from urllib.parse import parse_qs, unquote, urlparse
 
-import paho.mqtt.client as paho
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
+#: paho, imported by the first MqttLink (_import_paho): what reads a config or a message
+#: (BrokerAddress, Message) needs no MQTT client, and ``callbell check`` answers in well under
+#: a second without it.
+paho = PacketTypes = Properties = None
+
+
+def _import_paho() -> None:
+    global paho, PacketTypes, Properties
+    if paho is None:
+        import paho.mqtt.client as client
+        from paho.mqtt.packettypes import PacketTypes as packet_types
+        from paho.mqtt.properties import Properties as properties
+        paho, PacketTypes, Properties = client, packet_types, properties
 
 log = logging.getLogger("callbell.mqtt")
 
@@ -143,6 +153,7 @@ class MqttLink:
         self._ever_connected = False
 
         a = self.address
+        _import_paho()
         protocol = paho.MQTTv5 if a.mqtt5 else paho.MQTTv311
         self._client = paho.Client(
             callback_api_version=paho.CallbackAPIVersion.VERSION2,

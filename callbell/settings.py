@@ -7,10 +7,14 @@ cost a Pi ~12 MB of its 40 MB budget, and uses :func:`read_toml` and :func:`repo
 """
 from __future__ import annotations
 
+import difflib
+import math
 import re
 import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
+
+from callbell.protocol import ID_PATTERN
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -19,7 +23,17 @@ M = TypeVar("M", bound="BaseModel")
 
 
 class ConfigError(Exception):
-    """A settings file that cannot be used. The message names file, line and key."""
+    """A settings file that cannot be used. The message names file, line and key: one line
+    per mistake, every mistake found at once."""
+
+
+class Problems(ValueError):
+    """Several mistakes found by one check across keys (a model validator), each "key: what is
+    wrong", so that all are reported at once instead of the first."""
+
+    def __init__(self, messages: list[str]):
+        super().__init__("; ".join(messages))
+        self.messages = list(messages)
 
 
 def read_toml(path: Path) -> tuple[str, dict]:
@@ -63,7 +77,8 @@ _TOML_WHERE = re.compile(r"\(at line (\d+), column (\d+)\)")
 
 
 def report(path: Path, text: str, problems: list[tuple[tuple, str]]) -> ConfigError:
-    """A ConfigError listing ``(loc, message)`` problems with the line of each key."""
+    """A ConfigError listing ``(loc, message)`` problems with the line of each key, in the
+    order of the file (those without a line last)."""
     lines = []
     for loc, msg in problems:
         m = _LOC_IN_MESSAGE.match(msg)
@@ -72,8 +87,8 @@ def report(path: Path, text: str, problems: list[tuple[tuple, str]]) -> ConfigEr
             msg = m.group(2)
         line = locate(text, loc)
         where = f"{path} line {line}" if line else str(path)
-        lines.append(f"{where}: {dotted(loc) or '(top level)'}: {msg}")
-    return ConfigError("\n".join(lines))
+        lines.append((line or math.inf, f"{where}: {dotted(loc) or '(top level)'}: {msg}"))
+    return ConfigError("\n".join(line for _, line in sorted(lines, key=lambda item: item[0])))
 
 
 def load_toml(path: Path, model: type[M], **context) -> M:
@@ -83,21 +98,105 @@ def load_toml(path: Path, model: type[M], **context) -> M:
     path = Path(path)
     text, data = read_toml(path)
     problems = []
+    checked_across = False  # whether the checks across keys ran (they do once every value is right)
     try:
         result = model.model_validate(data, context={"path": path, **context})
     except ValidationError as e:
         result = None
         for err in e.errors():
+            found = (err.get("ctx") or {}).get("error")
+            if isinstance(found, Problems):
+                problems += [(tuple(err["loc"]), message) for message in found.messages]
+                checked_across = True
+                continue
             msg = err["msg"].removeprefix("Value error, ")
+            loc = tuple(err["loc"])
             if err["type"] == "extra_forbidden":
-                msg = "unknown key (misspelt?)"
+                near = difflib.get_close_matches(str(loc[-1]), _fields_at(model, loc[:-1]), n=1)
+                msg = f"unknown key: did you mean {near[0]}?" if near else "unknown key (misspelt?)"
             elif err["type"] == "missing":
                 msg = "missing (required)"
-            problems.append((tuple(err["loc"]), msg))
+            elif err["type"] == "string_pattern_mismatch":  # what the pattern means, in words
+                field = _fields_at(model, loc[:-1]).get(loc[-1])
+                if (err.get("ctx") or {}).get("pattern") == ID_PATTERN.pattern:
+                    msg = f"must be 1-64 characters of a-z 0-9 - _, got {err['input']!r}"
+                elif field is not None and field.description:
+                    msg = f"{msg} ({field.description}), got {err['input']!r}"
+            problems.append((loc, msg))
     problems += _booleans_for_numbers(model, data, {loc for loc, _ in problems}, context={"path": path, **context})
+    if result is None and problems and not checked_across:
+        problems += _across_keys_without(model, data, problems, context={"path": path, **context})
     if problems:
         raise report(path, text, problems) from None
     return result
+
+
+def _across_keys_without(model: type[M], data: dict, problems: list[tuple[tuple, str]], context: dict
+                         ) -> list[tuple[tuple, str]]:
+    """The mistakes across keys (a room's unknown zone, a duplicate id), which pydantic checks
+    only once every value is right: found by validating again with the wrong keys left out.
+    Only what the wrong keys cannot have caused is kept; none when leaving one out breaks
+    something new (a required key, a list entry)."""
+    import copy
+
+    from pydantic import ValidationError
+
+    pruned = copy.deepcopy(data)
+    for loc, _ in problems:
+        parent = pruned
+        for part in loc[:-1] if loc else ():
+            try:
+                parent = parent[part]
+            except (KeyError, IndexError, TypeError):
+                return []
+        if loc and isinstance(parent, dict) and isinstance(loc[-1], str) and not isinstance(parent.get(loc[-1]), dict):
+            parent.pop(loc[-1], None)  # a wrong value: left out (a whole table stays: its check failed)
+    known = {loc for loc, _ in problems}
+    left_out = {loc[:2] for loc in known}
+    try:
+        model.model_validate(pruned, context=context)
+    except ValidationError as e:
+        found = []
+        for err in e.errors():
+            error = (err.get("ctx") or {}).get("error")
+            if not isinstance(error, Problems):
+                if tuple(err["loc"]) in known:
+                    continue  # the same mistake again
+                return []  # leaving a key out broke something else: nothing to add with confidence
+            for message in error.messages:
+                m = _LOC_IN_MESSAGE.match(message)
+                key = parse_dotted(m.group(1)) if m and m.group(1) not in _VERDICTS else ()
+                if tuple(err["loc"]) + key[:2] not in left_out and key[:2] not in left_out:
+                    found.append((tuple(err["loc"]), message))
+        return found
+    return []
+
+
+def _fields_at(model, loc: tuple) -> dict:
+    """The fields (name → FieldInfo) of the model at ``loc`` inside ``model``; {} if none."""
+    from pydantic import BaseModel
+
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if isinstance(model, type) and issubclass(model, BaseModel) else None
+        if field is None:
+            return {}
+        model = _model_in(field.annotation)
+    return model.model_fields if isinstance(model, type) and issubclass(model, BaseModel) else {}
+
+
+def _model_in(annotation):
+    """The pydantic model in ``X``, ``list[X]`` or ``X | None``; None if there is none."""
+    from pydantic import BaseModel
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def _booleans_for_numbers(model: type[M], data: dict, known: set, context: dict) -> list[tuple[tuple, str]]:

@@ -200,13 +200,14 @@ def _build(cls, table: object, where: tuple, problems: list) -> object | None:
     missing = [k for k in required if k not in table]
     for k in missing:
         problems.append((where + (k,), "missing"))
-    if bad or missing:
+    if missing:
         return None
-    try:
-        return cls(**table)
+    try:  # the known keys are checked beside the unknown ones: every mistake at once
+        built = cls(**{k: v for k, v in table.items() if k in names})
     except FieldError as e:
         problems.append((where + (e.key,), e.message))
         return None
+    return None if bad else built
 
 
 def load_device_config(path: Path) -> DeviceConfig:

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from callbell.protocol import DEFAULT_PREFIX, ID_PATTERN
-from callbell.settings import load_toml
+from callbell.settings import Problems, load_toml
 from hub.domain import associates as staff
 from hub.domain.call import DEFAULT_EXPIRY_S, DEFAULT_HANDLING_LIMIT_S, DEFAULT_STANDARD_S, Room, Timing
 from hub.domain.escalation import DEFAULT_REACK_S, DEFAULT_RECEIPT_S, Ladder, Step
@@ -376,26 +376,36 @@ class StoreConfig(Strict):
 
     @model_validator(mode="after")
     def _references(self, info: ValidationInfo):
+        """The checks across sections. Each finds every mistake of its kind, and all are
+        reported together (callbell.settings.Problems), each as "key: what is wrong"."""
+        found: list[str] = []
         zones = [z.id for z in self.zones]
-        _unique("zones", zones)
-        _unique("rooms", [r.id for r in self.rooms])
-        _unique("associates", [a.id for a in self.associates])
+        _unique("zones", zones, found)
+        _unique("rooms", [r.id for r in self.rooms], found)
+        _unique("associates", [a.id for a in self.associates], found)
         for i, r in enumerate(self.rooms):
             if r.zone is not None and r.zone not in zones:
-                raise ValueError(f"rooms[{i}].zone: unknown zone {r.zone!r} (zones: {', '.join(zones) or 'none'})")
+                found.append(f"rooms[{i}].zone: unknown zone {r.zone!r} (zones: {', '.join(zones) or 'none'})")
         for i, a in enumerate(self.associates):
             if a.zone is not None and a.zone not in zones:
-                raise ValueError(f"associates[{i}].zone: unknown zone {a.zone!r}")
-        self._check_devices()
+                found.append(f"associates[{i}].zone: unknown zone {a.zone!r}")
+        self._check_devices(found)
         if self.associates and not any(a.role == "manager" for a in self.associates):
-            raise ValueError("associates: no manager: give one associate role = \"manager\" "
-                             "(the failsafe every unanswered call reaches)")
-        self._layout = self._build_layout()
-        self._check_ladder()
+            found.append("associates: no manager: give one associate role = \"manager\" "
+                         "(the failsafe every unanswered call reaches)")
+        if not found:  # the layout needs unique ids and known zones
+            try:
+                self._layout = self._build_layout()
+            except ValueError as e:
+                found.append(str(e))
+        self._check_ladder(found)
         for i, a in enumerate(self.associates):
             if a.ntfy_topic and not (a.ntfy_url or self.notify.ntfy_url):
-                raise ValueError(f"associates[{i}].ntfy_topic: no ntfy server: set [notify] ntfy_url "
-                                 "(or ntfy_url on the associate)")
+                found.append(f"associates[{i}].ntfy_topic: no ntfy server: set [notify] ntfy_url "
+                             "(or ntfy_url on the associate)")
+        self._check_buttons(found)
+        if found:
+            raise Problems(found)
         base = (info.context or {}).get("path")
         if base is not None:
             folder = Path(base).parent
@@ -429,48 +439,52 @@ class StoreConfig(Strict):
                     raise ValueError(f"zones[{i}].x: zone {z.id!r} has no rooms: give it x and y (metres)")
         return layout
 
-    @model_validator(mode="after")
-    def _check_buttons(self):
+    def _check_buttons(self, found: list[str]) -> None:
         rooms = {r.id: r for r in self.rooms}
         seen: dict[tuple, int] = {}
         for i, b in enumerate(self.buttons):
             if b.room not in rooms:
-                raise ValueError(f"buttons[{i}].room: unknown room {b.room!r}")
+                found.append(f"buttons[{i}].room: unknown room {b.room!r}")
+                continue
+            before = len(found)
             for action, meaning in b.actions.items():
                 try:
                     kind, reason = parse_meaning(meaning)
                 except ValueError as e:
-                    raise ValueError(f"buttons[{i}].actions.{action}: {e}") from None
+                    found.append(f"buttons[{i}].actions.{action}: {e}")
+                    continue
                 if reason is not None and reason not in rooms[b.room].reasons:
-                    raise ValueError(f"buttons[{i}].actions.{action}: room {b.room!r} has no reason {reason!r} "
-                                     f"(its reasons: {', '.join(rooms[b.room].reasons)})")
+                    found.append(f"buttons[{i}].actions.{action}: room {b.room!r} has no reason {reason!r} "
+                                 f"(its reasons: {', '.join(rooms[b.room].reasons)})")
+            if len(found) > before:
+                continue  # a button with a wrong action cannot be built
             button = Button.from_config(b)
             for action in b.actions:
                 key = (button.topic, button.component, action)
                 if key in seen:
-                    raise ValueError(f"buttons[{i}].actions.{action}: already mapped by buttons[{seen[key]}]")
-                seen[key] = i
-        return self
+                    found.append(f"buttons[{i}].actions.{action}: already mapped by buttons[{seen[key]}]")
+                seen.setdefault(key, i)
 
-    def _check_devices(self) -> None:
-        _unique("devices", [d.id for d in self.devices])
+    def _check_devices(self, found: list[str]) -> None:
+        _unique("devices", [d.id for d in self.devices], found)
         rooms = [r.id for r in self.rooms]
         owner: dict[str, str] = {}
         for i, d in enumerate(self.devices):
             for j, room in enumerate(d.rooms):
                 if room not in rooms:
-                    raise ValueError(f"devices[{i}].rooms[{j}]: unknown room {room!r}")
-                if room in owner:
-                    raise ValueError(f"devices[{i}].rooms[{j}]: room {room!r} already belongs to "
-                                     f"device {owner[room]!r} (a room has one device)")
-                owner[room] = d.id
+                    found.append(f"devices[{i}].rooms[{j}]: unknown room {room!r}")
+                elif room in owner:
+                    found.append(f"devices[{i}].rooms[{j}]: room {room!r} already belongs to "
+                                 f"device {owner[room]!r} (a room has one device)")
+                else:
+                    owner[room] = d.id
 
-    def _check_ladder(self) -> None:
+    def _check_ladder(self, found: list[str]) -> None:
         for index, message in self.ladder.problems(self.store.standard_s):
             key = "escalation.steps" + (f"[{index}].after_s" if index is not None else "")
             if self.escalation.steps is None:
                 key = "store.standard_s"  # the default ladder is derived from it
-            raise ValueError(f"{key}: {message}")
+            found.append(f"{key}: {message}")
 
     @property
     def layout(self) -> Layout:
@@ -503,11 +517,14 @@ class StoreConfig(Strict):
         return ZoneInfo(self.store.timezone)
 
 
-def _unique(what: str, ids: list[str]) -> None:
+def _unique(what: str, ids: list[str], found: list[str] | None = None) -> None:
+    """Note (in ``found``) or raise each id used twice."""
     seen = set()
     for i in ids:
         if i in seen:
-            raise ValueError(f"{what}: id {i!r} is used twice")
+            if found is None:
+                raise ValueError(f"{what}: id {i!r} is used twice")
+            found.append(f"{what}: id {i!r} is used twice")
         seen.add(i)
 
 

@@ -19,7 +19,7 @@ from hub.api.page_files import PageFiles
 from hub.api.security_headers import SecurityHeaders
 from hub.api.routes import (associates, calls, display, exports, metrics, push, receipts, session, stats, status,
                             stream, troubles)
-from hub.auth import RANK, Authenticator
+from hub.auth import CSRF_HEADER, RANK, SESSION_COOKIE, Authenticator
 from hub.store import Credentials
 
 PAGES = Path(dashboard.__file__).parent
@@ -57,6 +57,14 @@ def create_app(context: HubContext) -> FastAPI:
     for module in (status, calls, associates, session, display, stats, receipts, exports, stream, metrics, push,
                    troubles):
         app.include_router(module.router)
+
+    generated = app.openapi
+
+    def described() -> dict:
+        if app.openapi_schema is None:
+            describe(app, generated())
+        return app.openapi_schema
+    app.openapi = described
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(allow("device"))])
     def openapi_description():
@@ -116,6 +124,30 @@ def required_role(dependant: Dependant) -> str | None:
     roles = [getattr(d.call, "role", None) for d in dependant.dependencies]
     roles = [r for r in roles if r is not None]
     return max(roles, key=RANK.__getitem__) if roles else None
+
+
+def describe(app: FastAPI, schema: dict) -> None:
+    """Complete FastAPI's API description: the error body every error answer refers to
+    (hub.api.errors), how to sign in (a token, or a page's session cookie) and, on every
+    operation that needs it, the role it needs (docs/security.md)."""
+    components = schema.setdefault("components", {})
+    components.setdefault("schemas", {}).update(errors.error_schemas())
+    if app.state.hub.config.http.demo:
+        return  # demo mode: nobody signs in, nothing to describe
+    components["securitySchemes"] = {
+        "token": {"type": "http", "scheme": "bearer",
+                  "description": "An API token: callbell token create --role ROLE --name NAME"},
+        "session": {"type": "apiKey", "in": "cookie", "name": SESSION_COOKIE,
+                    "description": "A page's session (POST /api/v1/session); requests that change "
+                                   f"something also send the {CSRF_HEADER} header it got"},
+    }
+    for method, path, dependant in api_routes(app):
+        role = required_role(dependant)
+        operation = schema["paths"].get(path, {}).get(method.lower())
+        if operation is None or role is None:
+            continue
+        operation["security"] = [{"token": []}, {"session": []}]
+        operation["description"] = (operation.get("description", "") + f"\n\nNeeds role {role} or above.").strip()
 
 
 def check_every_route_has_a_role(app: FastAPI) -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 
+import fastapi.routing
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub.domain.call import DomainError
@@ -16,6 +18,59 @@ log = logging.getLogger("callbell.hub.http")
 STATUS = {"not_found": 404, "unknown_room": 404, "unknown_associate": 400, "conflict": 409,
           "invalid": 400, "bad_request": 400, "unavailable": 503,
           "unauthorized": 401, "forbidden": 403}
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="What went wrong, for programs: not_found, conflict, bad_request, "
+                                  "unauthorized, forbidden, locked, too_large, …")
+    message: str = Field(description="What went wrong, for people: names the parameter or the thing")
+
+
+class ErrorBody(BaseModel):
+    """Every error answer of the hub, whatever its status (hub/api/errors.py)."""
+    error: ErrorDetail
+
+
+#: What each error status means, as the API description says it.
+ERROR_MEANING = {
+    400: "Bad request: a parameter the hub cannot use (it says which), or an unknown associate",
+    401: "Not signed in: no session cookie or token, or an unknown, expired or revoked one",
+    403: "Signed in, but this needs a higher role, or a page's request lacks its CSRF header",
+    404: "No such thing (call, associate, or a feature off on this hub)",
+    405: "Method not allowed; the Allow header lists the ones that are",
+    409: "The call is already closed, or closed meanwhile",
+    413: "The request body is over the hub's cap",
+    422: "The body or a parameter does not match this description (it says where)",
+    429: "Too many wrong tries: wait the seconds in Retry-After",
+    503: "Not now: the hub could not store the change, or is stopping (retry); or not collected on this hub",
+}
+
+#: Headers an error status always carries, declared with it.
+_ERROR_HEADERS = {
+    401: {"WWW-Authenticate": {"description": "The scheme that would work: Bearer", "schema": {"type": "string"}}},
+    405: {"Allow": {"description": "The methods this path takes", "schema": {"type": "string"}}},
+    429: {"Retry-After": {"description": "Seconds to wait before trying again", "schema": {"type": "integer"}}},
+}
+
+
+#: Where the API description keeps ErrorBody (hub.api.app puts it there); an error is JSON
+#: whatever the route answers when all is well (CSV, an event stream).
+_ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+
+
+def error_responses(*statuses: int) -> dict[int, dict]:
+    """The ``responses=`` entries of a route or router for the error statuses it may answer
+    with: each is the one error body, with its meaning and the headers it carries."""
+    return {status: {"description": ERROR_MEANING[status], "content": _ERROR_CONTENT,
+                     **({"headers": _ERROR_HEADERS[status]} if status in _ERROR_HEADERS else {})}
+            for status in statuses}
+
+
+def error_schemas() -> dict[str, dict]:
+    """ErrorBody and what it holds, as ``components/schemas`` of the API description."""
+    from pydantic.json_schema import models_json_schema
+    _, top = models_json_schema([(ErrorBody, "serialization")], ref_template="#/components/schemas/{model}")
+    return top["$defs"]
 
 
 class ApiError(Exception):
@@ -37,6 +92,18 @@ def _record(request: Request, reason: str) -> None:
     if hub is not None:
         hub.refusals.note(request.client.host if request.client else "unknown",
                           f"{request.method} {request.url.path}", reason, str(request.url.query)[:200])
+
+
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """Every method a route of ``app`` takes at ``path``. (Starlette's 405 names the methods of
+    the first route of the path only: GET for /api/v1/session, which also takes POST and DELETE.)"""
+    expand = getattr(fastapi.routing, "iter_route_contexts", None)  # FastAPI 0.16x: lazy routers
+    methods: set[str] = set()
+    for route in (expand(app.routes) if expand else app.routes):
+        regex, taken = getattr(route, "path_regex", None), getattr(route, "methods", None)
+        if regex is not None and taken and regex.match(path):
+            methods |= set(taken)
+    return sorted(methods)
 
 
 def install(app: FastAPI) -> None:
@@ -74,7 +141,11 @@ def install(app: FastAPI) -> None:
         code = {404: "not_found", 405: "method_not_allowed"}.get(e.status_code, "bad_request")
         if code == "bad_request":
             _record(request, str(e.detail))
-        return error_response(code, str(e.detail), e.status_code)
+        response = error_response(code, str(e.detail), e.status_code)
+        response.headers.update(e.headers or {})
+        if e.status_code == 405:  # RFC 9110: a 405 lists the methods that would work
+            response.headers["Allow"] = ", ".join(allowed_methods(request.app, request.url.path))
+        return response
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, e: Exception):

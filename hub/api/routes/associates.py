@@ -11,12 +11,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from callbell.protocol import ID_PATTERN
 from hub.api.deps import HubContext, acting_as, allow, hub
 from hub.auth import Principal
-from hub.api.errors import ApiError
+from hub.api.errors import ApiError, error_responses
 from hub.domain.associates import Roster
 from hub.views import associate_object
 
 # Reading who is where is for a floor screen too; every change asks for an associate itself.
-router = APIRouter(prefix="/api/v1", tags=["associates"], dependencies=[Depends(allow("display"))])
+router = APIRouter(prefix="/api/v1", tags=["associates"], dependencies=[Depends(allow("display"))],
+                   responses=error_responses(401, 403))
+#: What a change to an associate may be refused with: an unknown zone, no such associate, a
+#: body over the cap or not as described, a change not stored.
+CHANGE_ERRORS = error_responses(400, 404, 413, 422, 503)
 
 
 class StateBody(BaseModel):
@@ -74,7 +78,7 @@ def list_associates(h: HubContext = Depends(hub)):
     return [associate_object(v, h.config.tz, now) for v in h.dispatcher.associates().values()]
 
 
-@router.get("/associates/{associate}", response_model=AssociateObject)
+@router.get("/associates/{associate}", response_model=AssociateObject, responses=error_responses(404, 422))
 def get_associate(associate: str, h: HubContext = Depends(hub)):
     _known(h, associate)
     return associate_object(h.dispatcher.associates()[associate], h.config.tz, h.clock.time())
@@ -86,7 +90,8 @@ async def _change(h: HubContext, associate: str, action) -> dict:
     return associate_object(view, h.config.tz, h.clock.time())
 
 
-@router.post("/associates/{associate}/state", response_model=AssociateObject, summary="Available, break or off")
+@router.post("/associates/{associate}/state", response_model=AssociateObject, summary="Available, break or off",
+             responses=CHANGE_ERRORS)
 async def set_state(associate: str, body: StateBody, h: HubContext = Depends(hub),
                     who: Principal = Depends(allow("associate"))):
     acting_as(who, associate)
@@ -101,7 +106,7 @@ class HeardBody(BaseModel):
 
 
 @router.post("/associates/{associate}/heard", response_model=AssociateObject,
-             summary="My phone page is here (a ping)")
+             summary="My phone page is here (a ping)", responses=CHANGE_ERRORS)
 async def heard(associate: str, body: HeardBody, h: HubContext = Depends(hub),
                 who: Principal = Depends(allow("associate"))):
     """The phone page pings every quarter of ``[alerts] presence_s``: an associate whose page
@@ -113,7 +118,8 @@ async def heard(associate: str, body: HeardBody, h: HubContext = Depends(hub),
     return await _change(h, associate, action)
 
 
-@router.post("/associates/{associate}/zone", response_model=AssociateObject, summary="The zone I work in now")
+@router.post("/associates/{associate}/zone", response_model=AssociateObject, summary="The zone I work in now",
+             responses=CHANGE_ERRORS)
 async def set_zone(associate: str, body: ZoneBody, h: HubContext = Depends(hub),
                    who: Principal = Depends(allow("associate"))):
     acting_as(who, associate)

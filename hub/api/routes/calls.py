@@ -10,13 +10,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from callbell.protocol import ID_PATTERN
 from hub.api.deps import HubContext, acting_as, allow, hub
 from hub.auth import Principal
-from hub.api.errors import ApiError
-from hub.api.params import parse_time
+from hub.api.errors import ApiError, error_responses
+from hub.api.params import BodyTime, parse_time, time_query
 from hub.domain.call import ACTIVE, DomainError, Floor
 from hub.views import call_object
 
 # Reading calls is for a floor screen too; every action asks for an associate itself.
-router = APIRouter(prefix="/api/v1", tags=["calls"], dependencies=[Depends(allow("display"))])
+router = APIRouter(prefix="/api/v1", tags=["calls"], dependencies=[Depends(allow("display"))],
+                   responses=error_responses(401, 403, 422))
+#: What an action on a call may be refused with, beyond a sign-in: an unknown associate or
+#: time, no such call, a call already closed, a body over the cap, a change not stored.
+ACTION_ERRORS = error_responses(400, 404, 409, 413, 503)
 
 SOURCES = ("phone", "dashboard", "api")
 
@@ -47,12 +51,12 @@ class CallObject(BaseModel):
     overdue: bool
 
 
-@router.get("/calls", response_model=list[CallObject])
+@router.get("/calls", response_model=list[CallObject], responses=error_responses(400))
 def list_calls(
     h: HubContext = Depends(hub),
     status: Literal["open", "closed", "all"] = Query("all", description="open: not yet done, cancelled or missed"),
-    since: str | None = Query(None, description="Pressed at or after (ISO 8601 or epoch seconds)"),
-    until: str | None = Query(None, description="Pressed before (ISO 8601 or epoch seconds)"),
+    since: str | None = time_query(description="Pressed at or after (ISO 8601 or epoch seconds)"),
+    until: str | None = time_query(description="Pressed before (ISO 8601 or epoch seconds)"),
     room: str | None = Query(None, pattern=ID_PATTERN.pattern),
     limit: int = Query(1000, ge=1, le=100_000),
 ):
@@ -61,7 +65,7 @@ def list_calls(
     return [call_object(r, tz) for r in rows]
 
 
-@router.get("/calls/{call}", response_model=CallObject)
+@router.get("/calls/{call}", response_model=CallObject, responses=error_responses(404))
 def get_call(call: str, h: HubContext = Depends(hub)):
     row = h.reader.call(call)
     if row is None:
@@ -96,7 +100,7 @@ async def _act(h: HubContext, call: str, body: ActionBody, verb: str, who: Princ
 class ReceiptBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     associate: str = Field(pattern=ID_PATTERN.pattern, description="Whose alert it is (an associate id)")
-    alerted_at: str | float = Field(description="The alert's ``at``, as the call object gives it "
+    alerted_at: BodyTime = Field(description="The alert's ``at``, as the call object gives it "
                             "(ISO 8601, or seconds since the epoch)")
     stage: Literal["delivered", "shown"] = Field(
         description="delivered: the phone has the alert; shown: it rang (sound, vibration or a notification)")
@@ -118,7 +122,8 @@ async def receipt_for(h: HubContext, call: str, associate: str, alerted_at: floa
     return call_object(row if row is not None else h.reader.call(call), h.config.tz)
 
 
-@router.post("/calls/{call}/receipt", response_model=CallObject, summary="My phone has the alert / rang")
+@router.post("/calls/{call}/receipt", response_model=CallObject, summary="My phone has the alert / rang",
+             responses=ACTION_ERRORS)
 async def receipt(call: str, body: ReceiptBody, h: HubContext = Depends(hub),
                   who: Principal = Depends(allow("associate"))):
     """A delivery receipt (docs/dashboard.md): an alert with none within ``[alerts] receipt_s``
@@ -128,25 +133,25 @@ async def receipt(call: str, body: ReceiptBody, h: HubContext = Depends(hub),
     return await receipt_for(h, call, body.associate, at, body.stage, body.via)
 
 
-@router.post("/calls/{call}/acknowledge", response_model=CallObject, summary="On my way")
+@router.post("/calls/{call}/acknowledge", response_model=CallObject, summary="On my way", responses=ACTION_ERRORS)
 async def acknowledge(call: str, body: ActionBody, h: HubContext = Depends(hub),
                       who: Principal = Depends(allow("associate"))):
     return await _act(h, call, body, "acknowledge", who)
 
 
-@router.post("/calls/{call}/decline", response_model=CallObject, summary="Not me")
+@router.post("/calls/{call}/decline", response_model=CallObject, summary="Not me", responses=ACTION_ERRORS)
 async def decline(call: str, body: ActionBody, h: HubContext = Depends(hub),
                   who: Principal = Depends(allow("associate"))):
     return await _act(h, call, body, "decline", who)
 
 
-@router.post("/calls/{call}/answer", response_model=CallObject, summary="Arrived at the room")
+@router.post("/calls/{call}/answer", response_model=CallObject, summary="Arrived at the room", responses=ACTION_ERRORS)
 async def answer(call: str, body: ActionBody, h: HubContext = Depends(hub),
                  who: Principal = Depends(allow("associate"))):
     return await _act(h, call, body, "answer", who)
 
 
-@router.post("/calls/{call}/done", response_model=CallObject, summary="Finished")
+@router.post("/calls/{call}/done", response_model=CallObject, summary="Finished", responses=ACTION_ERRORS)
 async def done(call: str, body: ActionBody, h: HubContext = Depends(hub),
                who: Principal = Depends(allow("associate"))):
     return await _act(h, call, body, "done", who)

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub.api.deps import HubContext, authenticator, hub
-from hub.api.errors import ApiError
+from hub.api.errors import ApiError, error_responses
 from hub.auth import DISPLAY_SESSION_TTL_S, SESSION_COOKIE
 
 router = APIRouter(prefix="/api/v1", tags=["session"])
@@ -24,7 +24,8 @@ class DisplayBody(BaseModel):
     token: str = Field(min_length=8, max_length=200, description="A token of role display (callbell token create)")
 
 
-@router.post("/display/session", summary="A floor screen signs in with its display token")
+@router.post("/display/session", summary="A floor screen signs in with its display token",
+             responses=error_responses(400, 401, 403, 413, 422))
 def display_sign_in(body: DisplayBody, request: Request, response: Response, h: HubContext = Depends(hub)):
     if h.config.http.demo:
         return {"role": "admin", "demo": True, "name": "demo"}

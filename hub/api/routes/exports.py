@@ -11,10 +11,12 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
 from hub.api.deps import HubContext, allow, hub
-from hub.api.params import parse_time
+from hub.api.errors import error_responses
+from hub.api.params import parse_time, time_query
 from hub.views import CSV_CALL_COLUMNS, CSV_EVENT_COLUMNS, csv_call, csv_event, iso
 
-router = APIRouter(prefix="/api/v1", tags=["exports"], dependencies=[Depends(allow("manager"))])
+router = APIRouter(prefix="/api/v1", tags=["exports"], dependencies=[Depends(allow("manager"))],
+                   responses=error_responses(401, 403))
 
 #: Rows per chunk written to the socket: big enough to be cheap, small enough to start fast.
 CHUNK_ROWS = 500
@@ -35,21 +37,41 @@ def _csv(header: Iterable[str], rows: Iterator[list]) -> Iterator[bytes]:
     yield buf.getvalue().encode()
 
 
+class CsvResponse(StreamingResponse):
+    """A CSV download (RFC 4180), header row first."""
+    media_type = "text/csv"
+    charset = "utf-8"
+
+
+class JsonLinesResponse(StreamingResponse):
+    """One JSON object per line (JSON Lines, also called NDJSON)."""
+    media_type = "application/x-ndjson"
+
+
 def _download(name: str, body: Iterator[bytes]) -> StreamingResponse:
-    return StreamingResponse(body, media_type="text/csv; charset=utf-8",
-                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return CsvResponse(body, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
-@router.get("/calls.csv")
-def calls_csv(h: HubContext = Depends(hub), since: str | None = Query(None), until: str | None = Query(None)):
+def _described(media_type: str, what: str) -> dict:
+    """The ``responses=`` of an export: its real content type, a text body."""
+    return {200: {"description": what, "content": {media_type: {"schema": {"type": "string"}}}},
+            **error_responses(400, 422)}
+
+
+@router.get("/calls.csv", response_class=CsvResponse,
+            responses=_described("text/csv", "Calls, one per row, columns as docs/protocol.md lists"))
+def calls_csv(h: HubContext = Depends(hub), since: str | None = time_query("Pressed at or after"),
+              until: str | None = time_query("Pressed before")):
     tz = h.config.tz
     start, end = parse_time(since, "since", tz), parse_time(until, "until", tz)
     reader = h.reader
     return _download("calls.csv", _csv(CSV_CALL_COLUMNS, (csv_call(r, tz) for r in reader.iter_calls(start, end))))
 
 
-@router.get("/events.csv")
-def events_csv(h: HubContext = Depends(hub), since: str | None = Query(None), until: str | None = Query(None)):
+@router.get("/events.csv", response_class=CsvResponse,
+            responses=_described("text/csv", "The event log, one event per row, oldest first"))
+def events_csv(h: HubContext = Depends(hub), since: str | None = time_query("Happened at or after"),
+               until: str | None = time_query("Happened before")):
     tz = h.config.tz
     start, end = parse_time(since, "since", tz), parse_time(until, "until", tz)
     return _download("events.csv", _csv(CSV_EVENT_COLUMNS, (csv_event(r, tz) for r in h.reader.iter_events(start, end))))
@@ -75,11 +97,12 @@ def event_object(row: dict, tz) -> dict:
             "detail": json.loads(row["detail"]) if row["detail"] else None}
 
 
-@router.get("/events.jsonl")
-def events_jsonl(h: HubContext = Depends(hub), since: str | None = Query(None), until: str | None = Query(None)):
+@router.get("/events.jsonl", response_class=JsonLinesResponse,
+            responses=_described("application/x-ndjson", "The event log, one JSON object per line, oldest first"))
+def events_jsonl(h: HubContext = Depends(hub), since: str | None = time_query("Happened at or after"),
+                 until: str | None = time_query("Happened before")):
     """The raw event log, one JSON object per line, oldest first."""
     tz = h.config.tz
     start, end = parse_time(since, "since", tz), parse_time(until, "until", tz)
-    return StreamingResponse(_jsonl(event_object(r, tz) for r in h.reader.iter_events(start, end)),
-                             media_type="application/x-ndjson",
+    return JsonLinesResponse(_jsonl(event_object(r, tz) for r in h.reader.iter_events(start, end)),
                              headers={"Content-Disposition": 'attachment; filename="events.jsonl"'})

@@ -5,15 +5,16 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse
 
 from hub.api.deps import HubContext, allow, hub
-from hub.api.errors import ApiError
+from hub.api.errors import ApiError, error_responses
 from hub.metrics import CONTENT_TYPE
 
 # Monitoring reads no staff data: a device token (the least) is enough to scrape it.
-router = APIRouter(tags=["operations"], dependencies=[Depends(allow("device"))])
+router = APIRouter(tags=["operations"], dependencies=[Depends(allow("device"))],
+                   responses=error_responses(401, 403, 503))
 
 
 @router.get("/metrics", response_class=PlainTextResponse,
-            responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text format 0.0.4"}})
+            responses={200: {"description": "Prometheus text exposition format 0.0.4"}})
 def metrics(request: Request, h: HubContext = Depends(hub)):
     collector = getattr(request.app.state, "metrics", None)
     if collector is None:  # an app built without a running hub's collector (set by hub.service)

@@ -15,15 +15,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from callbell.protocol import ID_PATTERN
 from hub.api.deps import HubContext, acting_as, allow, hub
-from hub.api.errors import ApiError
-from hub.api.params import parse_time
+from hub.api.errors import ApiError, error_responses
+from hub.api.params import BodyTime, parse_time
 from hub.api.routes.calls import receipt_for
 from hub.auth import Principal, digest
 from hub.domain.call import DomainError, Floor
 from hub.push import WebPush, endpoint_allowed
 from hub.views import call_object
 
-router = APIRouter(prefix="/api/v1/push", tags=["push"])
+router = APIRouter(prefix="/api/v1/push", tags=["push"], responses=error_responses(401))
 
 #: Longest endpoint URL accepted (FCM's are about 200 characters, Apple's about 250).
 MAX_ENDPOINT = 1000
@@ -65,7 +65,7 @@ class PushReceiptBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     token: str = Field(min_length=20, max_length=100, description="The token the push carried")
     call: str = Field(pattern=ID_PATTERN.pattern)
-    alerted_at: str | float = Field(description="The alert's time as the push gave it")
+    alerted_at: BodyTime = Field(description="The alert's time as the push gave it")
     stage: Literal["delivered", "shown"]
 
 
@@ -80,13 +80,14 @@ class PushActBody(BaseModel):
 
 
 @router.get("/key", summary="The hub's VAPID public key (applicationServerKey)",
-            dependencies=[Depends(allow("associate"))])
+            dependencies=[Depends(allow("associate"))], responses=error_responses(403))
 def public_key(request: Request):
     push = getattr(request.app.state, "push", None)
     return {"enabled": push is not None, "public_key": push.keys.public_key if push else None}
 
 
-@router.post("/subscriptions", status_code=201, summary="Alerts on this phone by Web Push")
+@router.post("/subscriptions", status_code=201, summary="Alerts on this phone by Web Push",
+             responses=error_responses(400, 403, 404, 413, 422))
 def subscribe(body: SubscriptionBody, request: Request, h: HubContext = Depends(hub),
               who: Principal = Depends(allow("associate"))):
     acting_as(who, body.associate)
@@ -105,7 +106,8 @@ def subscribe(body: SubscriptionBody, request: Request, h: HubContext = Depends(
     return {"associate": body.associate, "endpoint": body.endpoint}
 
 
-@router.delete("/subscriptions", status_code=204, response_class=Response, summary="No more Web Push to this phone")
+@router.delete("/subscriptions", status_code=204, response_class=Response, summary="No more Web Push to this phone",
+               responses=error_responses(403, 404, 422))
 def unsubscribe(request: Request, endpoint: str = Query(max_length=MAX_ENDPOINT),
                 associate: str = Query(pattern=ID_PATTERN.pattern),
                 who: Principal = Depends(allow("associate"))):
@@ -123,7 +125,8 @@ def _subscription(request: Request, token: str) -> dict:
     return sub
 
 
-@router.post("/receipt", summary="A phone's service worker has the pushed alert / showed it")
+@router.post("/receipt", summary="A phone's service worker has the pushed alert / showed it",
+             responses=error_responses(400, 404, 409, 413, 422, 503))
 async def push_receipt(body: PushReceiptBody, request: Request, h: HubContext = Depends(hub)):
     sub = await asyncio.to_thread(_subscription, request, body.token)
     at = parse_time(str(body.alerted_at)[:40], "alerted_at", h.config.tz)
@@ -140,7 +143,8 @@ def _alert_token_holder(request: Request, h: HubContext, body: PushActBody) -> s
     return body.associate
 
 
-@router.post("/act", summary="On my way / Not me, tapped on a pushed notification (Web Push or ntfy)")
+@router.post("/act", summary="On my way / Not me, tapped on a pushed notification (Web Push or ntfy)",
+             responses=error_responses(400, 401, 404, 409, 413, 422, 503))
 async def push_act(body: PushActBody, request: Request, h: HubContext = Depends(hub)):
     if body.associate is not None:
         associate = await asyncio.to_thread(_alert_token_holder, request, h, body)

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from callbell.protocol import ID_PATTERN
 from hub.api.deps import HubContext, authenticator, hub, principal
-from hub.api.errors import ApiError
+from hub.api.errors import ApiError, error_responses
 from hub.auth import SECRET_BYTES, SESSION_COOKIE, SESSION_TTL_S, check_password, digest
 
 router = APIRouter(prefix="/api/v1", tags=["session"])
@@ -146,7 +146,8 @@ def _person(a) -> dict:
     return {"id": a.id, "name": a.name or a.id, "role": a.role, "zone": a.zone}
 
 
-@router.get("/session", summary="How to sign in, and who this browser is")
+@router.get("/session", summary="How to sign in, and who this browser is",
+            responses=error_responses(401))
 def sign_in_options(request: Request, h: HubContext = Depends(hub)):
     """Who can sign in and with what (never a PIN or a hash); with a live session cookie, who
     this is and the session's CSRF token."""
@@ -204,7 +205,7 @@ def _check(h: HubContext, person, body: SessionBody, address: str, browser: str 
     return role
 
 
-@router.post("/session", summary="Sign in")
+@router.post("/session", summary="Sign in", responses=error_responses(400, 401, 403, 413, 422, 429))
 def sign_in(body: SessionBody, request: Request, response: Response, h: HubContext = Depends(hub)):
     c = h.config
     person = next((a for a in c.associates if a.id == body.associate), None)

@@ -9,13 +9,15 @@ from typing import Literal
 from fastapi import APIRouter, Depends, Query
 
 from hub.api.deps import HubContext, allow, hub
-from hub.api.params import parse_time
+from hub.api.errors import error_responses
+from hub.api.params import parse_time, time_query
 from hub.domain import rollup, staffing
 from hub.domain.stats import BUSIEST_TOP, WEEKDAYS, distribution, heatmap, statistics
 from hub.rollup_view import RollupView, supported
 from hub.views import iso
 
-router = APIRouter(prefix="/api/v1", tags=["statistics"], dependencies=[Depends(allow("manager"))])
+router = APIRouter(prefix="/api/v1", tags=["statistics"], dependencies=[Depends(allow("manager"))],
+                   responses=error_responses(400, 401, 403, 422))
 
 STAT_COLUMNS = ("room", "zone", "reason", "status", "pressed_at", "response_s", "wait_ack_s", "handling_s",
                 "reminders", "answered_by", "auto_closed")
@@ -86,8 +88,8 @@ class Period:
 
 
 def period(h: HubContext = Depends(hub),
-           from_: str | None = Query(None, alias="from", description="Start (ISO 8601 or epoch s); default 7 days before until"),
-           until: str | None = Query(None, description="End, exclusive (ISO 8601 or epoch s); default now"),
+           from_: str | None = time_query(alias="from", description="Start (ISO 8601 or epoch s); default 7 days before until"),
+           until: str | None = time_query(description="End, exclusive (ISO 8601 or epoch s); default now"),
            zone: str | None = Query(None, description="Only calls of this zone"),
            room: str | None = Query(None, description="Only calls of this room"),
            associate: str | None = Query(None, description="Only calls this associate answered"),

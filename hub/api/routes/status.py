@@ -8,12 +8,13 @@ import json
 from fastapi import APIRouter, Depends
 
 from hub.api.deps import HubContext, allow, hub
+from hub.api.errors import error_responses
 from hub.domain.associates import PING_EVERY_FRACTION
 from hub.domain.troubles import DEGRADING
 from hub.stream import HEARTBEAT_S
 from hub.views import iso
 
-router = APIRouter(prefix="/api/v1", tags=["status"])
+router = APIRouter(prefix="/api/v1", tags=["status"], responses=error_responses(401, 403))
 
 
 @router.get("/health", dependencies=[Depends(allow("device"))])
@@ -60,7 +61,7 @@ def devices(h: HubContext = Depends(hub)):
              "health_at": iso(d["health_at"], tz)} for d in h.reader.devices()]
 
 
-@router.get("/rejected", dependencies=[Depends(allow("admin"))])
+@router.get("/rejected", dependencies=[Depends(allow("admin"))], responses=error_responses(422))
 def rejected(h: HubContext = Depends(hub), limit: int = 100):
     tz = h.config.tz
     return [{**r, "at": iso(r["at"], tz)} for r in h.reader.rejected(min(max(limit, 1), 1000))]

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from callbell.protocol import ID_PATTERN
 from hub.api.deps import HubContext, acting_as, allow, hub
-from hub.api.errors import ApiError
+from hub.api.errors import ApiError, error_responses
 from hub.auth import Principal
 from hub.domain.troubles import KINDS
 from hub.views import trouble_object
@@ -19,7 +19,8 @@ from hub.views import trouble_object
 DAY_S = 86400
 
 # Reading troubles is for a floor screen too; acknowledging asks for an associate itself.
-router = APIRouter(prefix="/api/v1", tags=["troubles"], dependencies=[Depends(allow("display"))])
+router = APIRouter(prefix="/api/v1", tags=["troubles"], dependencies=[Depends(allow("display"))],
+                   responses=error_responses(401, 403, 422))
 
 
 class Alerted(BaseModel):
@@ -76,7 +77,8 @@ def list_troubles(h: HubContext = Depends(hub),
     return {"troubles": sorted(open_ + cleared, key=lambda t: (t["since_ts"], t["id"]))}
 
 
-@router.post("/troubles/{trouble}/acknowledge", response_model=TroubleObject, summary="I take this trouble on")
+@router.post("/troubles/{trouble}/acknowledge", response_model=TroubleObject, summary="I take this trouble on",
+              responses=error_responses(400, 404, 409, 413, 503))
 async def acknowledge(body: AcknowledgeBody, trouble: str = Path(pattern=r"^t-[0-9]{1,12}$"),
                       h: HubContext = Depends(hub), who: Principal = Depends(allow("associate"))):
     """Stops the trouble's alerting; it stays open (and shown) until its fault clears."""
@@ -84,7 +86,8 @@ async def acknowledge(body: AcknowledgeBody, trouble: str = Path(pattern=r"^t-[0
     return await asyncio.wrap_future(h.dispatcher.acknowledge_trouble(trouble, body.associate, body.source))
 
 
-@router.post("/devices/{device}/retire", response_model=RetiredDevice, summary="Take a device out of service")
+@router.post("/devices/{device}/retire", response_model=RetiredDevice, summary="Take a device out of service",
+              responses=error_responses(404, 503))
 async def retire(device: str = Path(pattern=ID_PATTERN.pattern), h: HubContext = Depends(hub),
                  who: Principal = Depends(allow("manager"))):
     """The device is no longer expected: its troubles clear, it leaves the dashboard's list.
