@@ -55,7 +55,7 @@ calls.values = CALLS
 [[operations]]
 # The body names an associate (or a zone) of this store. A well-formed id nobody has is refused
 # with 400 unknown_associate (or an unknown zone); the description cannot list a store's staff.
-include-path-regex = "^/api/v1/(calls/[{]call[}]/|associates/[{]associate[}]/zone$|push/subscriptions$|session$)"
+include-path-regex = "^/api/v1/(calls/[{]call[}]/|troubles/[{]trouble[}]/|associates/[{]associate[}]/zone$|push/subscriptions$|session$)"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409", "429"]
 
 [[operations]]
