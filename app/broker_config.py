@@ -7,8 +7,8 @@
 - ``passwd``: one account per device (``device-{id}``) and one for the hub
   (``callbell-hub``), each password hashed as Mosquitto's PBKDF2-SHA512 (``$7$``);
 - ``acl``: the hub may do anything under its store's topics; a device may publish only its
-  own rooms' events and its own status and health, and read only its own rooms' lamps and
-  the hub's status and rejections (docs/security.md has the table);
+  own rooms' events and its own status and health, and read only its own rooms' lamps, the
+  hub's status and its own rejections (``device/{id}/rejected``) (docs/security.md has the table);
 - ``hub.env``: the hub's broker URL with its password (``CALLBELL_MQTT_URL``, read by
   ``callbell hub``);
 - ``devices/{id}.toml``: a freshly generated device's ``device.toml``, the only place its
@@ -180,7 +180,7 @@ def acl_text(config, extra: str = "") -> str:
             f"topic write {t.device_status(d.id)}",
             f"topic write {t.device_health(d.id)}",
             f"topic read {t.hub_status}",
-            f"topic read {t.hub_rejected}",
+            f"topic read {t.device_rejected(d.id)}",  # its own refusals only (issue 28)
             "",
         ]
     if extra.strip():

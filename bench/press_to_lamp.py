@@ -53,13 +53,16 @@ from paho.mqtt.properties import Properties  # noqa: E402
 from paho.mqtt.subscribeoptions import SubscribeOptions  # noqa: E402
 
 from callbell.broker import Broker, BrokerError, find_mosquitto, free_port  # noqa: E402
-from callbell.protocol import EVENT_EXPIRY_S, Event, Topics  # noqa: E402
+from callbell.protocol import EVENT_EXPIRY_S, Event, Topics, event_id_prefix  # noqa: E402
 
 #: A device declares the expiry it set in the event itself where the contract has that field.
 
 
 def device_event(**fields) -> bytes:
-    """An event payload as a Callbell device builds it."""
+    """An event payload as a Callbell device builds it: its id begins with the device's own."""
+    prefix = event_id_prefix(fields["device"])
+    if not fields["id"].startswith(prefix):
+        fields["id"] = prefix + fields["id"]
     return Event(**fields, expiry_s=EVENT_EXPIRY_S).to_json()
 
 

@@ -161,11 +161,11 @@ def test_the_dispatcher_records_a_wrong_device_an_unknown_room_and_a_bad_health(
     dispatcher.communicators = [out]
     dispatcher.start()
     try:
-        sent = [(topics.event("room-2"), encode({**VALID_EVENT, "id": "e1"})),       # pi-a, not its room
-                (topics.event("room-9"), encode({**VALID_EVENT, "id": "e2"})),       # no such room
+        sent = [(topics.event("room-2"), encode({**VALID_EVENT, "id": "pi-a-e1"})),       # pi-a, not its room
+                (topics.event("room-9"), encode({**VALID_EVENT, "id": "pi-a-e2"})),       # no such room
                 (topics.device_health("pi-a"), encode({"uptime_s": 1})),             # fields missing
                 (topics.device_status("pi-z"), b"online"),                           # unknown device
-                (topics.event("room-1"), encode({**VALID_EVENT, "id": "e3"}))]       # fine
+                (topics.event("room-1"), encode({**VALID_EVENT, "id": "pi-a-e3"}))]       # fine
         for mid, (topic, payload) in enumerate(sent, 1):
             receive(dispatcher, topics, Message(topic, payload, 1, False, mid, None))
         rows = wait_until(lambda: len(Reader(tmp_path / "db").rejected()) == 4 and Reader(tmp_path / "db").rejected(),
@@ -194,8 +194,8 @@ def test_an_event_id_sqlite_cannot_store_is_rejected_and_the_press_after_it_stor
     dispatcher.acknowledge = acknowledged.append
     dispatcher.start()
     try:
-        bad = encode({**VALID_EVENT, "id": "e-\ud800"})
-        good = encode({**VALID_EVENT, "id": "e-ok"})
+        bad = encode({**VALID_EVENT, "id": "pi-a-e-\ud800"})
+        good = encode({**VALID_EVENT, "id": "pi-a-e-ok"})
         receive(dispatcher, topics, Message(topics.event("room-1"), bad, 1, False, 1, None))
         receive(dispatcher, topics, Message(topics.event("room-2"), good, 1, False, 2, None))
         wait_until(lambda: len(acknowledged) == 2, what="both messages acknowledged")

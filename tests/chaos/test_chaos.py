@@ -132,7 +132,7 @@ def test_replayed_events_count_once(store, chaos):
     device = Recorder(store.broker.url, [], client_id="replayer")
     sent, replays = 0, 0
     for i in range(400):
-        e = Event(id=f"replay-{i:04d}", device="replayer", type="call", expiry_s=EVENT_EXPIRY_S)
+        e = Event(id=f"replayer-{i:04d}", device="replayer", type="call", expiry_s=EVENT_EXPIRY_S)
         room = store.rooms[i % len(store.rooms)]
         device.publish(f"callbell/test-store/room/{room}/event", e.to_json())
         sent += 1
