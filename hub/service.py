@@ -107,7 +107,8 @@ class HubService:
         self.mqtt = MqttChannel(self._broker_url, self.topics, self.dispatcher, c.tz, plugins=self.plugins,
                                 admission=Admission(c.mqtt.device_rate_per_s, c.mqtt.device_burst))
         self.stream = StreamChannel(self.reader, c.tz, self._stream_info, self.dispatcher.associates,
-                                    self.clock)
+                                    self.clock, troubles=self.dispatcher.open_troubles,
+                                    troubles_since=self.dispatcher.troubles_changed_since)
         self.metrics = Metrics(self.dispatcher, self.clock.time)
         self.metrics.watch_stream(self.stream)
         self.metrics.watch_edge(self.mqtt.edge)
