@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from callbell.broker import MAX_QUEUED_MESSAGES, PERSISTENT_CLIENT_EXPIRATION
+from callbell.broker import MAX_QUEUED_MESSAGES, PERSISTENT_CLIENT_EXPIRATION, SYS_INTERVAL_S
 from callbell.protocol import Topics
 from callbell.broker_files import (DEFAULT_BROKER_USER, DEFAULT_DATA_DIR, DEFAULT_DEVICE_CA, FILE_MODES, LOCAL_PORT,
                                    TLS_PORT, PasswordFile, Written, make_certs, new_password, password_in,
@@ -141,6 +141,9 @@ def mosquitto_conf(plan: BrokerPlan, store_id: str) -> str:
         f"# over a busy weekend would lose presses. {MAX_QUEUED_MESSAGES} covers days of a store.",
         f"max_queued_messages {MAX_QUEUED_MESSAGES}",
         "set_tcp_nodelay true",
+        "# Past it messages are dropped without a word to their sender; the hub watches this",
+        "# broker's $SYS count of them and raises a 'broker_dropping' trouble when it moves.",
+        f"sys_interval {SYS_INTERVAL_S}",
         "",
         "# Started as root, Mosquitto reads the listeners' keys, then runs as this user, which",
         "# must be able to read passwd, acl and server.key and write persistence_location.",
@@ -167,6 +170,9 @@ def acl_text(config, extra: str = "") -> str:
         f"user {HUB_USER}",
         f"topic readwrite {t.base}/#",
         f"topic readwrite {config.home_assistant.discovery_prefix}/#",
+        "# The broker's counts of dropped and held messages (hub.mqtt_edge.BrokerWatch).",
+        "topic read $SYS/broker/publish/messages/dropped",
+        "topic read $SYS/broker/store/messages/count",
     ]
     from hub.third_party_buttons import Button
     lines += [f"topic read {topic}" for topic in dict.fromkeys(Button.from_config(b).topic for b in config.buttons)]

@@ -28,6 +28,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 import paho.mqtt.client as paho
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 log = logging.getLogger("callbell.mqtt")
 
@@ -100,6 +101,8 @@ class MqttLink:
     """One client connection to the broker, kept up for the life of the program.
 
     Callbacks run on paho's network thread; keep them short (hand work to a queue).
+    ``subscriptions`` are ``(topic, qos)``, or ``(topic, qos, True)`` to keep the retain flag of
+    live messages (MQTT 5 Retain As Published).
 
         link = MqttLink("mqtt://localhost:1883", "hub-store-1",
                         will=(topics.hub_status, b"offline"),
@@ -117,7 +120,7 @@ class MqttLink:
         client_id: str,
         *,
         will: tuple[str, bytes] | None = None,
-        subscriptions: list[tuple[str, int]] | tuple = (),
+        subscriptions: list[tuple] | tuple = (),
         on_message: Callable[[Message], None] | None = None,
         on_connected: Callable[[bool], None] | None = None,
         on_disconnected: Callable[[], None] | None = None,
@@ -238,8 +241,13 @@ class MqttLink:
         if self._ever_connected:
             self.reconnects += 1
         self._ever_connected = True
-        for topic, qos in self._subscriptions:
-            client.subscribe(topic, qos=qos)
+        for topic, qos, *options in self._subscriptions:
+            if options and options[0] and self.address.mqtt5:
+                # Retain As Published: a live message keeps its retain flag (by default the
+                # broker clears it), so a receiver can tell a retained publication from a fresh one.
+                client.subscribe(topic, options=SubscribeOptions(qos=qos, retainAsPublished=True))
+            else:
+                client.subscribe(topic, qos=qos)
         self._connected.set()
         log.info("connected to %s as %s (session %s)", self.address, self.client_id,
                  "resumed" if flags.session_present else "new")

@@ -17,7 +17,9 @@ What is measured, and where:
   are counted when their minute's summary is recorded);
 - MQTT messages refused at the edge at once, by device and why (``callbell_mqtt_refused_total``:
   ``over_rate`` for a storming device, ``invalid``), storms begun (``callbell_storms_total``),
-  retained events ignored (``callbell_mqtt_retained_ignored_total``) — hub.mqtt_edge;
+  retained events ignored (``callbell_mqtt_retained_ignored_total``), and the broker's own
+  dropped and stored counts from ``$SYS`` (``callbell_broker_dropped_messages``,
+  ``callbell_broker_stored_messages``) — hub.mqtt_edge;
 - devices online and offline, and each device's outbox (events it still has to send) from its
   last health message — read from the store when scraped.
 """
@@ -149,6 +151,12 @@ class Metrics:
                    [({}, e.counters["storms"])])
             family("callbell_mqtt_retained_ignored_total", "counter", "Retained room events ignored.",
                    [({}, e.counters["retained"])])
+            b = e.broker
+            family("callbell_broker_dropped_messages", "gauge", "Messages the broker dropped since it started "
+                   "($SYS/broker/publish/messages/dropped; a queue past max_queued_messages).",
+                   [({}, b.dropped)] if b.dropped is not None else [])
+            family("callbell_broker_stored_messages", "gauge", "Messages the broker holds "
+                   "($SYS/broker/store/messages/count).", [({}, b.stored)] if b.stored is not None else [])
         family("callbell_mqtt_events_total", "counter", "Button events received since the hub started.",
                [({"outcome": "accepted"}, d.counters["received"] - d.counters["duplicates"]),
                 ({"outcome": "duplicate"}, d.counters["duplicates"])])

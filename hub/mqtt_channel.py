@@ -41,10 +41,12 @@ class MqttChannel:
         self.tz = tz
         self.plugins = list(plugins)
         self.decoder = Decoder(topics, self.plugins)
-        subscriptions = [(topics.all_events, 1), (topics.all_device_status, 1),
+        # Events keep their retain flag even live: a retained one is ignored (hub.mqtt_edge).
+        subscriptions = [(topics.all_events, 1, True), (topics.all_device_status, 1),
                          (topics.all_device_health, 1), (topics.all_locations, 1)]
         for plugin in self.plugins:
             subscriptions += plugin.mqtt_subscriptions
+        subscriptions += MqttEdge.subscriptions  # the broker's $SYS counters
         self.link = MqttLink(
             url,
             client_id or f"callbell-hub-{topics.store}",

@@ -39,12 +39,67 @@ log = logging.getLogger("callbell.hub.mqtt")
 #: Source of a refused message no device can be named for (a topic the hub cannot parse).
 UNATTRIBUTED = "unattributed"
 
+#: Mosquitto's count of messages it dropped since it started (a client's queue past
+#: ``max_queued_messages``, or its in-flight limit), and of the messages it holds. Published
+#: every ``sys_interval`` seconds when they change (callbell/broker.py sets it); the hub's
+#: account may read them (app/broker_config.py).
+SYS_DROPPED = "$SYS/broker/publish/messages/dropped"
+SYS_STORED = "$SYS/broker/store/messages/count"
+
+#: Seconds the broker's dropped count must stay still before ``broker_dropping`` clears: a
+#: queue that overflows keeps dropping, so a few quiet minutes mean it has drained.
+BROKER_DROPPING_CLEAR_S = 300.0
+
+
+class BrokerWatch:
+    """Watches Mosquitto's ``$SYS`` counters: when the dropped count moves, the broker has thrown
+    away messages it had acknowledged (a queue past ``max_queued_messages``) — it says so
+    nowhere else — so the hub raises one ``broker_dropping`` trouble and shows the counts in
+    /metrics (``callbell_broker_dropped_messages``, ``callbell_broker_stored_messages``)."""
+
+    subscriptions = [(SYS_DROPPED, 0), (SYS_STORED, 0)]
+
+    def __init__(self, trouble: Callable[..., None], clock: Clock, clear_after_s: float = BROKER_DROPPING_CLEAR_S):
+        self.trouble, self.clock, self.clear_after_s = trouble, clock, clear_after_s
+        self.dropped: int | None = None   # the broker's count, last seen
+        self.stored: int | None = None
+        self._moved_at: float | None = None  # when the dropped count last moved, while its trouble is open
+
+    def claims(self, topic: str) -> bool:
+        return topic in (SYS_DROPPED, SYS_STORED)
+
+    def read(self, message: Message) -> None:
+        try:
+            value = int(message.payload.decode("ascii").strip())
+        except (UnicodeDecodeError, ValueError):
+            log.warning("unreadable broker counter on %s: %r", message.topic, message.payload[:40])
+            return
+        if message.topic == SYS_STORED:
+            self.stored = value
+            return
+        before, self.dropped = self.dropped, value
+        # The count starts at 0 with the broker: above it (first reading included — a queue
+        # that overflowed while the hub was away), or up since the last reading, is a loss.
+        if value > (before if before is not None and value >= before else 0):
+            lost = value - (before if before is not None and value >= before else 0)
+            log.error("the MQTT broker dropped %d message(s) (%d since it started): a queue is past "
+                      "max_queued_messages", lost, value)
+            self._moved_at = self.clock.time()
+            self.trouble("broker_dropping", "broker", True, detail={"dropped": value, "lost": lost})
+
+    def tick(self) -> None:
+        if self._moved_at is not None and self.clock.time() - self._moved_at >= self.clear_after_s:
+            self._moved_at = None
+            self.trouble("broker_dropping", "broker", False)
+
 
 class MqttEdge:
     """Admits or refuses each decoded message (``admit``); refusals are acknowledged with
     ``ack`` and recorded through ``record`` (the dispatcher's ``reject``); ``trouble(kind, key,
     raise_it, device=, detail=)`` raises or clears the ``storm`` trouble. ``start``/``stop`` run
     the minute summaries and the end of storms."""
+
+    subscriptions = BrokerWatch.subscriptions
 
     def __init__(self, topics: Topics, *, rooms: Collection[str], devices: Mapping[str, Collection[str]] | None,
                  ack: Callable[[Message], None], record: Callable[..., None],
@@ -53,6 +108,7 @@ class MqttEdge:
         self.owner = {room: d for d, served in (devices or {}).items() for room in served}
         self.ack, self.trouble, self.clock = ack, trouble, clock
         self.admission = admission or Admission()
+        self.broker = BrokerWatch(trouble, clock)
         self.refusals = Refusals(record, clock, channel="mqtt", what="messages")
         self._lock = threading.Lock()  # admission: the MQTT thread, and the ticker ending storms
         self._stop = threading.Event()
@@ -85,6 +141,7 @@ class MqttEdge:
     def tick(self) -> None:
         """Record the minute summaries that are due, and clear the storms that are over."""
         self.refusals.flush()
+        self.broker.tick()
         with self._lock:
             over = self.admission.calmed(self.clock.time())
         for storm in over:
@@ -97,6 +154,9 @@ class MqttEdge:
         """True: hand ``received`` to the dispatcher. False: it was refused or ignored here, and
         already acknowledged."""
         message = received.message
+        if self.broker.claims(message.topic):
+            self.broker.read(message)
+            return False  # QoS 0: nothing to acknowledge
         try:
             kind, ident = self.topics.parse(message.topic)
         except ProtocolError:
@@ -122,8 +182,10 @@ class MqttEdge:
                 log.error("device %s sends faster than %g messages/s (beyond a burst of %d): its messages are "
                           "refused until it keeps to that rate for %g s", source, rate, burst,
                           self.admission.calm_s)
+                rooms = sorted((self.devices or {}).get(source, ()))
                 self.trouble("storm", source, True, device=device,
-                             detail={"rate_per_s": rate, "burst": burst, "calm_s": self.admission.calm_s})
+                             detail={"rate_per_s": rate, "burst": burst, "calm_s": self.admission.calm_s,
+                                     **({"rooms": rooms} if rooms else {})})
             return self._refuse(message, source, "over_rate", f"device {source} sends more than {self.admission.rate_per_s:g} "
                                 f"messages/s: refused until it keeps to that rate for {self.admission.calm_s:g} s")
         if self._unreadable(received, source) is False:
