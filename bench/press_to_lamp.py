@@ -240,7 +240,7 @@ class Waiter:
 
 # -- the system under test ----------------------------------------------------------------
 def write_store_config(path: Path, rooms: list[str], broker_url: str, http_port: int,
-                       demo: bool = True, mqtt_extra: str = BENCH_MQTT) -> Path:
+                       demo: bool = True, mqtt_extra: str = BENCH_MQTT, extra: str = "") -> Path:
     blocks = "\n".join(f'[[rooms]]\nid = "{r}"\nzone = "floor"\n' for r in rooms)
     path.write_text(f"""# written by bench/press_to_lamp.py
 [store]
@@ -271,6 +271,7 @@ zone = "floor"
 [[associates]]
 id = "maria"
 role = "manager"
+{extra}
 """)
     return path
 
@@ -588,7 +589,7 @@ class BenchStore:
 
 @contextmanager
 def bench_store(args, prefix: str, broker_config: str = "", rooms: int | None = None,
-                demo: bool = True, mqtt_extra: str = BENCH_MQTT) -> Iterator[BenchStore]:
+                demo: bool = True, mqtt_extra: str = BENCH_MQTT, extra: str = "") -> Iterator[BenchStore]:
     """Mosquitto and the hub (``args.hub``: process or in-process) with ``rooms`` rooms
     (default ``args.rooms``), in a temporary folder under ``args.tmp``, shared by every
     benchmark here. ``demo=False``: the hub asks for sign-in, as a store runs it, and the
@@ -611,7 +612,7 @@ def bench_store(args, prefix: str, broker_config: str = "", rooms: int | None = 
         room_ids = [f"room-{i:03d}" for i in range(1, n_rooms + 1)]
         http_port = free_port()
         config = write_store_config(tmp / "store.toml", room_ids, broker.url, http_port, demo=demo,
-                                    mqtt_extra=mqtt_extra)
+                                    mqtt_extra=mqtt_extra, extra=extra)
         token = None if demo else make_token(config, "device")
         hub = (HubProcess if args.hub == "process" else HubInProcess)(config, http_port, tmp / "hub.log")
         hub.start()

@@ -36,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from press_to_lamp import (  # noqa: E402
-    Client, bench_store, device_event, loadavg, machine_info, measure_baseline, measure_presses, say, summarize,
+    DEVICE_ID, Client, bench_store, device_event, loadavg, machine_info, measure_baseline, measure_presses, say, summarize,
 )
 
 from callbell.protocol import Topics  # noqa: E402
@@ -160,8 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     rng = random.Random(args.seed)
     gap = tuple(args.gap_ms)
     load_at_start = loadavg()
-    # The real per-device limits (not the benchmarks' lifted ones), and one device per room.
-    with bench_store(args, "callbell-storm-", rooms=args.rooms, mqtt_extra="") as store:
+    # The real per-device limits (not the benchmarks' lifted ones), and one device per room,
+    # listed as a store lists them ([[devices]]).
+    devices = "".join(f'\n[[devices]]\nid = "{STORM_DEVICE if i == 1 else f"{DEVICE_ID}-room-{i:03d}"}"\n'
+                      f'rooms = ["room-{i:03d}"]\n' for i in range(1, args.rooms + 1))
+    with bench_store(args, "callbell-storm-", rooms=args.rooms, mqtt_extra="", extra=devices) as store:
         host, port = store.broker.host, store.broker.port
         storm_room, rooms = store.rooms[0], store.rooms[1:]
         say(f"baseline: {args.baseline} raw round trips")

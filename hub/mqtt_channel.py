@@ -76,9 +76,12 @@ class MqttChannel:
         return self.link.connected
 
     def _message(self, message: Message) -> None:
-        received = self.decoder.decode(message, self.dispatcher.clock.time())
-        if self.edge.admit(received):
-            self.dispatcher.receive(received)
+        at = self.dispatcher.clock.time()
+        go_on, charged = self.edge.early(message, at)  # a storm's messages end here, unparsed
+        if go_on:
+            received = self.decoder.decode(message, at)
+            if self.edge.admit(received, charged):
+                self.dispatcher.receive(received)
 
     def _trouble(self, kind: str, key: str, on: bool, *, device: str | None = None, detail: dict | None = None) -> None:
         if on:

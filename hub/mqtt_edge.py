@@ -1,7 +1,9 @@
-"""The MQTT edge: what a decoded message must pass before it may queue for the dispatcher.
+"""The MQTT edge: what a message must pass before it may queue for the dispatcher.
 
-Runs on the MQTT thread, right after the decoder (hub.inputs), so that what one device sends
-cannot delay another device's press (issue 28). For each message of the store's own topics:
+Runs on the MQTT thread, so that what one device sends cannot delay another device's press
+(issue 28): the rate check of a device the topic names comes before the payload is even
+parsed (``early``), the rest right after the decoder (hub.inputs, ``admit``). For each message
+of the store's own topics:
 
 1. it is attributed to a device: the device that owns the room of an event topic (store.toml
    gives every room at most one device, and the broker's ACL lets only that device's account
@@ -150,20 +152,36 @@ class MqttEdge:
             self.trouble("storm", storm.device, False)
 
     # -- the MQTT thread ----------------------------------------------------------------------
-    def admit(self, received: Received) -> bool:
-        """True: hand ``received`` to the dispatcher. False: it was refused or ignored here, and
-        already acknowledged."""
-        message = received.message
+    def early(self, message: Message, at: float) -> tuple[bool, str | None]:
+        """Before the payload is read: the broker's counters, and the rate of a device the
+        topic names (a status or health topic, or a room that belongs to a configured device),
+        so a storm's messages cost a topic split and a dict look-up, not a JSON parse.
+        Returns (go on to decode, the device already charged for it)."""
         if self.broker.claims(message.topic):
             self.broker.read(message)
-            return False  # QoS 0: nothing to acknowledge
+            return False, None  # QoS 0: nothing to acknowledge
+        kind, _, rest = message.topic.removeprefix(self.topics.base + "/").partition("/")
+        ident, _, leaf = rest.partition("/")
+        device = ident if kind == "device" and leaf in ("status", "health") else \
+            self.owner.get(ident) if kind == "room" and leaf == "event" else None
+        if device is None:
+            return True, None
+        return self._charge(message, device, device, at), device
+
+    def admit(self, received: Received, charged: str | None = None) -> bool:
+        """True: hand ``received`` to the dispatcher. False: it was refused or ignored here, and
+        already acknowledged. ``charged``: the device :meth:`early` already charged for it."""
+        message = received.message
         try:
             kind, ident = self.topics.parse(message.topic)
         except ProtocolError:
             kind, ident = "", ""  # a plug-in's topic, or one refused below as unreadable
         if kind not in ("event", "status", "health"):
             return self._unreadable(received, UNATTRIBUTED)
-        device = self._device(kind, ident, received)
+        device = charged or self._device(kind, ident, received)
+        source = device or UNATTRIBUTED
+        if charged is None and not self._charge(message, source, device, received.at):
+            return False
         for inp in received.inputs:
             if isinstance(inp, RetainedEvent):
                 self.counters["retained"] += 1
@@ -172,22 +190,6 @@ class MqttEdge:
                             device or inp.device or "unknown", message.topic)
                 self.ack(message)
                 return False
-        source = device or UNATTRIBUTED
-        with self._lock:
-            verdict = self.admission.admit(source, received.at)
-        if not verdict.admitted:
-            if verdict.storm_began:
-                self.counters["storms"] += 1
-                rate, burst = self.admission.rate_per_s, self.admission.burst
-                log.error("device %s sends faster than %g messages/s (beyond a burst of %d): its messages are "
-                          "refused until it keeps to that rate for %g s", source, rate, burst,
-                          self.admission.calm_s)
-                rooms = sorted((self.devices or {}).get(source, ()))
-                self.trouble("storm", source, True, device=device,
-                             detail={"rate_per_s": rate, "burst": burst, "calm_s": self.admission.calm_s,
-                                     **({"rooms": rooms} if rooms else {})})
-            return self._refuse(message, source, "over_rate", f"device {source} sends more than {self.admission.rate_per_s:g} "
-                                f"messages/s: refused until it keeps to that rate for {self.admission.calm_s:g} s")
         if self._unreadable(received, source) is False:
             return False
         try:
@@ -201,6 +203,24 @@ class MqttEdge:
         except ProtocolError as e:
             return self._refuse(message, source, "invalid", str(e))
         return True
+
+    def _charge(self, message: Message, source: str, device: str | None, at: float) -> bool:
+        """Charge ``source``'s bucket for ``message``; False: refused (a storm), acknowledged."""
+        with self._lock:
+            verdict = self.admission.admit(source, at)
+        if verdict.admitted:
+            return True
+        a = self.admission
+        if verdict.storm_began:
+            self.counters["storms"] += 1
+            log.error("device %s sends faster than %g messages/s (beyond a burst of %d): its messages are "
+                      "refused until it keeps to that rate for %g s", source, a.rate_per_s, a.burst, a.calm_s)
+            rooms = sorted((self.devices or {}).get(source, ()))
+            self.trouble("storm", source, True, device=device,
+                         detail={"rate_per_s": a.rate_per_s, "burst": a.burst, "calm_s": a.calm_s,
+                                 **({"rooms": rooms} if rooms else {})})
+        return self._refuse(message, source, "over_rate", f"device {source} sends more than {a.rate_per_s:g} "
+                            f"messages/s: refused until it keeps to that rate for {a.calm_s:g} s")
 
     def _device(self, kind: str, ident: str, received: Received) -> str | None:
         """The device a message of the store's topics comes from (see the module's docstring)."""
