@@ -323,3 +323,20 @@ def test_a_flood_of_one_channels_refusals_cannot_push_another_channels_out_of_th
     finally:
         w.close()
     assert counts == {"http": 10, "mqtt": REJECTED_MAX_ROWS}
+
+
+def test_the_mqtt_edge_section_of_the_security_docs_quotes_the_limits_in_the_code():
+    import importlib
+    import re
+    from tests.helpers import ROOT
+    section = (ROOT / "docs" / "security.md").read_text().split("\n## MQTT edge\n", 1)[1].split("\n## ", 1)[0]
+    quoted = re.findall(r"`([A-Z][A-Z0-9_]+)` = ([0-9][0-9_.,]*)", section)
+    assert len(quoted) >= 7, quoted
+    modules = [importlib.import_module(m) for m in ("hub.domain.admission", "hub.mqtt_edge", "callbell.protocol",
+                                                     "callbell.broker")]
+    wrong = []
+    for name, written in quoted:
+        actual = next((getattr(m, name) for m in modules if hasattr(m, name)), None)
+        if actual is None or float(written.replace(",", "").replace("_", "")) != float(actual):
+            wrong.append(f"{name}: the docs say {written}, the code has {actual}")
+    assert not wrong, wrong
