@@ -39,7 +39,7 @@ from hub.inputs import DeviceEvent, DeviceHealth, DeviceStatus, Received, Retain
 log = logging.getLogger("callbell.hub.mqtt")
 
 #: Source of a refused message no device can be named for (a topic the hub cannot parse).
-UNATTRIBUTED = "unattributed"
+UNATTRIBUTED = "(unattributed)"  # not an id: never a device topic
 
 #: Mosquitto's count of messages it dropped since it started (a client's queue past
 #: ``max_queued_messages``, or its in-flight limit), and of the messages it holds. Published

@@ -389,7 +389,7 @@ def test_ten_thousand_fuzzed_messages_leave_the_hub_serving(hub_process, broker,
     # Recorded per device and minute: the first few in full, the rest of the minute as one
     # row with a count (so the flood cannot push older evidence out of the table).
     grown = latest_rejection(api) - before
-    sources = {"pi-a", "pi-b", "unattributed", *(d for d in ("Bad Device", "x" * 70))}
+    sources = {"pi-a", "pi-b", "(unattributed)", *(d for d in ("Bad Device", "x" * 70))}
     assert 0 < grown <= len(sources) * 6 + 10, grown
     # Each recorded refusal is also announced on hub/rejected (QoS 0, so allow for a few lost).
     wait_until(lambda: len(notices.of(topics.hub_rejected)) >= grown * 0.9, timeout=10,
