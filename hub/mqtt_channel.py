@@ -54,6 +54,7 @@ class MqttChannel:
             subscriptions=subscriptions,
             on_message=self._message,
             on_connected=self._connected,
+            on_disconnected=lambda: dispatcher.broker_state(False),  # a trouble if it lasts
             manual_ack=True,
         )
         dispatcher.acknowledge = self.link.ack  # only after the press is stored
@@ -65,6 +66,7 @@ class MqttChannel:
 
     def start(self) -> None:
         self.edge.start()
+        self.dispatcher.broker_state(False)  # until connected: a broker not there at start is a trouble too
         self.link.start()
 
     def stop(self) -> None:
@@ -90,6 +92,7 @@ class MqttChannel:
             self.dispatcher.clear_trouble(kind, key)
 
     def _connected(self, session_present: bool) -> None:
+        self.dispatcher.broker_state(True)
         self.link.publish(self.topics.hub_status, ONLINE.encode(), qos=1, retain=True)
         for room, lamp in self.dispatcher.lamps().items():
             self.link.publish(self.topics.lamp(room), lamp.to_json(), qos=1, retain=True)
