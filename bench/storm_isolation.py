@@ -96,9 +96,11 @@ def storm_facts(db: Path, room: str) -> dict:
         calls = [c for (c,) in q("SELECT id FROM calls WHERE room = ?", room)]
         worked = q("SELECT COUNT(*) FROM inbox WHERE device = ?", STORM_DEVICE)[0][0]
         alerts: dict[str, int] = {}
+        by_calls: dict[str, int] = {}  # of them, alerts of the storm room's calls (their ladder)
         marks = ",".join("?" * len(calls)) or "NULL"
         for (who,) in q(f"SELECT actor FROM events WHERE kind = 'alerted' AND call IN ({marks})", *calls):
             alerts[who] = alerts.get(who, 0) + 1
+            by_calls[who] = by_calls.get(who, 0) + 1
         storms = [json.loads(d) for (d,) in q("SELECT detail FROM events WHERE kind = 'trouble_opened'")]
         storms = [s for s in storms if s.get("kind") == "storm"]
         ids = {s["trouble"] for s in storms}
@@ -109,6 +111,7 @@ def storm_facts(db: Path, room: str) -> dict:
     finally:
         conn.close()
     return {"calls": len(calls), "worked": worked, "storm_troubles": len(storms), "alerts": alerts,
+            "alerts_of_calls": by_calls,
             "rejected_rows": rows, "rejected_counted": counted}
 
 
@@ -128,7 +131,8 @@ def report(r: dict) -> str:
               f"storm: {s['sent']} events sent in {s['seconds']:g} s; {s['worked']} worked, the rest refused at the "
               f"edge; {s['calls']} call(s); {s['storm_troubles']} storm trouble(s); "
               f"{s['rejected_rows']} rejected row(s) counting {s['rejected_counted']}",
-              f"alerts from the storm per person: {s['alerts'] or 'none'}",
+              f"alerts from the storm per person: {s['alerts'] or 'none'} (of them, its calls' ladder: "
+              f"{s['alerts_of_calls'] or 'none'}; the rest its storm trouble)",
               f"dispatcher backlog empty {s['caught_up_s']:.2f} s after the storm ended",
               f"timed presses during the storm: {r['stormy_within_storm']} (of {r['stormy']['n']})",
               f"press p99 during the storm / quiet = {r['p99_ratio']:.2f}×"]
