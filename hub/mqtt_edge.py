@@ -118,7 +118,7 @@ class MqttEdge:
         #: Since start, for /metrics: messages refused (over a device's rate, or invalid),
         #: retained events ignored, storms begun.
         self.counters = {"over_rate": 0, "refused": 0, "retained": 0, "storms": 0}
-        #: (device or "unattributed", "over_rate" | "invalid") → messages refused here.
+        #: (device or UNATTRIBUTED, "over_rate" | "invalid") → messages refused here.
         self.refused_by_device: dict[tuple[str, str], int] = {}
 
     # -- life cycle ---------------------------------------------------------------------------
@@ -162,7 +162,7 @@ class MqttEdge:
             return False, None  # QoS 0: nothing to acknowledge
         kind, _, rest = message.topic.removeprefix(self.topics.base + "/").partition("/")
         ident, _, leaf = rest.partition("/")
-        device = ident if kind == "device" and leaf in ("status", "health") else \
+        device = self._named(ident) if kind == "device" and leaf in ("status", "health") else \
             self.owner.get(ident) if kind == "room" and leaf == "event" else None
         if device is None:
             return True, None
@@ -225,7 +225,7 @@ class MqttEdge:
     def _device(self, kind: str, ident: str, received: Received) -> str | None:
         """The device a message of the store's topics comes from (see the module's docstring)."""
         if kind in ("status", "health"):
-            return ident
+            return self._named(ident)
         if ident in self.owner:
             return self.owner[ident]
         if self.devices is None:
@@ -233,6 +233,13 @@ class MqttEdge:
                 if isinstance(inp, DeviceEvent):
                     return inp.event.device
         return None
+
+    def _named(self, ident: str) -> str | None:
+        """The device a status or health topic names: one of the store's (any valid id in a
+        store without [[devices]]); an invented name gets no bucket of its own."""
+        if self.devices is not None:
+            return ident if ident in self.devices else None
+        return ident if ID_PATTERN.match(ident) else None
 
     def _unreadable(self, received: Received, source: str) -> bool:
         """Refuse a message of the store's topics that could not be read; True otherwise."""
