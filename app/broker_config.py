@@ -7,8 +7,8 @@
 - ``passwd``: one account per device (``device-{id}``) and one for the hub
   (``callbell-hub``), each password hashed as Mosquitto's PBKDF2-SHA512 (``$7$``);
 - ``acl``: the hub may do anything under its store's topics; a device may publish only its
-  own rooms' events and its own status and health, and read only its own rooms' lamps and
-  the hub's status and rejections (docs/security.md has the table);
+  own rooms' events and its own status and health, and read only its own rooms' lamps, the
+  hub's status and its own rejections (``device/{id}/rejected``) (docs/security.md has the table);
 - ``hub.env``: the hub's broker URL with its password (``CALLBELL_MQTT_URL``, read by
   ``callbell hub``);
 - ``devices/{id}.toml``: a freshly generated device's ``device.toml``, the only place its
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from callbell.broker import MAX_QUEUED_MESSAGES, PERSISTENT_CLIENT_EXPIRATION
+from callbell.broker import MAX_QUEUED_MESSAGES, PERSISTENT_CLIENT_EXPIRATION, SYS_INTERVAL_S
 from callbell.protocol import Topics
 from callbell.broker_files import (DEFAULT_BROKER_USER, DEFAULT_DATA_DIR, DEFAULT_DEVICE_CA, FILE_MODES, LOCAL_PORT,
                                    TLS_PORT, PasswordFile, Written, make_certs, new_password, password_in,
@@ -141,6 +141,9 @@ def mosquitto_conf(plan: BrokerPlan, store_id: str) -> str:
         f"# over a busy weekend would lose presses. {MAX_QUEUED_MESSAGES} covers days of a store.",
         f"max_queued_messages {MAX_QUEUED_MESSAGES}",
         "set_tcp_nodelay true",
+        "# Past it messages are dropped without a word to their sender; the hub watches this",
+        "# broker's $SYS count of them and raises a 'broker_dropping' trouble when it moves.",
+        f"sys_interval {SYS_INTERVAL_S}",
         "",
         "# Started as root, Mosquitto reads the listeners' keys, then runs as this user, which",
         "# must be able to read passwd, acl and server.key and write persistence_location.",
@@ -167,6 +170,9 @@ def acl_text(config, extra: str = "") -> str:
         f"user {HUB_USER}",
         f"topic readwrite {t.base}/#",
         f"topic readwrite {config.home_assistant.discovery_prefix}/#",
+        "# The broker's counts of dropped and held messages (hub.mqtt_edge.BrokerWatch).",
+        "topic read $SYS/broker/publish/messages/dropped",
+        "topic read $SYS/broker/store/messages/count",
     ]
     from hub.third_party_buttons import Button
     lines += [f"topic read {topic}" for topic in dict.fromkeys(Button.from_config(b).topic for b in config.buttons)]
@@ -180,7 +186,7 @@ def acl_text(config, extra: str = "") -> str:
             f"topic write {t.device_status(d.id)}",
             f"topic write {t.device_health(d.id)}",
             f"topic read {t.hub_status}",
-            f"topic read {t.hub_rejected}",
+            f"topic read {t.device_rejected(d.id)}",  # its own refusals only (issue 28)
             "",
         ]
     if extra.strip():

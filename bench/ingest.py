@@ -96,7 +96,7 @@ class ReadOnlyDB:
             conn.close()
 
     def stored(self, prefix: str) -> int:
-        return self.query("SELECT COUNT(*) FROM inbox WHERE id LIKE ?", prefix + "%")[0][0]
+        return self.query("SELECT COUNT(*) FROM inbox WHERE id LIKE ?", "%-" + prefix + "%")[0][0]
 
 
 class Sampler(threading.Thread):
@@ -189,8 +189,8 @@ def run_rate(rate: float, seconds: float, rooms: list[str], devices: list[Client
     wall = (t_done or time.monotonic()) - t_start
     time.sleep(0.3)
     stored = db.stored(prefix)
-    distinct = db.query("SELECT COUNT(DISTINCT id) FROM inbox WHERE id LIKE ?", prefix + "%")[0][0]
-    no_effect = db.query("SELECT COUNT(*) FROM inbox WHERE id LIKE ? AND outcome = 'no effect'", prefix + "%")[0][0]
+    distinct = db.query("SELECT COUNT(DISTINCT id) FROM inbox WHERE id LIKE ?", "%-" + prefix + "%")[0][0]
+    no_effect = db.query("SELECT COUNT(*) FROM inbox WHERE id LIKE ? AND outcome = 'no effect'", "%-" + prefix + "%")[0][0]
     calls_new = db.query("SELECT COUNT(*) FROM calls")[0][0] - calls_before
     ingest_rate = stored / wall if wall > 0 else float("nan")
     behind_s = (t_done - t_sent) if t_done else float("inf")

@@ -48,11 +48,11 @@ def press_transactions(folder: Path, synchronous: str, n: int) -> tuple[list[flo
         now = time.time()
         t0 = time.perf_counter()
         w.begin()
-        w.seen(f"ev-{i}")
+        w.seen("pi", f"pi-ev-{i}")
         transitions = floor.press("room-1", "help", now, now, "device", None)
         for t in transitions:
             w.append(t, now)
-        w.remember(f"ev-{i}", "pi", "room-1", "call", now, 0, "pressed")
+        w.remember(f"pi-ev-{i}", "pi", "room-1", "call", now, 0, "pressed")
         for call in floor.take_changed():
             w.save_call(call, 0)
         t1 = time.perf_counter()

@@ -13,7 +13,8 @@ running; it is still the real Mosquitto, with the durability settings a store ne
   (firmware/outbox.py, LINGER_S);
 - ``max_queued_messages`` raised: the default (1000) drops messages for an offline client
   silently;
-- ``set_tcp_nodelay``: no Nagle delay on the broker's side either.
+- ``set_tcp_nodelay``: no Nagle delay on the broker's side either;
+- ``sys_interval``: the ``$SYS`` counters the hub watches for dropped messages.
 """
 from __future__ import annotations
 
@@ -34,6 +35,11 @@ log = logging.getLogger("callbell.broker")
 #: QoS 1 messages queued per offline client before Mosquitto drops. A store day is a few
 #: thousand presses; 100 000 covers a hub that is down for days.
 MAX_QUEUED_MESSAGES = 100_000
+
+#: Seconds between Mosquitto's ``$SYS`` counters (only changed ones are sent). The hub watches
+#: the dropped-message count (hub.mqtt_edge.BrokerWatch): a queue that overflows is reported
+#: within this. Mosquitto's default, stated so the bound is ours.
+SYS_INTERVAL_S = 10
 
 #: Seconds between Mosquitto's saves of its queues to disk. Devices resend what the broker
 #: acknowledged within their linger (15 s), which must stay well above this.
@@ -191,6 +197,7 @@ class Broker:
             "autosave_on_changes false",
             f"autosave_interval {AUTOSAVE_S}",
             f"max_queued_messages {MAX_QUEUED_MESSAGES}",
+            f"sys_interval {SYS_INTERVAL_S}",
             f"persistent_client_expiration {PERSISTENT_CLIENT_EXPIRATION}",
             "set_tcp_nodelay true",
             f"user {getpass.getuser()}",

@@ -28,16 +28,17 @@ from urllib.parse import parse_qs, unquote, urlparse
 #: paho, imported by the first MqttLink (_import_paho): what reads a config or a message
 #: (BrokerAddress, Message) needs no MQTT client, and ``callbell check`` answers in well under
 #: a second without it.
-paho = PacketTypes = Properties = None
+paho = PacketTypes = Properties = SubscribeOptions = None
 
 
 def _import_paho() -> None:
-    global paho, PacketTypes, Properties
+    global paho, PacketTypes, Properties, SubscribeOptions
     if paho is None:
         import paho.mqtt.client as client
         from paho.mqtt.packettypes import PacketTypes as packet_types
         from paho.mqtt.properties import Properties as properties
-        paho, PacketTypes, Properties = client, packet_types, properties
+        from paho.mqtt.subscribeoptions import SubscribeOptions as subscribe_options
+        paho, PacketTypes, Properties, SubscribeOptions = client, packet_types, properties, subscribe_options
 
 log = logging.getLogger("callbell.mqtt")
 
@@ -110,6 +111,8 @@ class MqttLink:
     """One client connection to the broker, kept up for the life of the program.
 
     Callbacks run on paho's network thread; keep them short (hand work to a queue).
+    ``subscriptions`` are ``(topic, qos)``, or ``(topic, qos, True)`` to keep the retain flag of
+    live messages (MQTT 5 Retain As Published).
 
         link = MqttLink("mqtt://localhost:1883", "hub-store-1",
                         will=(topics.hub_status, b"offline"),
@@ -127,7 +130,7 @@ class MqttLink:
         client_id: str,
         *,
         will: tuple[str, bytes] | None = None,
-        subscriptions: list[tuple[str, int]] | tuple = (),
+        subscriptions: list[tuple] | tuple = (),
         on_message: Callable[[Message], None] | None = None,
         on_connected: Callable[[bool], None] | None = None,
         on_disconnected: Callable[[], None] | None = None,
@@ -249,8 +252,13 @@ class MqttLink:
         if self._ever_connected:
             self.reconnects += 1
         self._ever_connected = True
-        for topic, qos in self._subscriptions:
-            client.subscribe(topic, qos=qos)
+        for topic, qos, *options in self._subscriptions:
+            if options and options[0] and self.address.mqtt5:
+                # Retain As Published: a live message keeps its retain flag (by default the
+                # broker clears it), so a receiver can tell a retained publication from a fresh one.
+                client.subscribe(topic, options=SubscribeOptions(qos=qos, retainAsPublished=True))
+            else:
+                client.subscribe(topic, qos=qos)
         self._connected.set()
         log.info("connected to %s as %s (session %s)", self.address, self.client_id,
                  "resumed" if flags.session_present else "new")

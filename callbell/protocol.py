@@ -47,9 +47,19 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 #: An event id is unique per event and at most this long (docs/spec/PROTOCOL.md).
 MAX_EVENT_ID_LENGTH = 64
 
-#: A press older than this is not a press any more but corrupt data: a device clock that
-#: ran for a year without reaching the hub. One year, in milliseconds.
-MAX_AGE_MS = 366 * 24 * 3600 * 1000
+#: Longest a device's outbox keeps an unsent event, seconds (firmware/outbox.py drops older
+#: ones, logged and counted). A week, like the sessions and EVENT_EXPIRY_S: a press that could
+#: not be sent for a week is history, not a call for help.
+OUTBOX_MAX_AGE_S = 7 * 24 * 3600
+
+#: Largest ``age_ms`` the hub accepts, milliseconds: the outbox's maximum age. An older press
+#: cannot come from a Callbell device; accepted, it would land in a past week as ``missed``
+#: and in that week's statistics (issue 28: a device could backdate by a year).
+MAX_AGE_MS = OUTBOX_MAX_AGE_S * 1000
+
+#: Characters of a device id that begin each of its event ids (then "-"): ids stay within
+#: MAX_EVENT_ID_LENGTH with the outbox's token and a sequence of up to 18 digits.
+EVENT_ID_DEVICE_CHARS = 40
 
 #: MQTT 5 Message Expiry Interval a Callbell device sets on every event, seconds, and declares
 #: in the event's ``expiry_s`` field (an additive part of contract v1). The broker counts it
@@ -85,6 +95,26 @@ def held_at_broker_s(declared_expiry_s: int | None, remaining_expiry_s: int | No
     # true hold time lies within 1 s either side of this: a fresh message that crossed a
     # second boundary reads as 1 s, one held 1.9 s as 1 or 2. Unbiased, error < 1 s.
     return float(declared_expiry_s - remaining_expiry_s)
+
+
+def event_id_prefix(device: str) -> str:
+    """What every event id made by ``device`` begins with: its id (the first
+    EVENT_ID_DEVICE_CHARS characters of a longer one) and "-".
+
+    >>> event_id_prefix("pi-a")
+    'pi-a-'
+    """
+    return device[:EVENT_ID_DEVICE_CHARS] + "-"
+
+
+def make_event_id(device: str, token: str, seq: int) -> str:
+    """An event id as a Callbell device makes it: ``{device}-{token}-{seq:06d}``, where token
+    is the outbox's own (a wiped outbox starts a new run) and seq counts its events.
+
+    >>> make_event_id("pi-a", "7f3c", 123)
+    'pi-a-7f3c-000123'
+    """
+    return f"{event_id_prefix(device)}{token}-{seq:06d}"
 
 
 def check_id(value: object, what: str) -> str:
@@ -123,6 +153,10 @@ class Topics:
     def device_health(self, device: str) -> str:
         return f"{self.base}/device/{device}/health"
 
+    def device_rejected(self, device: str) -> str:
+        """Hub → that device only (its account may read no other): the refusals of its messages."""
+        return f"{self.base}/device/{device}/rejected"
+
     @property
     def hub_status(self) -> str:
         return f"{self.base}/hub/status"
@@ -157,8 +191,8 @@ class Topics:
     def parse(self, topic: str) -> tuple[str, str]:
         """Split a topic of this store into (kind, id).
 
-        kind is one of ``event``, ``lamp``, ``waiting``, ``status``, ``health``, ``location``, ``call``,
-        ``hub-status``, ``hub-rejected``. Raises ProtocolError for anything else.
+        kind is one of ``event``, ``lamp``, ``waiting``, ``status``, ``health``, ``rejected``,
+        ``location``, ``call``, ``hub-status``, ``hub-rejected``. Raises ProtocolError for anything else.
         """
         base = self.base + "/"
         if not topic.startswith(base):
@@ -176,6 +210,7 @@ class Topics:
                 ("room", "waiting"): "waiting",
                 ("device", "status"): "status",
                 ("device", "health"): "health",
+                ("device", "rejected"): "rejected",
                 ("associate", "location"): "location",
             }
             kind = kinds.get((scope, leaf))
@@ -312,7 +347,8 @@ class Event:
             raise ProtocolError(f"event field 'type' must be one of {', '.join(EVENT_TYPES)}, got {kind!r:.40}")
         age_ms = _number(data, "age_ms", "event")
         if not 0 <= age_ms <= MAX_AGE_MS:
-            raise ProtocolError(f"event field 'age_ms' must be between 0 and {MAX_AGE_MS}, got {age_ms:g}")
+            raise ProtocolError(f"event field 'age_ms' must be between 0 and {MAX_AGE_MS} (a device's outbox "
+                                f"keeps an event at most {OUTBOX_MAX_AGE_S // 86400} days), got {age_ms:g}")
         at = _number(data, "at", "event", required=False)
         reason = data.get("reason")
         if kind == "call":
@@ -325,8 +361,14 @@ class Event:
                 raise ProtocolError(f"event field 'badge' is only allowed on a presence event, not on {kind!r}")
             _text(badge, "event field 'badge'")
         expiry = data.get("expiry_s")
-        if expiry is not None and (isinstance(expiry, bool) or not isinstance(expiry, int) or not 1 <= expiry <= 2**32 - 1):
-            raise ProtocolError("event field 'expiry_s' must be a whole number of seconds (1 to 4294967295)")
+        if expiry is not None and (isinstance(expiry, bool) or not isinstance(expiry, int)
+                                   or not 1 <= expiry <= EVENT_EXPIRY_S):
+            # Above a week, a sender could claim a long wait at the broker and so backdate.
+            raise ProtocolError(f"event field 'expiry_s' must be a whole number of seconds (1 to {EVENT_EXPIRY_S})")
+        if not ident.startswith(event_id_prefix(device)):
+            # Ids are de-duplicated per device; one made by another device is a forgery.
+            raise ProtocolError(f"event field 'id' must begin with its device's id "
+                                f"{event_id_prefix(device)!r}, got {ident!r:.80}")
         return cls(id=ident, device=device, type=kind, age_ms=age_ms, reason=reason, at=at, badge=badge,
                    expiry_s=expiry)
 
@@ -419,6 +461,8 @@ class Rejection:
     topic: str
     reason: str
     excerpt: str = field(default="")
+    #: The device whose message it was, when known: it is told on ``device/{device}/rejected``.
+    device: str | None = None
 
     #: How much of the offending payload to echo back: enough to recognise it, not to amplify.
     EXCERPT_CHARS = 200

@@ -27,7 +27,8 @@ from typing import Callable
 from callbell import __version__
 from callbell.clock import Clock, SystemClock
 from callbell.mqtt import Message, MqttLink
-from callbell.protocol import EVENT_EXPIRY_S, OFFLINE, ONLINE, Event, LampState, ProtocolError, Topics
+from callbell.protocol import (EVENT_EXPIRY_S, MAX_AGE_MS, OFFLINE, ONLINE, Event, LampState, ProtocolError,
+                               Topics)
 from callbell.systemd_notify import SystemdNotify
 from firmware.config import DeviceConfig
 from firmware.outbox import Outbox, OutboxFull, Pending
@@ -87,7 +88,7 @@ class Device:
             broker_url or d.broker,
             f"callbell-device-{d.id}",
             will=(self.topics.device_status(d.id), OFFLINE.encode()),
-            subscriptions=[(self.topics.hub_status, 1), (self.topics.hub_rejected, 0)]
+            subscriptions=[(self.topics.hub_status, 1), (self.topics.device_rejected(d.id), 0)]
                           + [(self.topics.lamp(r), 1) for r in self.rooms],
             on_message=self._message,
             on_connected=self._connected,
@@ -142,8 +143,14 @@ class Device:
             if entry.seq in self._queued:
                 return
             self._queued.add(entry.seq)
+        age_ms = entry.age_ms(self.clock, self.outbox.boot)
+        if age_ms > MAX_AGE_MS:  # the hub would refuse it: a week unsent is history, not a call
+            self.outbox.expire(entry, age_ms)
+            with self._lock:
+                self._queued.discard(entry.seq)
+            return
         event = Event(id=entry.id, device=self.id, type=entry.type, reason=entry.reason,
-                      age_ms=entry.age_ms(self.clock, self.outbox.boot), at=round(entry.wall, 3),
+                      age_ms=age_ms, at=round(entry.wall, 3),
                       badge=entry.badge, expiry_s=EVENT_EXPIRY_S)
         mid = self.link.publish(self.topics.event(entry.room), event.to_json(), qos=1,
                                 expiry_s=EVENT_EXPIRY_S)
@@ -210,7 +217,7 @@ class Device:
                     # lost the hub's session, events sent before that went nowhere: send again
                     # whatever is still lingering in the outbox.
                     self._flush()
-            elif kind == "hub-rejected":
+            elif kind == "rejected" and ident == self.id:  # the hub tells each device its own
                 self._refused(msg.payload)
             elif kind == "lamp" and ident in self.rooms:
                 self._last_hub_contact = self.clock.time()
@@ -252,6 +259,7 @@ class Device:
             "uptime_s": round(self.clock.monotonic() - self._started, 1),
             "outbox": len(self.outbox),
             "outbox_refused": self.outbox.refused,
+            "outbox_expired": self.outbox.expired,
             "version": __version__,
             "temperature_c": cpu_temperature_c(),
             "last_hub_contact_s": None if self._last_hub_contact is None else round(now - self._last_hub_contact, 1),

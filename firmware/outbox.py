@@ -11,6 +11,10 @@ Age of a press (``age_ms`` on the wire) is computed at publish time:
   until NTP syncs — document: keep NTP on; a reboot delay itself is counted correctly once NTP
   has synced, and an unsynced clock makes a press look younger, never older).
 
+An event older than ``OUTBOX_MAX_AGE_S`` (callbell.protocol: a week) is not sent but dropped,
+logged and counted (``outbox_expired`` in the health message): the hub refuses a press older
+than that, since it could only land in a past week's statistics as a missed call.
+
 When full (``limit`` events), the newest event is refused and logged, the oldest kept: the
 oldest are real calls still unserved, while a flood of new ones comes from a stuck button.
 
@@ -29,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from callbell.clock import Clock
+from callbell.protocol import OUTBOX_MAX_AGE_S, make_event_id
 
 log = logging.getLogger("callbell.device.outbox")
 
@@ -102,6 +107,7 @@ class Outbox:
         else:
             self._token = row[0]
         self.refused = 0
+        self.expired = 0  # events dropped unsent for being older than OUTBOX_MAX_AGE_S
 
     def add(self, room: str, type: str, reason: str | None = None, badge: str | None = None,
             mono: float | None = None, wall: float | None = None) -> Pending:
@@ -120,7 +126,7 @@ class Outbox:
                 "INSERT INTO outbox (room, type, reason, badge, mono, wall, boot) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (room, type, reason, badge, mono, wall, self.boot))
             seq = cur.lastrowid
-            event_id = f"{self.device}-{self._token}-{seq:06d}"[-64:]
+            event_id = make_event_id(self.device, self._token, seq)
             self._db.execute("UPDATE outbox SET id = ? WHERE seq = ?", (event_id, seq))
             self._db.execute("COMMIT")
         return Pending(seq, event_id, room, type, reason, badge, mono, wall, self.boot)
@@ -138,6 +144,14 @@ class Outbox:
             rows = self._db.execute("SELECT seq, id, room, type, reason, badge, mono, wall, boot "
                                     "FROM outbox ORDER BY seq").fetchall()
         return [Pending(*r) for r in rows]
+
+    def expire(self, entry: Pending, age_ms: int) -> None:
+        """Drop ``entry`` unsent: it is older than OUTBOX_MAX_AGE_S (``age_ms``, milliseconds)."""
+        with self._lock:
+            self._db.execute("DELETE FROM outbox WHERE seq = ?", (entry.seq,))
+        self.expired += 1
+        log.error("dropped %s (%s in %s) unsent: it is %.1f days old, and the hub refuses presses older than "
+                  "%d days", entry.id, entry.type, entry.room, age_ms / 86_400_000, OUTBOX_MAX_AGE_S // 86400)
 
     def delivered(self, seq: int) -> None:
         """The broker acknowledged it: it leaves after the linger (see :meth:`sweep`)."""

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, 
 from callbell.protocol import DEFAULT_PREFIX, ID_PATTERN
 from callbell.settings import Problems, load_toml
 from hub.domain import associates as staff
+from hub.domain.admission import DEVICE_BURST, DEVICE_RATE_PER_S
 from hub.domain.call import DEFAULT_EXPIRY_S, DEFAULT_HANDLING_LIMIT_S, DEFAULT_STANDARD_S, Room, Timing
 from hub.domain.escalation import DEFAULT_REACK_S, DEFAULT_RECEIPT_S, Ladder, Step
 from hub.domain.layout import Layout, LayoutError, Point, Spot, Walkway
@@ -66,6 +67,11 @@ class MqttSection(Strict):
     embedded_port: int = Field(1883, ge=1, le=65535, description="Port of the embedded broker")
     embedded_host: str = Field("127.0.0.1", description="Address the embedded broker listens on. "
                                "It allows anonymous clients: keep it on 127.0.0.1 unless the LAN is trusted.")
+    device_rate_per_s: float = Field(DEVICE_RATE_PER_S, gt=0, description="Messages a second each device may "
+                                     "send, sustained; past it (and its burst) the device is storming: its messages "
+                                     "are refused until it calms down, and a 'storm' trouble is raised")
+    device_burst: int = Field(DEVICE_BURST, ge=1, description="Messages a device may send at once above its rate "
+                              "(an outbox sent again after a time offline)")
 
     @field_validator("url")
     @classmethod

@@ -40,7 +40,8 @@ from typing import Callable, Collection, Iterable, Mapping, Protocol
 
 from callbell.clock import Clock
 from callbell.mqtt import Message
-from callbell.protocol import Event, LampState, Location, ProtocolError, Rejection, Topics, check_device
+from callbell.protocol import (ID_PATTERN, Event, LampState, Location, ProtocolError, Rejection, Topics,
+                               check_device)
 from hub.domain import rollup
 from hub.domain.associates import DEFAULT_PRESENCE_S, Associate, Roster
 from hub.domain.call import DomainError, Floor, Room, Timing, Transition
@@ -674,7 +675,8 @@ class Dispatcher:
         log.warning("rejected %s %s%s: %s", channel, topic, f" from {source}" if source else "", reason)
         self._writer.reject(at, channel, topic, reason, excerpt, source, count)
         if channel != "http":  # devices (hub/rejected) and pages have no use for a refused HTTP request
-            batch.rejected.append(Rejection(topic, reason, excerpt))
+            device = source if channel == "mqtt" and source and ID_PATTERN.match(source) else None
+            batch.rejected.append(Rejection(topic, reason, excerpt, device))
 
     # -- MQTT inputs ------------------------------------------------------------------------
     def _on_message(self, item: Received, batch: Batch) -> None:
@@ -685,6 +687,7 @@ class Dispatcher:
                 r = inp.rejection
                 self._rejection(inp.channel, r.topic, r.reason, r.excerpt, item.at, batch)
                 continue
+            device = inp.event.device if isinstance(inp, DeviceEvent) else getattr(inp, "device", None)
             try:
                 if isinstance(inp, DeviceEvent):
                     self._on_event(inp.room, inp.event, inp.sent_at, batch, configured=inp.configured)
@@ -705,7 +708,8 @@ class Dispatcher:
             except (ProtocolError, DomainError) as e:  # e.g. a device not allowed in that room
                 channel = "buttons" if isinstance(inp, DeviceEvent) and inp.configured else "mqtt"
                 r = Rejection.of(msg.topic, e.message if isinstance(e, DomainError) else str(e), msg.payload)
-                self._rejection(channel, r.topic, r.reason, r.excerpt, item.at, batch)
+                self._rejection(channel, r.topic, r.reason, r.excerpt, item.at, batch,
+                                device if channel == "mqtt" else None)
 
     def _on_event(self, room: str, ev: Event, received_at: float, batch: Batch, *,
                   configured: bool = False) -> None:
@@ -717,9 +721,9 @@ class Dispatcher:
             check_device(ev.device, room, self.devices)
         self.counters["received"] += 1
         w = self._writer
-        if w.seen(ev.id):
+        if w.seen(ev.device, ev.id):
             self.counters["duplicates"] += 1
-            log.debug("duplicate event %s ignored", ev.id)
+            log.debug("duplicate event %s of %s ignored", ev.id, ev.device)
             return
         pressed_at = received_at - ev.age_ms / 1000.0
         now = self.clock.time()

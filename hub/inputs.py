@@ -60,7 +60,15 @@ class Unreadable:
     rejection: Rejection
 
 
-Input = Union[DeviceEvent, DeviceStatus, DeviceHealth, LocationFix, Unreadable]
+@dataclass(frozen=True)
+class RetainedEvent:
+    """A room event the broker kept with the retain flag and replays at every subscribe: not a
+    press now (a Callbell device never retains one). Ignored, with one log line (hub.mqtt_edge)."""
+    room: str
+    device: str | None  # as the payload names it, if it can be read
+
+
+Input = Union[DeviceEvent, DeviceStatus, DeviceHealth, LocationFix, Unreadable, RetainedEvent]
 
 
 @dataclass
@@ -91,6 +99,8 @@ class Decoder:
     def _ours(self, message: Message, at: float) -> tuple[Input, ...]:
         try:
             kind, ident = self.topics.parse(message.topic)
+            if kind == "event" and message.retain:
+                return (RetainedEvent(ident, _device_named(message.payload)),)
             if kind == "event":
                 ev = Event.from_json(message.payload)
                 return (DeviceEvent(ident, ev, at - held_at_broker_s(ev.expiry_s, message.expiry_s)),)
@@ -103,3 +113,11 @@ class Decoder:
             return ()  # our own publications (lamps, hub status) are not inputs
         except ProtocolError as e:
             return (Unreadable("mqtt", Rejection.of(message.topic, str(e), message.payload)),)
+
+
+def _device_named(payload: bytes) -> str | None:
+    """The ``device`` a payload names, if it is a readable event (for a log line only)."""
+    try:
+        return Event.from_json(payload).device
+    except ProtocolError:
+        return None

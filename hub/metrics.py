@@ -13,7 +13,13 @@ What is measured, and where:
   ``callbell_stream_to_all_pages_seconds``, per message until the last page had it): from the
   dispatcher showing a change to its bytes being handed to a page's connection — measured by
   the SSE stream on the HTTP event loop (``StreamChannel.on_page``, ``on_all_pages``);
-- messages and requests rejected since start, by channel (``callbell_rejected_total``);
+- messages and requests rejected since start, by channel (``callbell_rejected_total``; floods
+  are counted when their minute's summary is recorded);
+- MQTT messages refused at the edge at once, by device and why (``callbell_mqtt_refused_total``:
+  ``over_rate`` for a storming device, ``invalid``), storms begun (``callbell_storms_total``),
+  retained events ignored (``callbell_mqtt_retained_ignored_total``), and the broker's own
+  dropped and stored counts from ``$SYS`` (``callbell_broker_dropped_messages``,
+  ``callbell_broker_stored_messages``) — hub.mqtt_edge;
 - devices online and offline, and each device's outbox (events it still has to send) from its
   last health message — read from the store when scraped.
 """
@@ -83,6 +89,11 @@ class Metrics:
         dispatcher.on_lamp_latency = self.latency.observe
         self.to_page = Histogram(FANOUT_BUCKETS_S)
         self.to_all_pages = Histogram(FANOUT_BUCKETS_S)
+        self.edge = None  # hub.mqtt_edge.MqttEdge, once watched
+
+    def watch_edge(self, edge) -> None:
+        """Count what the MQTT edge (hub.mqtt_edge.MqttEdge) refuses and ignores."""
+        self.edge = edge
 
     def watch_stream(self, stream) -> None:
         """Measure the fan-out of ``stream`` (a hub.stream.StreamChannel)."""
@@ -130,6 +141,22 @@ class Metrics:
             out += [f"# HELP {name} {text}", f"# TYPE {name} histogram"] + hist.lines(name)
         family("callbell_rejected_total", "counter", "Messages and requests rejected since the hub started, by channel.",
                [({"channel": c}, n) for c, n in rejected])
+        if self.edge is not None:
+            e = self.edge
+            refused = sorted(e.refused_by_device.copy().items())  # copy(): atomic against the MQTT thread
+            family("callbell_mqtt_refused_total", "counter", "MQTT messages refused at the edge since the hub "
+                   "started, by device and why (over_rate: the device is storming; invalid).",
+                   [({"device": dev, "why": why}, n) for (dev, why), n in refused])
+            family("callbell_storms_total", "counter", "Storms begun since the hub started (a device over its rate).",
+                   [({}, e.counters["storms"])])
+            family("callbell_mqtt_retained_ignored_total", "counter", "Retained room events ignored.",
+                   [({}, e.counters["retained"])])
+            b = e.broker
+            family("callbell_broker_dropped_messages", "gauge", "Messages the broker dropped since it started "
+                   "($SYS/broker/publish/messages/dropped; a queue past max_queued_messages).",
+                   [({}, b.dropped)] if b.dropped is not None else [])
+            family("callbell_broker_stored_messages", "gauge", "Messages the broker holds "
+                   "($SYS/broker/store/messages/count).", [({}, b.stored)] if b.stored is not None else [])
         family("callbell_mqtt_events_total", "counter", "Button events received since the hub started.",
                [({"outcome": "accepted"}, d.counters["received"] - d.counters["duplicates"]),
                 ({"outcome": "duplicate"}, d.counters["duplicates"])])

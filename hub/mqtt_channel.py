@@ -10,7 +10,9 @@ from zoneinfo import ZoneInfo
 from callbell.mqtt import Message, MqttLink
 from callbell.protocol import OFFLINE, ONLINE, Topics
 from hub.dispatcher import Batch, Dispatcher
+from hub.domain.admission import Admission
 from hub.inputs import Decoder
+from hub.mqtt_edge import MqttEdge
 from hub.plugins import Plugin
 from hub.views import call_object
 
@@ -22,25 +24,29 @@ class MqttChannel:
 
     Subscribes (QoS 1, persistent session, manual acknowledgement) to room events, device
     status and health, the associates' location feed, and the topics the plug-ins read;
-    decodes each message into typed inputs here, on the MQTT thread (hub.inputs), and hands
-    them to the dispatcher, which acknowledges the message once what it caused is stored.
+    decodes each message into typed inputs here, on the MQTT thread (hub.inputs), passes them
+    through the edge (hub.mqtt_edge: each device's rate, what the config alone refuses) and
+    hands them to the dispatcher, which acknowledges the message once what it caused is stored.
     Publishes each room's lamp retained, every call change on ``call/{call}``, rejections on
-    ``hub/rejected``, and the hub's own status with a last will. On every (re)connect it
+    ``hub/rejected`` and on the refused device's own ``device/{id}/rejected``, and the hub's
+    own status with a last will. On every (re)connect it
     publishes all lamps again, so a broker that lost its retained messages is repaired at
     once, and tells the plug-ins (Home Assistant announces its discovery again).
     """
 
     def __init__(self, url: str, topics: Topics, dispatcher: Dispatcher, tz: ZoneInfo,
-                 client_id: str | None = None, *, plugins: list[Plugin] = ()):
+                 client_id: str | None = None, *, plugins: list[Plugin] = (), admission: Admission | None = None):
         self.topics = topics
         self.dispatcher = dispatcher
         self.tz = tz
         self.plugins = list(plugins)
         self.decoder = Decoder(topics, self.plugins)
-        subscriptions = [(topics.all_events, 1), (topics.all_device_status, 1),
+        # Events keep their retain flag even live: a retained one is ignored (hub.mqtt_edge).
+        subscriptions = [(topics.all_events, 1, True), (topics.all_device_status, 1),
                          (topics.all_device_health, 1), (topics.all_locations, 1)]
         for plugin in self.plugins:
             subscriptions += plugin.mqtt_subscriptions
+        subscriptions += MqttEdge.subscriptions  # the broker's $SYS counters
         self.link = MqttLink(
             url,
             client_id or f"callbell-hub-{topics.store}",
@@ -52,22 +58,38 @@ class MqttChannel:
             manual_ack=True,
         )
         dispatcher.acknowledge = self.link.ack  # only after the press is stored
+        self.edge = MqttEdge(topics, rooms=dispatcher.rooms, devices=dispatcher.devices, ack=self.link.ack,
+                             record=dispatcher.reject, trouble=self._trouble, clock=dispatcher.clock,
+                             admission=admission)
         for plugin in self.plugins:
             plugin.attach(self.link.publish)
 
     def start(self) -> None:
+        self.edge.start()
         self.dispatcher.broker_state(False)  # until connected: a broker not there at start is a trouble too
         self.link.start()
 
     def stop(self) -> None:
         self.link.stop(farewell=[(self.topics.hub_status, OFFLINE.encode(), 1, True)])
+        self.edge.stop()
 
     @property
     def connected(self) -> bool:
         return self.link.connected
 
     def _message(self, message: Message) -> None:
-        self.dispatcher.receive(self.decoder.decode(message, self.dispatcher.clock.time()))
+        at = self.dispatcher.clock.time()
+        go_on, charged = self.edge.early(message, at)  # a storm's messages end here, unparsed
+        if go_on:
+            received = self.decoder.decode(message, at)
+            if self.edge.admit(received, charged):
+                self.dispatcher.receive(received)
+
+    def _trouble(self, kind: str, key: str, on: bool, *, device: str | None = None, detail: dict | None = None) -> None:
+        if on:
+            self.dispatcher.report_trouble(kind, key, device=device, detail=detail)
+        else:
+            self.dispatcher.clear_trouble(kind, key)
 
     def _connected(self, session_present: bool) -> None:
         self.dispatcher.broker_state(True)
@@ -87,3 +109,5 @@ class MqttChannel:
             self.link.publish(self.topics.call(call_id), json.dumps(call_object(row, self.tz)).encode(), qos=1)
         for r in batch.rejected:
             self.link.publish(self.topics.hub_rejected, r.to_json(), qos=0)
+            if r.device:
+                self.link.publish(self.topics.device_rejected(r.device), r.to_json(), qos=0)

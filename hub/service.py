@@ -32,6 +32,7 @@ from hub.mqtt_channel import MqttChannel
 from hub.notify import Notifier
 from hub.push import WebPush
 from hub.domain import rollup
+from hub.domain.admission import Admission
 from hub.store import Reader, prepare_rollups
 from hub.stream import HEARTBEAT_S, StreamChannel
 from hub.third_party_buttons import ButtonMap
@@ -112,12 +113,14 @@ class HubService:
         parts = HubParts(config=c, topics=self.topics, clock=self.clock, broker_url=self._broker_url,
                          floor=lambda: self.dispatcher.floor, push_reachable=self._push_subscribed)
         self.plugins = [p for p in (kind.for_hub(parts) for kind in PLUGINS) if p is not None]
-        self.mqtt = MqttChannel(self._broker_url, self.topics, self.dispatcher, c.tz, plugins=self.plugins)
+        self.mqtt = MqttChannel(self._broker_url, self.topics, self.dispatcher, c.tz, plugins=self.plugins,
+                                admission=Admission(c.mqtt.device_rate_per_s, c.mqtt.device_burst))
         self.stream = StreamChannel(self.reader, c.tz, self._stream_info, self.dispatcher.associates,
                                     self.clock, troubles=self.dispatcher.open_troubles,
                                     troubles_since=self.dispatcher.troubles_changed_since)
         self.metrics = Metrics(self.dispatcher, self.clock.time)
         self.metrics.watch_stream(self.stream)
+        self.metrics.watch_edge(self.mqtt.edge)
         self.stream.wake = self.dispatcher.wake  # the pages get a head start (hub.stream)
         self.dispatcher.communicators = [self.mqtt, self.stream, self.metrics]
         for plugin in self.plugins:

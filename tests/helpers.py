@@ -21,7 +21,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from callbell.broker import free_port
-from callbell.protocol import EVENT_EXPIRY_S
+from callbell.protocol import EVENT_EXPIRY_S, event_id_prefix
 from hub.config import load_store_config
 from hub.domain.call import ACTIVE
 from hub.service import HubService
@@ -355,6 +355,9 @@ class HubProcess:
 
 
 def event(id: str, type: str = "call", device: str = "pi-test", age_ms: float = 0, **extra) -> dict:
-    """An event as a Callbell device sends it (declaring the message expiry it sets)."""
+    """An event as a Callbell device sends it (declaring the message expiry it sets); its id
+    begins with the device's, as every device's does (added when ``id`` lacks it)."""
+    if not id.startswith(event_id_prefix(device)):
+        id = event_id_prefix(device) + id
     return {"v": 1, "id": id, "device": device, "type": type, "age_ms": age_ms, "at": time.time(),
             "expiry_s": EVENT_EXPIRY_S, **extra}

@@ -308,7 +308,7 @@ def test_a_device_cannot_publish_to_another_rooms_event_topic_nor_to_a_lamp_topi
         assert TOPICS.event("room-1") not in seen
         assert TOPICS.lamp("room-3") not in seen
         assert TOPICS.device_status("pi-a") not in seen and TOPICS.hub_status not in seen
-        assert json.loads(hub.of(TOPICS.event("room-3"))[0])["id"] == "genuine"
+        assert json.loads(hub.of(TOPICS.event("room-3"))[0])["id"] == "pi-b-genuine"
     finally:
         b.stop()
         hub.close()

@@ -99,7 +99,7 @@ def test_the_press_time_is_received_minus_age_ms(hub_process, recorder, topics):
     ("nope", event("u1"), "unknown room 'nope'"),
     (ROOM, b"{not json", "not valid JSON"),
     (ROOM, {"v": 1, "id": "x", "device": "pi", "type": "explode", "age_ms": 0}, "'type'"),
-    (ROOM, {"v": 1, "id": "x", "device": "pi", "type": "call", "reason": "coffee", "age_ms": 0}, "no 'coffee' button"),
+    (ROOM, {"v": 1, "id": "pi-x", "device": "pi", "type": "call", "reason": "coffee", "age_ms": 0}, "no 'coffee' button"),
     (ROOM, b"x" * 10_000, "limit"),
 ])
 def test_bad_messages_are_rejected_on_hub_rejected_and_the_hub_keeps_serving(

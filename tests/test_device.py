@@ -325,3 +325,20 @@ def test_a_mock_pin_remembers_only_its_recent_changes_so_a_simulated_device_does
         pin.state = i % 2
     assert MOCK_PIN_HISTORY <= len(pin.states) <= 2 * MOCK_PIN_HISTORY + 1
     assert pin.states[-1].state == (5 * MOCK_PIN_HISTORY - 1) % 2
+
+
+def test_an_event_older_than_the_outbox_keeps_one_is_dropped_unsent_and_counted(tmp_path, broker, recorder, topics):
+    from callbell.protocol import OUTBOX_MAX_AGE_S
+    rig = Rig(make_config(tmp_path, broker.url))
+    outbox = rig.device.outbox
+    old = outbox.add("room-1", "call", "help", mono=time.monotonic() - OUTBOX_MAX_AGE_S - 3600)
+    fresh = outbox.add("room-1", "call", "help")
+    rig.device.start()
+    try:
+        sent = wait_until(lambda: events(recorder, topics), what="the fresh event published")
+        health = wait_until(lambda: recorder.last(topics.device_health("pi-test")), what="a health message")
+        assert [e["id"] for e in sent] == [fresh.id]
+        assert old.id not in [e["id"] for e in events(recorder, topics)]
+        assert outbox.expired == 1 and health["outbox_expired"] == 1
+    finally:
+        rig.device.stop()

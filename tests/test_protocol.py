@@ -43,7 +43,7 @@ def test_the_example_event_of_the_spec_parses():
 
 
 def test_a_call_without_reason_means_help_and_extra_fields_are_ignored():
-    e = Event.from_json(json.dumps({"v": 1, "id": "x", "device": "d", "type": "call", "age_ms": 5, "new": 1}))
+    e = Event.from_json(json.dumps({"v": 1, "id": "d-x", "device": "d", "type": "call", "age_ms": 5, "new": 1}))
     assert e.reason == "help"
 
 

@@ -13,6 +13,9 @@ the log and a message on the dispatcher's queue, the one that carries presses to
 
 So a flood from one source costs the press path at most DETAILED_PER_MINUTE + 1 queued
 records a minute. ``/metrics`` counts every refused request (``callbell_rejected_total``).
+
+The MQTT edge (hub/mqtt_edge.py) sums refused MQTT messages the same way, per device and
+minute, with ``Refusals(record, clock, channel="mqtt", what="messages")``.
 """
 from __future__ import annotations
 
@@ -50,11 +53,13 @@ class _Window:
 
 
 class Refusals:
-    """Sums refused HTTP requests per source per minute and hands them to ``record`` (the
-    dispatcher's ``reject``: ``record(channel, topic, reason, excerpt, source=, count=)``)."""
+    """Sums refused HTTP requests (or, with ``channel="mqtt"``, MQTT messages) per source per
+    minute and hands them to ``record`` (the dispatcher's ``reject``: ``record(channel, topic,
+    reason, excerpt, source=, count=)``)."""
 
-    def __init__(self, record: Callable[..., None], clock: Clock):
+    def __init__(self, record: Callable[..., None], clock: Clock, channel: str = "http", what: str = "requests"):
         self.record, self.clock = record, clock
+        self.channel, self.what = channel, what
         self._lock = threading.Lock()
         self._windows: dict[str, _Window] = {}
         self._stop = threading.Event()
@@ -72,8 +77,9 @@ class Refusals:
             self._thread.join(5)
         self.flush(everything=True)
 
-    def note(self, source: str, topic: str, reason: str, excerpt: str = "") -> None:
-        """One refused request from ``source`` (a client address) to ``topic`` ("GET /path")."""
+    def note(self, source: str, topic: str, reason: str, excerpt: str = "") -> bool:
+        """One refused request from ``source`` (a client address) to ``topic`` ("GET /path");
+        True when it was recorded in full, False when only counted."""
         now = self.clock.time()
         with self._lock:
             if source not in self._windows and len(self._windows) >= MAX_SOURCES:
@@ -89,7 +95,8 @@ class Refusals:
                 w.topic, w.reason = topic, reason
                 detailed = False
         if detailed:
-            self.record("http", topic, reason, excerpt, source=source)
+            self.record(self.channel, topic, reason, excerpt, source=source)
+        return detailed
 
     def flush(self, everything: bool = False) -> None:
         """Record the counts of the windows that are over (all of them with ``everything``)."""
@@ -100,7 +107,7 @@ class Refusals:
                 del self._windows[source]
         for source, w in over:
             if w.counted:
-                self.record("http", w.topic, f"{w.counted} more refused requests from {source} within "
+                self.record(self.channel, w.topic, f"{w.counted} more refused {self.what} from {source} within "
                             f"{WINDOW_S:g} s (the first {w.detailed} are recorded one by one); the last: {w.reason}",
                             "", source=source, count=w.counted)
 
@@ -109,4 +116,4 @@ class Refusals:
             try:
                 self.flush()
             except Exception:  # noqa: BLE001 - a record that failed must not end the counting
-                log.exception("could not record refused requests")
+                log.exception("could not record refused %s", self.what)

@@ -5,10 +5,12 @@ Tables:
 - ``events``: append-only log of every transition (who, when, from where), including alerts
   and associates' state and zone changes. Never updated.
 - ``calls``: one row per call, derived from its events, rewritten in the same transaction.
-- ``inbox``: every device event id the hub has acted on (duplicates are ignored by id).
+- ``inbox``: every device event id the hub has acted on, per device (a repeat of a (device, id)
+  is ignored; ids are unique per device only).
 - ``rejected``: every message or request the hub could not accept, with the reason; refused
-  HTTP requests summed per source and minute past the first few (hub/api/refusals.py), with
-  ``count``. Kept for REJECTED_KEEP_S, at most REJECTED_MAX_ROWS.
+  HTTP requests (per source) and refused MQTT messages (per device) summed per minute past the
+  first few (hub/api/refusals.py), with ``count``. Kept for REJECTED_KEEP_S, at most
+  REJECTED_MAX_ROWS of each channel.
 - ``devices``: last status and health per device.
 - ``rollup``: closed calls summed per local hour, day and month and per dimension value
   (hub/domain/rollup.py), kept by the writer in the transaction that changes the calls, so

@@ -87,10 +87,7 @@ def create_schema(path: Path) -> None:
         for name, kind in CALL_COLUMNS.items():
             if name not in have:
                 db["calls"].add_column(name, kind)
-        db["inbox"].create({
-            "id": str, "device": str, "room": str, "type": str, "received_at": float,
-            "age_ms": float, "outcome": str,
-        }, pk="id", if_not_exists=True)
+        _inbox_per_device(conn)
         db["rejected"].create({
             "seq": int, "at": float, "channel": str, "topic": str, "reason": str, "excerpt": str,
             "source": str, "count": int,
@@ -110,6 +107,7 @@ def create_schema(path: Path) -> None:
             conn.executescript("DROP TABLE rollup; DELETE FROM meta WHERE key = 'rollup';")
         conn.executescript(ROLLUP_TABLE)
         for table, cols in (("events", ["call"]), ("events", ["kind"]), ("calls", ["pressed_at"]), ("rejected", ["at"]),
+                            ("rejected", ["channel", "seq"]),
                             ("calls", ["status"]), ("calls", ["room", "pressed_at"])):
             db[table].create_index(cols, if_not_exists=True)
         db["calls"].create_index(STATS_INDEX_COLUMNS, index_name="calls_stats", if_not_exists=True)
@@ -122,6 +120,29 @@ def create_schema(path: Path) -> None:
         conn.execute("CREATE INDEX IF NOT EXISTS events_receipts ON events (at, actor, detail) WHERE kind = 'receipt'")
     finally:
         conn.close()
+
+
+INBOX_TABLE = """CREATE TABLE IF NOT EXISTS inbox (
+    id TEXT NOT NULL, device TEXT NOT NULL, room TEXT, type TEXT, received_at FLOAT, age_ms FLOAT, outcome TEXT,
+    PRIMARY KEY (device, id))"""
+
+
+def _inbox_per_device(conn: sqlite3.Connection) -> None:
+    """The ``inbox``, keyed by (device, id): event ids are unique per device only (issue 28).
+    An older hub's inbox, keyed by id alone, is rebuilt with every row kept, in one transaction."""
+    keys = [r["name"] for r in sorted(conn.execute("PRAGMA table_info(inbox)"), key=lambda r: r["pk"]) if r["pk"]]
+    if keys == ["device", "id"]:
+        return
+    if not keys:
+        conn.execute(INBOX_TABLE)
+        return
+    conn.executescript(f"""BEGIN IMMEDIATE;
+        ALTER TABLE inbox RENAME TO inbox_by_id;
+        {INBOX_TABLE};
+        INSERT OR IGNORE INTO inbox (id, device, room, type, received_at, age_ms, outcome)
+            SELECT id, COALESCE(device, ''), room, type, received_at, age_ms, outcome FROM inbox_by_id;
+        DROP TABLE inbox_by_id;
+        COMMIT;""")
 
 
 @contextlib.contextmanager

@@ -16,8 +16,10 @@ from hub.store.schema import CLOSED_MARKS, call_from_row, call_row, connect, cre
 
 #: Refusals older than this are deleted, seconds: a month is enough to look into a problem.
 REJECTED_KEEP_S = 30 * 86400
-#: At most this many ``rejected`` rows are kept (the newest): a flood of bad MQTT messages from
-#: a device cannot grow the file without end. About 30 MB at the longest excerpts.
+#: At most this many ``rejected`` rows are kept of each channel (``mqtt``, ``http``,
+#: ``buttons``; the newest): a flood on one channel cannot grow the file without end, nor push
+#: another channel's evidence (sign-in guessing, say) out. About 30 MB each at the longest
+#: excerpts; floods are summed per source and minute before they get here (hub.api.refusals).
 REJECTED_MAX_ROWS = 100_000
 #: How often old ``rejected`` rows are deleted, seconds of the hub's clock (at a refusal).
 REJECTED_PRUNE_EVERY_S = 3600
@@ -136,12 +138,16 @@ class Writer:
             args.append(value)
         return self._conn.execute(sql, args).fetchone()[0]
 
-    def seen(self, event_id: str) -> bool:
-        return self._conn.execute("SELECT 1 FROM inbox WHERE id = ?", (event_id,)).fetchone() is not None
+    def seen(self, device: str, event_id: str) -> bool:
+        """Has ``device`` sent ``event_id`` before? Ids are unique per device only: one device's
+        ids can never make another's events look like repeats."""
+        return self._conn.execute("SELECT 1 FROM inbox WHERE device = ? AND id = ?",
+                                  (device, event_id)).fetchone() is not None
 
     def remember(self, event_id: str, device: str, room: str, kind: str, received_at: float,
                  age_ms: float, outcome: str) -> None:
-        self._conn.execute("INSERT OR IGNORE INTO inbox VALUES (?, ?, ?, ?, ?, ?, ?)",
+        self._conn.execute("INSERT OR IGNORE INTO inbox (id, device, room, type, received_at, age_ms, outcome) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?)",
                            (event_id, device, room, kind, received_at, age_ms, outcome))
 
     def reject(self, at: float, channel: str, topic: str, reason: str, excerpt: str,
@@ -153,8 +159,10 @@ class Writer:
         if self._pruned_at is None or at - self._pruned_at >= REJECTED_PRUNE_EVERY_S:
             self._pruned_at = at
             self._conn.execute("DELETE FROM rejected WHERE at < ?", (at - REJECTED_KEEP_S,))
-            self._conn.execute("DELETE FROM rejected WHERE seq <= (SELECT MAX(seq) FROM rejected) - ?",
-                               (REJECTED_MAX_ROWS,))
+            for (kind,) in self._conn.execute("SELECT DISTINCT channel FROM rejected").fetchall():
+                self._conn.execute("DELETE FROM rejected WHERE channel = ? AND seq <= (SELECT seq FROM rejected "
+                                   "WHERE channel = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)",
+                                   (kind, kind, REJECTED_MAX_ROWS))
 
     def device_status(self, device: str, status: str, at: float) -> None:
         self._conn.execute(

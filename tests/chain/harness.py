@@ -118,7 +118,7 @@ class Store:
     def _event(self, room: str, kind: str, age_ms: float = 0) -> None:
         import json
         self.sent_events += 1
-        payload = {"v": 1, "id": f"{self.id}-{self.sent_events}", "device": "pi-test", "type": kind,
+        payload = {"v": 1, "id": f"pi-test-{self.id}-{self.sent_events}", "device": "pi-test", "type": kind,
                    "age_ms": age_ms, "at": time.time()}
         self.device.publish(f"callbell/{self.id}/room/{room}/event", json.dumps(payload).encode(), qos=1)
 
