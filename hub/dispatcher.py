@@ -41,8 +41,10 @@ from hub.domain.associates import DEFAULT_PRESENCE_S, Associate, Roster
 from hub.domain.call import DomainError, Floor, Room, Timing, Transition
 from hub.domain.escalation import Escalation, Ladder
 from hub.domain.layout import Layout, Place, Point
+from hub.domain.troubles import TRANSITIONS as TROUBLE_TRANSITIONS, Troubles
 from hub.inputs import DeviceEvent, DeviceHealth, DeviceStatus, LocationFix, Received, Unreadable
 from hub.store import Writer, call_row
+from hub.views import trouble_object
 
 log = logging.getLogger("callbell.hub")
 
@@ -56,6 +58,13 @@ MAX_IDLE_S = 1.0
 #: Seconds before the inputs of a batch that could not be stored are worked again (a disk
 #: that failed for a moment). The broker would redeliver them only after a reconnect.
 RETRY_AFTER_FAILED_WRITE_S = 1.0
+
+#: Transitions held in memory while the database cannot be written, stored once it can:
+#: troubles must reach people whatever the disk does (hub.domain.troubles).
+HELD_IN_MEMORY = TROUBLE_TRANSITIONS + ("device_retired", "device_unretired")
+
+#: Cleared troubles a page that connects is still sent (the newest), beside the open ones.
+KEEP_CLEARED_TROUBLES = 50
 
 #: A location-feed position that moved less than this, metres, is not announced to the pages
 #: (it is still used at once). A feed may report every second; pages need to see a walk, not
@@ -74,9 +83,12 @@ class Batch:
     devices: list[tuple[int, dict]] = field(default_factory=list)  # (seq, {"id", "status", "at"})
     #: associate id → (seq of their last event in this batch or None, view from Roster.views)
     associates: dict[str, tuple[int | None, dict]] = field(default_factory=dict)
+    #: trouble id → its trouble object (hub.views.trouble_object), for every trouble changed
+    troubles: dict[str, dict] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.events or self.calls or self.lamps or self.rejected or self.devices or self.associates)
+        return bool(self.events or self.calls or self.lamps or self.rejected or self.devices or self.associates
+                    or self.troubles)
 
 
 class Communicator(Protocol):
@@ -102,6 +114,16 @@ class _AssociateCommand:
     action: Callable[[Roster, float], list[Transition]]
     future: concurrent.futures.Future
     associate: str
+
+
+@dataclass
+class _TroubleCommand:
+    """A change to the troubles (hub.domain.troubles): ``action(troubles, now)``. ``future``
+    (if any) gets the trouble object of ``trouble`` once it is worked: troubles are held in
+    memory, so the answer does not wait for the disk (their transitions are stored when it works)."""
+    action: Callable[[Troubles, float], list[Transition]]
+    future: concurrent.futures.Future | None = None
+    trouble: str | None = None
 
 
 @dataclass
@@ -169,6 +191,15 @@ class Dispatcher:
         #: its changed lamp being handed to the MQTT client (hub.metrics).
         self.on_lamp_latency: Callable[[float], None] | None = None
         self._start_error: BaseException | None = None
+        #: Faults of the system itself (hub.domain.troubles); dispatcher thread only.
+        self.troubles = Troubles()
+        #: Trouble transitions (and retirements) of batches whose commit failed: held in memory,
+        #: stored with the next batch that commits (dispatcher thread only).
+        self._troubles_unstored: list[Transition] = []
+        self._held: list[Transition] = []  # those of the batch being worked
+        #: trouble id → (seq of its last stored event or None, trouble object): the open ones and
+        #: those cleared lately, for pages that connect (safe to read from any thread).
+        self._trouble_views: dict[str, tuple[int | None, dict]] = {}
 
     # -- life cycle -------------------------------------------------------------------------
     def start(self, timeout_s: float = 30.0) -> None:
@@ -193,8 +224,9 @@ class Dispatcher:
     @staticmethod
     def _refuse_pending(items: list) -> None:
         for item in items:
-            if isinstance(item, (_Command, _AssociateCommand)) and not item.future.done():
-                item.future.set_exception(DomainError("unavailable", "the hub is stopping; try again"))
+            future = getattr(item, "future", None)
+        if isinstance(item, (_Command, _AssociateCommand, _TroubleCommand)) and future is not None and not future.done():
+                future.set_exception(DomainError("unavailable", "the hub is stopping; try again"))
 
     # -- inputs (any thread) ----------------------------------------------------------------
     def _put(self, item) -> None:
@@ -232,6 +264,39 @@ class Dispatcher:
         hub.api.refusals, which sums floods); ``count`` refusals from ``source``."""
         self._put(_Rejected(channel, topic, reason, excerpt[:200], self.clock.time(), source, count))
 
+    def report_trouble(self, kind: str, key: str, *, device: str | None = None, room: str | None = None,
+                       detail: dict | None = None) -> None:
+        """Open a trouble (hub.domain.troubles.Troubles.report) unless one of (kind, key) is open;
+        from any thread, queued. In the dispatcher thread use ``self.troubles`` directly."""
+        at = self.clock.time()
+        self._put(_TroubleCommand(lambda troubles, now: troubles.report(kind, key, at, device=device, room=room,
+                                                                         detail=detail)))
+
+    def clear_trouble(self, kind: str, key: str) -> None:
+        """Clear the open trouble of (kind, key), if any; from any thread, queued."""
+        at = self.clock.time()
+        self._put(_TroubleCommand(lambda troubles, now: troubles.clear(kind, key, at)))
+
+    def acknowledge_trouble(self, trouble_id: str, associate: str, source: str = "api") -> concurrent.futures.Future:
+        """``associate`` takes on an open trouble; the future gets the trouble object, or the
+        DomainError (not_found, conflict, unknown_associate)."""
+        def action(troubles: Troubles, now: float) -> list[Transition]:
+            self.roster.get(associate)  # an unknown associate is refused
+            return troubles.acknowledge(trouble_id, associate, now, source)
+        fut: concurrent.futures.Future = concurrent.futures.Future()
+        self._put(_TroubleCommand(action, fut, trouble_id))
+        return fut
+
+    def open_troubles(self) -> list[dict]:
+        """The open troubles' objects, oldest first (a snapshot; safe from any thread)."""
+        return [obj for _, obj in sorted(self._trouble_views.values(), key=lambda v: v[1]["since_ts"])
+                if obj["cleared_at"] is None]
+
+    def troubles_changed_since(self, seq: int) -> list[tuple[int | None, dict]]:
+        """(seq, trouble object) of the troubles known here whose last change is after ``seq``
+        or not stored yet (a page catching up; safe from any thread)."""
+        return [(s, obj) for s, obj in list(self._trouble_views.values()) if s is None or s > seq]
+
     def lamps(self) -> dict[str, LampState]:
         """Every room's current lamp state (a snapshot; safe from any thread)."""
         return dict(self._lamps)
@@ -245,6 +310,7 @@ class Dispatcher:
         try:
             self._writer = Writer(self.db_path, self.rollup_rules)
             self._restore()
+            self._restore_troubles()
             restored = self.floor.active_calls()
             if restored:
                 log.info("restored %d open call(s) from %s", len(restored), self.db_path)
@@ -277,6 +343,17 @@ class Dispatcher:
         self.roster.restore(**w.associate_history())
         self.roster.keep_presence(old)  # phones heard are known in memory only
 
+    def _restore_troubles(self) -> None:
+        """Take up the troubles a stopped hub left open (at start only: after a failed write
+        the troubles in memory are the truth, their transitions not stored yet)."""
+        open_, last = self._writer.open_troubles()
+        self.troubles.restore(open_, last)
+        tz = self.rollup_rules.tz
+        self._trouble_views = {t.id: (None, trouble_object(t, tz)) for t in self.troubles.open()}
+        if open_:
+            log.warning("%d trouble(s) still open from before the start: %s", len(open_),
+                        ", ".join(f"{t.id} {t.kind} {t.key}" for t in open_))
+
     def _new_roster(self) -> Roster:
         return Roster(self._staff, self.layout.zones, self.presence_s, self.escalation.ladder.receipt_s)
 
@@ -284,7 +361,8 @@ class Dispatcher:
         now = self.clock.time()
         deadlines = [d for d in (self.floor.next_deadline(),
                                  self.escalation.next_deadline(self.floor.active_calls(), now),
-                                 self.roster.next_deadline(now)) if d is not None]
+                                 self.roster.next_deadline(now),
+                                 self.troubles.next_deadline()) if d is not None]
         deadline = min(deadlines, default=None)
         timeout = MAX_IDLE_S if deadline is None else min(MAX_IDLE_S, max(0.0, deadline - now))
         items = []
@@ -314,8 +392,13 @@ class Dispatcher:
         replies: list[tuple[_Command, object]] = []
         arrivals: dict[str, float] = {}  # room → perf_counter() of its first message in this batch
         w = self._writer
+        carried, self._troubles_unstored = self._troubles_unstored, []
+        self._held = []
+        trouble_replies: list[tuple[_TroubleCommand, DomainError | None]] = []
         try:
             w.begin()
+            for t in carried:  # held in memory since a failed write: stored now
+                w.append(t, now)
             for item in items:
                 if isinstance(item, Received):
                     seen = len(batch.events)
@@ -335,6 +418,12 @@ class Dispatcher:
                         replies.append((item, None))
                     except DomainError as e:
                         replies.append((item, e))
+                elif isinstance(item, _TroubleCommand):
+                    try:
+                        self._record(item.action(self.troubles, now), batch, now)
+                        trouble_replies.append((item, None))
+                    except DomainError as e:
+                        trouble_replies.append((item, e))
                 elif isinstance(item, _Rejected):
                     self._rejection(item.channel, item.topic, item.reason, item.excerpt, item.at, batch,
                                     item.source, item.count)
@@ -344,6 +433,7 @@ class Dispatcher:
             self._record(self.floor.tick(now), batch, now)
             self._record(self.roster.reach(self.floor.active_calls(), now), batch, now)
             self._record(self.escalation.run(self.floor, self.roster, now), batch, now)
+            self._take_troubles(batch)
             changed = self.floor.take_changed()
             self.roster.settle(changed)
             for call in changed:
@@ -370,12 +460,21 @@ class Dispatcher:
                 log.exception("could not store a batch of %d input(s); state reloaded from the database; "
                               "retrying in %.0f s, each input alone", len(items), RETRY_AFTER_FAILED_WRITE_S)
             w.rollback()
+            # Troubles are held in memory and must reach people even while nothing can be
+            # stored (a database trouble among them): their transitions wait for the next commit.
+            self._troubles_unstored = carried + self._held
+            self._take_troubles(batch)
             self.healthy = False
             self.counters["failed_writes"] += 1
             self._restore()
             for c in early:
                 self._safely(c, c.undone)
             self._send(Batch(lamps=self._changed_lamps(Batch(), all_lamps=True)))  # undo what went out
+            if batch.troubles:  # not stored, but they must reach people: sent regardless
+                for tid in batch.troubles:
+                    self._trouble_views[tid] = (None, batch.troubles[tid])
+                self._send(Batch(troubles=batch.troubles))
+            self._answer_troubles(trouble_replies)
             for cmd, _ in replies:
                 cmd.future.set_exception(DomainError("unavailable", f"could not store the change: {e}"))
             # Worked again one by one: should one of them be what fails (an input nobody
@@ -384,6 +483,8 @@ class Dispatcher:
             return
         self.healthy = self._unstored == 0
         self.counters["batches"] += 1
+        self._note_troubles(batch)
+        self._answer_troubles(trouble_replies)
         for c in early:
             self._safely(c, c.stored)
         # Calls and rejections out before the acknowledgements: the broker saves after an
@@ -403,6 +504,32 @@ class Dispatcher:
                 cmd.future.set_result(self._views.get(cmd.associate))
             else:
                 cmd.future.set_result(batch.calls.get(cmd.call, (0, None))[1] if cmd.call else None)
+
+    def _take_troubles(self, batch: Batch) -> None:
+        """Put every trouble changed since the last time into ``batch`` (its object)."""
+        tz = self.rollup_rules.tz
+        for t in self.troubles.take_changed():
+            batch.troubles[t.id] = trouble_object(t, tz)
+
+    def _note_troubles(self, batch: Batch) -> None:
+        """Keep the stored batch's troubles for pages that connect (open ones; cleared ones
+        until KEEP_CLEARED_TROUBLES newer have cleared)."""
+        for tid, obj in batch.troubles.items():
+            seq = max((s for s, t in batch.events if t.detail.get("trouble") == tid and t.call is None), default=None)
+            self._trouble_views[tid] = (seq, obj)
+        cleared = [tid for tid, (_, obj) in self._trouble_views.items() if obj["cleared_at"] is not None]
+        for tid in cleared[:-KEEP_CLEARED_TROUBLES]:
+            del self._trouble_views[tid]
+
+    def _answer_troubles(self, replies: list[tuple[_TroubleCommand, DomainError | None]]) -> None:
+        for cmd, error in replies:
+            if cmd.future is None:
+                continue
+            if error is not None:
+                cmd.future.set_exception(error)
+            else:
+                t = self._trouble_views.get(cmd.trouble)
+                cmd.future.set_result(t[1] if t else None)
 
     def _changed_lamps(self, batch: Batch, all_lamps: bool = False) -> dict[str, LampState]:
         """Lamps that differ from what was last published (every lamp with ``all_lamps``)."""
@@ -477,6 +604,8 @@ class Dispatcher:
 
     def _record(self, transitions: list[Transition], batch: Batch, now: float) -> None:
         for t in transitions:
+            if t.kind in HELD_IN_MEMORY:
+                self._held.append(t)  # noted before the write that may fail
             batch.events.append((self._writer.append(t, now), t))
             self.roster.observe(t)
 

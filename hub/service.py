@@ -105,7 +105,8 @@ class HubService:
         self.plugins = [p for p in (kind.for_hub(parts) for kind in PLUGINS) if p is not None]
         self.mqtt = MqttChannel(self._broker_url, self.topics, self.dispatcher, c.tz, plugins=self.plugins)
         self.stream = StreamChannel(self.reader, c.tz, self._stream_info, self.dispatcher.associates,
-                                    self.clock)
+                                    self.clock, troubles=self.dispatcher.open_troubles,
+                                    troubles_since=self.dispatcher.troubles_changed_since)
         self.metrics = Metrics(self.dispatcher, self.clock.time)
         self.metrics.watch_stream(self.stream)
         self.stream.wake = self.dispatcher.wake  # the pages get a head start (hub.stream)
