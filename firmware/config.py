@@ -122,7 +122,10 @@ class DeviceSection:
         _number(self.hold_s, "hold_s", 0.2, 10)
         _number(self.debounce_ms, "debounce_ms", 0, 500)
         _number(self.min_press_ms, "min_press_ms", 0, 200)
-        _number(self.stuck_s, "stuck_s", 5, 3600)
+        _number(self.stuck_s, "stuck_s", 0.5, 3600)
+        if self.stuck_s <= self.hold_s:
+            raise FieldError("stuck_s", f"must be longer than hold_s ({self.hold_s:g} s): a hold cancels, "
+                                        f"a line held past stuck_s is a fault")
         if self.supply_sense is True:
             self.supply_sense = SUPPLY_SENSE
         elif self.supply_sense is False:
