@@ -84,6 +84,7 @@ class Device:
         self._supply_sense = DigitalInputDevice(d.supply_sense, pull_up=True, **kw) if d.supply_sense else None
         self.supply = SupplyCheck() if self._supply_sense else None
         self.lamp_checks = {room: LampCheck() for room in self._lamp_senses}
+        self.sense_polls = 0  # readings of the sense inputs so far
         self.link = MqttLink(
             broker_url or d.broker,
             f"callbell-device-{d.id}",
@@ -269,6 +270,7 @@ class Device:
     def _supervise(self) -> None:
         """Read the sense inputs every SENSE_POLL_S; a changed verdict is reported at once."""
         while not self._stop.wait(SENSE_POLL_S):
+            self.sense_polls += 1
             now = self.clock.monotonic()
             changed = False
             if self.supply:
