@@ -100,7 +100,7 @@ class DeviceSection:
     debounce_ms: float = DEFAULT_DEBOUNCE_MS
     min_press_ms: float = MIN_PRESS_MS
     stuck_s: float = STUCK_S
-    #: The 12 V supply sense input (optocoupler; hardware/supervision.md): a pin, ``true`` for
+    #: The 12 V supply sense input (an optocoupler; hardware/README.md): a pin, ``true`` for
     #: the default pin map's, or absent (not fitted).
     supply_sense: str | bool | None = None
 
@@ -155,7 +155,7 @@ class RoomPins:
     #: Milliseconds a line must be down to be a press: a number for every button of the room,
     #: or a table by button, e.g. ``{ presence = 40 }``; the rest take ``[device] min_press_ms``.
     min_press_ms: float | dict | None = None
-    #: The door lamp's current sense input (hardware/supervision.md): a pin, ``true`` for the
+    #: The door lamp's current sense input (hardware/README.md): a pin, ``true`` for the
     #: slot's default, or absent (not fitted).
     lamp_sense: str | bool | None = None
 
@@ -212,7 +212,7 @@ class RoomPins:
             default = LAMP_SENSE[self.slot - 1] if self.slot else None
             if default is None:
                 raise FieldError("lamp_sense", "no default pin here (slot 4 has none, see "
-                                               "hardware/supervision.md): give one, e.g. lamp_sense = \"GPIO4\" "
+                                               "hardware/pinmap.md): give one, e.g. lamp_sense = \"GPIO4\" "
                                                "with no_size = true")
             self.lamp_sense = default
         self.lamp_sense = check_pin(self.lamp_sense, "lamp_sense")

@@ -46,7 +46,7 @@ DEFAULT_SLOTS: tuple[SlotPins, ...] = (
     SlotPins(call="GPIO8", size="GPIO4", presence="GPIO7", lamp="GPIO18", light="GPIO11"),
 )
 
-#: Optional supervision inputs (hardware/supervision.md), all on pins the slots leave free.
+#: Optional supervision inputs (hardware/README.md, "Supervision"), all on pins the slots leave free.
 #: The 12 V lamp supply's sense (an optocoupler pulls the line low while the supply is there).
 SUPPLY_SENSE = "GPIO9"
 #: Each slot's door-lamp current sense (a comparator pulls the line low while the lamp draws

@@ -2,7 +2,7 @@
 
 Pure decisions on readings (no pins, time passed in seconds), so they are tested without
 hardware; the device reads the pins every SENSE_POLL_S and feeds them here
-(hardware/supervision.md has the circuits).
+(hardware/README.md, "Supervision" has the circuits).
 
     supply = SupplyCheck()
     supply.reading(now, present=False)      # True when the verdict changed

@@ -262,3 +262,35 @@ def test_a_device_process_stopped_by_sigterm_with_a_call_lit_leaves_its_lamp_lit
     assert p.returncode == 0
     assert json.loads(out.strip().splitlines()[-1]) == {
         "room-1": ["output", 1], "room-2": ["output", 1], "room-3": ["output", 0]}
+
+
+# -- the docs say what the code does ---------------------------------------------------------------
+def test_the_firmware_docs_quote_the_line_and_supervision_constants_of_the_code():
+    from firmware.button import MIN_PRESS_MS, STUCK_S
+    from firmware.supervision import LAMP_FAULT_S
+    doc = (ROOT / "docs" / "firmware.md").read_text()
+    for quoted in (f"({MIN_PRESS_MS:g} ms, `MIN_PRESS_MS`", f"({STUCK_S:g} s, `STUCK_S`)",
+                   f"{SUPPLY_LOST_S:g} s (`SUPPLY_LOST_S`)", f"{LAMP_FAULT_S:g} s (`LAMP_FAULT_S`)",
+                   f"at least {LAMP_FAULT_READINGS}", f"ten times a\nsecond (`SENSE_POLL_S`"):
+        assert quoted in doc, quoted
+    assert SENSE_POLL_S == 0.1
+
+
+def test_every_device_toml_key_is_in_the_firmware_docs_configuration_table():
+    import dataclasses
+    doc = (ROOT / "docs" / "firmware.md").read_text().split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    keys = {f.name for cls in (DeviceSection, RoomPins) for f in dataclasses.fields(cls)}
+    missing = sorted(k for k in keys if f"`{k}`" not in doc and f"`[device] {k}`" not in doc
+                     and f"`[[rooms]] {k}`" not in doc)
+    assert not missing, f"docs/firmware.md's configuration table lacks {missing}"
+
+
+def test_every_field_of_the_device_health_is_in_the_protocol_docs(tmp_path):
+    rig = SensedRig(sensed_config(tmp_path, "mqtt://127.0.0.1:1"))
+    try:
+        fields = set(rig.device.health())
+    finally:
+        rig.device.stop()
+    doc = (ROOT / "docs" / "protocol.md").read_text().split("### Device status and health", 1)[1].split("\n### ", 1)[0]
+    missing = sorted(f for f in fields if f"| `{f}` |" not in doc)
+    assert not missing, f"docs/protocol.md's health table lacks {missing}"
