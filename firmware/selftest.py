@@ -92,7 +92,7 @@ class SelfTest:
             for role, button in parts.buttons().items():
                 name = f"{room_id} {role}"
                 pressed = threading.Event()
-                button.when_down = lambda t, e=pressed: e.set()
+                button.when_press = lambda t, e=pressed: e.set()  # a real press, not a glitch
                 button.when_short = button.when_held = None
                 parts.lamp.show("fast")  # show which room is being asked for
                 self.say(f"  press the {BUTTON_NAMES[role]} button in {room_id} …")

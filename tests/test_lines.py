@@ -207,3 +207,14 @@ def test_a_button_released_while_its_stuck_timer_fires_ends_quietly(monkeypatch)
         assert not b.stuck and errors == []
     finally:
         b.close()
+
+
+def test_a_misspelt_button_in_a_rooms_minimum_press_table_names_the_file_line_and_key(tmp_path):
+    from callbell.settings import ConfigError
+    from firmware.config import load_device_config
+    path = tmp_path / "device.toml"
+    path.write_text('[device]\nid = "pi"\nstore = "s"\n\n[[rooms]]\nid = "r1"\nslot = 1\n'
+                    'min_press_ms = { staff = 40 }\n')
+    with pytest.raises(ConfigError) as e:
+        load_device_config(path)
+    assert "line 8: rooms[0].min_press_ms: unknown button 'staff' (use call, size, presence)" in str(e.value)
