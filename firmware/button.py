@@ -145,7 +145,8 @@ class CallButton:
             self._hold_timer = self._timer(self.hold_s, self._hold_reached)
             if HOLD_HINT_S < self.hold_s:
                 self._hint_timer = self._timer(HOLD_HINT_S, self._hint_reached)
-            self._stuck_timer = self._timer(self.stuck_s, self._stuck_reached)
+            if self.stuck_s <= self.hold_s:  # else the hold starts it: a tap starts no thread for it
+                self._stuck_timer = self._timer(self.stuck_s, self._stuck_reached)
             return
         for t in (self._hold_timer, self._hint_timer, self._confirm_timer, self._stuck_timer):
             if t:
@@ -221,6 +222,8 @@ class CallButton:
                 return
             if self._pressed and self._confirmed and self.button.is_active and not self._held:
                 self._held = True
+                if self.stuck_s > self.hold_s:
+                    self._stuck_timer = self._timer(self.stuck_s - self.hold_s, self._stuck_reached)
                 if self.when_held:
                     self.when_held(self._pressed_at)
 

@@ -17,8 +17,9 @@ from __future__ import annotations
 from collections import deque
 
 #: Seconds between readings of the sense inputs. A fast blink is on for 0.2 s, so a lamp is
-#: read at least twice in every flash; ten readings a second of a few pins cost a Pi well
-#: under 1 % of a core, and only when a sense input is fitted.
+#: read at least twice in every flash. Ten readings a second of a supply and three lamps cost
+#: 0.15 % of a core on the development VM (a Pi 4 core is 3-4 times slower: about 0.5 %), and
+#: only when a sense input is fitted.
 SENSE_POLL_S = 0.1
 
 #: Seconds the supply must read absent before it counts as lost: a brown-out of a few
