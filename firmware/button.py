@@ -189,9 +189,8 @@ class CallButton:
                 if self.when_press:
                     self.when_press(self._pressed_at)
                 return
-            now = self.clock.monotonic()
-            self._last_edge = now
-            self._accept(False, now, released_at=self._last_release(now))  # a glitch: void
+            now = self.clock.monotonic()  # a glitch: void (not an edge: the debounce window stays)
+            self._accept(False, now, released_at=self._last_release(now))
             if self.button.is_active:  # and a real press began since: the settle check takes it
                 self._schedule_settle(0.0)
 

@@ -126,7 +126,7 @@ class Output:
         channels = getattr(self.led, "_leds", None) or (self.led,)  # an RGBLED's three LEDs
         for i, led in enumerate(channels):
             lit = on and (not self.rgb or colour is None or colour[i] > 0)
-            led.on() if lit else led.off()  # stops a blink
+            led.on() if lit else led.off()  # stops a blink (an RGBLED's too: it is the channels' controller)
             pin = led.pin
             pin.frequency = None
             pin.state = 1 if lit == led.active_high else 0

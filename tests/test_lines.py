@@ -9,9 +9,10 @@ import time
 import pytest
 from gpiozero import DigitalInputDevice
 
-from callbell.clock import SystemClock
+from callbell.clock import FakeClock, SystemClock
 from firmware.button import MIN_PRESS_MS, CallButton
 from firmware.config import DeviceConfig, DeviceSection, FieldError, RoomPins
+from firmware.device import Device
 from firmware.wiring import mock_pins
 from tests.helpers import wait_until
 from tests.test_device import Rig, events, make_config
@@ -19,13 +20,40 @@ from tests.test_device import Rig, events, make_config
 STUCK_S = 1.0
 
 
-def glitch(pin, seconds: float = 0.0001) -> None:
-    """A spike on the cable: the line is pulled down for ``seconds`` (default 0.1 ms)."""
+def glitch(pin, clock: FakeClock, seconds: float = 0.0001) -> None:
+    """The line pulled down for ``seconds`` (default 0.1 ms: a spike on the cable) of the
+    clock the button times its edges by. A fake clock: a busy test machine that takes 20 ms
+    between two lines of Python does not turn a glitch into a press."""
     pin.drive_low()
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        pass
+    clock.advance(seconds)
     pin.drive_high()
+
+
+class FakeClockRig(Rig):
+    """A device whose buttons time their edges by a fake clock the test moves."""
+
+    def __init__(self, config: DeviceConfig):
+        self.factory = mock_pins()
+        self.shown = []
+        self.clock = FakeClock()
+        self.device = Device(config, pin_factory=self.factory, on_display=self._display, clock=self.clock)
+        self.config = config
+
+    def press(self, room="room-1", role="call", hold=0.05):
+        pin = self.pin(room, role)
+        pin.drive_low()
+        self.clock.advance(hold)
+        time.sleep(hold)
+        pin.drive_high()
+
+
+@pytest.fixture
+def fake_rig(tmp_path, broker):
+    rig = FakeClockRig(make_config(tmp_path, broker.url))
+    rig.device.start()
+    assert rig.device.link.wait_connected(5)
+    yield rig
+    rig.device.stop()
 
 
 @pytest.fixture
@@ -42,8 +70,8 @@ def health_of(recorder, topics) -> list[dict]:
 
 
 # -- the minimum press time --------------------------------------------------------------------
-def button(factory, **kw) -> tuple[CallButton, list]:
-    b = CallButton(DigitalInputDevice(17, pull_up=True, pin_factory=factory), SystemClock(), hold_s=2.0, **kw)
+def button(factory, clock, **kw) -> tuple[CallButton, list]:
+    b = CallButton(DigitalInputDevice(17, pull_up=True, pin_factory=factory), clock, hold_s=2.0, **kw)
     seen: list = []
     b.when_down = lambda t: seen.append("down")
     b.when_void = lambda t: seen.append("void")
@@ -54,10 +82,10 @@ def button(factory, **kw) -> tuple[CallButton, list]:
 
 @pytest.mark.parametrize("debounce_ms", [0, 10, 30])
 def test_a_glitch_of_a_tenth_of_a_millisecond_is_taken_back_not_pressed(debounce_ms):
-    factory = mock_pins()
-    b, seen = button(factory, debounce_ms=debounce_ms)
+    factory, clock = mock_pins(), FakeClock()
+    b, seen = button(factory, clock, debounce_ms=debounce_ms)
     try:
-        glitch(factory.pin(17))
+        glitch(factory.pin(17), clock)
         wait_until(lambda: "void" in seen, what="the glitch taken back")
         assert seen == ["down", "void"]
     finally:
@@ -65,10 +93,10 @@ def test_a_glitch_of_a_tenth_of_a_millisecond_is_taken_back_not_pressed(debounce
 
 
 def test_a_tap_just_over_the_minimum_press_time_is_a_press():
-    factory = mock_pins()
-    b, seen = button(factory, debounce_ms=30)
+    factory, clock = mock_pins(), FakeClock()
+    b, seen = button(factory, clock, debounce_ms=30)
     try:
-        glitch(factory.pin(17), (MIN_PRESS_MS + 8) / 1000)
+        glitch(factory.pin(17), clock, (MIN_PRESS_MS + 8) / 1000)
         wait_until(lambda: "short" in seen, what="the tap")
         assert seen == ["down", "press", "short"]
     finally:
@@ -78,11 +106,11 @@ def test_a_tap_just_over_the_minimum_press_time_is_a_press():
 def test_a_late_confirmation_timer_decides_from_the_edge_times_not_from_the_pin_it_reads_late():
     """On a busy Pi the timer at min_press_ms may run after the shopper let go: the press
     still counts, because the edges say the line was down long enough."""
-    factory = mock_pins()
-    b, seen = button(factory, debounce_ms=30)  # the release falls in the debounce window
+    factory, clock = mock_pins(), FakeClock()
+    b, seen = button(factory, clock, debounce_ms=30)  # the release falls in the debounce window
     try:
         with b._lock:  # every timer waits here, as behind a busy CPU
-            glitch(factory.pin(17), (MIN_PRESS_MS + 5) / 1000)
+            glitch(factory.pin(17), clock, (MIN_PRESS_MS + 5) / 1000)
             time.sleep(0.06)
             b._confirm()  # the confirmation timer's work, run 60 ms late, before the settle check
         wait_until(lambda: "short" in seen, what="the press")
@@ -91,9 +119,10 @@ def test_a_late_confirmation_timer_decides_from_the_edge_times_not_from_the_pin_
         b.close()
 
 
-def test_a_glitch_on_the_call_line_sends_nothing_and_the_lamp_goes_back_to_dark(rig, recorder, topics):
+def test_a_glitch_on_the_call_line_sends_nothing_and_the_lamp_goes_back_to_dark(fake_rig, recorder, topics):
+    rig = fake_rig
     pin = rig.pin("room-1", "call")
-    glitch(pin)
+    glitch(pin, rig.clock)
     wait_until(lambda: rig.state() == ("idle", "fault") and not rig.lamp_pin_on(), what="the lamp dark again")
     rig.press(hold=0.05)  # then a real press: the only event
     [e] = wait_until(lambda: events(recorder, topics), what="the real press")
@@ -103,10 +132,12 @@ def test_a_glitch_on_the_call_line_sends_nothing_and_the_lamp_goes_back_to_dark(
     assert lamps == ["idle", "called", "idle", "called"], lamps
 
 
-def test_a_glitch_on_the_staff_line_records_no_arrival(rig, recorder, topics):
+def test_a_glitch_on_the_staff_line_records_no_arrival(fake_rig, recorder, topics):
+    rig = fake_rig
     pin = rig.pin("room-1", "presence")
     for _ in range(5):
-        glitch(pin)
+        glitch(pin, rig.clock)
+        rig.clock.advance(0.04)
         time.sleep(0.04)
     rig.press(role="presence", hold=0.05)
     rig.press(role="call", hold=0.05)  # events leave in order: once this is in, all before it are
@@ -118,7 +149,7 @@ def test_the_minimum_press_time_is_set_per_button_in_device_toml(tmp_path, broke
     config = DeviceConfig(
         device=DeviceSection(id="pi-test", store="test-store", broker=broker.url, outbox=tmp_path / "o.db"),
         rooms=[RoomPins(id="room-1", slot=1, min_press_ms={"presence": 80})])
-    rig = Rig(config)
+    rig = FakeClockRig(config)
     rig.device.start()
     try:
         rig.press(role="presence", hold=0.04)  # a press for the call button, a glitch for this line

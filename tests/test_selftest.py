@@ -1,8 +1,8 @@
 """The installer's self-test (`callbell device selftest`), on mock pins."""
 import subprocess
 import sys
-import time
 
+from callbell.clock import FakeClock
 from firmware.config import DeviceConfig, DeviceSection, RoomPins
 from firmware.selftest import SelfTest
 from firmware.wiring import mock_pins
@@ -16,6 +16,7 @@ def config(tmp_path):
 
 def run(tmp_path, skip=(), glitch=()):
     factory = mock_pins()
+    clock = FakeClock()  # the edges' times: a press is held 30 ms of it, a glitch none
     cfg = config(tmp_path)
     lines = []
     seen = []
@@ -26,11 +27,12 @@ def run(tmp_path, skip=(), glitch=()):
         r = next(r for r in cfg.rooms if r.id == room)
         pin = factory.pin(int(getattr(r, role).removeprefix("GPIO")))
         pin.drive_low()
-        if (room, role) not in glitch:  # a glitch: up again at once; a press: 30 ms down
-            time.sleep(0.03)
+        if (room, role) not in glitch:
+            clock.advance(0.03)
         pin.drive_high()
 
-    test = SelfTest(cfg, pin_factory=factory, say=lines.append, pattern_s=0.01, button_timeout_s=0.5, press=press)
+    test = SelfTest(cfg, pin_factory=factory, say=lines.append, pattern_s=0.01, button_timeout_s=0.5, press=press,
+                    clock=clock)
     for parts in test.parts.values():
         parts.lamp._on_change = seen.append
     ok = test.run()

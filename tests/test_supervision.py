@@ -294,3 +294,18 @@ def test_every_field_of_the_device_health_is_in_the_protocol_docs(tmp_path):
     doc = (ROOT / "docs" / "protocol.md").read_text().split("### Device status and health", 1)[1].split("\n### ", 1)[0]
     missing = sorted(f for f in fields if f"| `{f}` |" not in doc)
     assert not missing, f"docs/protocol.md's health table lacks {missing}"
+
+
+def test_a_stopped_device_holds_a_blinking_rgb_lamp_steady_in_its_colour(tmp_path, broker, recorder, topics):
+    rig = Rig(DeviceConfig(
+        device=DeviceSection(id="pi-test", store="test-store", broker=broker.url, outbox=tmp_path / "o.db"),
+        rooms=[RoomPins(id="room-1", call="GPIO17", lamp="GPIO23", lamp_green="GPIO9", lamp_blue="GPIO10",
+                        lamp_kind="rgb", no_size=True, no_presence=True)]))
+    recorder.publish(topics.hub_status, "online", retain=True, expiry_s=None)
+    recorder.publish(topics.lamp("room-1"), LampState("overdue", "c-1", "help", 1.0).to_json(), retain=True, expiry_s=None)
+    rig.device.start()
+    wait_until(lambda: rig.device.rooms["room-1"].lamp.pattern == "fast", what="the red fast blink")
+    red, green, blue = (rig.factory.pin(n) for n in (23, 9, 10))
+    rig.device.stop()
+    assert [(p.function, p.state) for p in (red, green, blue)] == [("output", 1), ("output", 0), ("output", 0)]
+    assert rig.device.rooms["room-1"].lamp.led._blink_thread is None, "no blink left to change the pins"
