@@ -333,12 +333,14 @@ function renderPeople() {
 
 function deviceTrouble(d) {
   if (d.status === "offline") return "offline";
+  if (d.status === "never") return "never connected";  // configured, never heard of
   if (d.health_at && live.now() - Date.parse(d.health_at) / 1000 > TROUBLE_SILENT_S) return "silent";
   return null;
 }
 
 function renderDevices() {
-  const items = [...live.devices.values()].sort((a, b) => a.id.localeCompare(b.id));
+  // A retired device (POST /api/v1/devices/{id}/retire) is no longer expected: not listed.
+  const items = [...live.devices.values()].filter((d) => d.status !== "retired").sort((a, b) => a.id.localeCompare(b.id));
   const trouble = [];
   $("devices").replaceChildren(...items.map((d) => {
     const li = document.createElement("li");
@@ -347,7 +349,8 @@ function renderDevices() {
     if (problem) trouble.push(`${d.id} ${problem}`);
     const h = d.health || {};
     const extra = [h.version && `v${h.version}`, h.outbox ? `${h.outbox} queued` : null].filter(Boolean).join(", ");
-    li.textContent = problem ? `⚠ ${d.id}: ${problem === "offline" ? "OFFLINE" : "SILENT (no heartbeat)"}`
+    const said = { offline: "OFFLINE", "never connected": "NEVER CONNECTED" }[problem] || "SILENT (no heartbeat)";
+    li.textContent = problem ? `⚠ ${d.id}: ${said}`
                              : `● ${d.id}: online${extra ? ` (${extra})` : ""}`;
     return li;
   }));
