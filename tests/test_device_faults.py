@@ -86,7 +86,8 @@ def rig(hub, tmp_path):
 
 
 def troubles(hub, kind: str) -> list[dict]:
-    return [t for t in hub.dispatcher.open_troubles() if t["kind"] == kind]
+    """The open troubles of ``kind``, as GET /api/v1/troubles lists them."""
+    return [t for t in hub.api.ok("GET", "/api/v1/troubles")["troubles"] if t["kind"] == kind]
 
 
 def test_a_stuck_call_line_opens_a_trouble_naming_room_and_button_and_its_release_clears_it(hub, rig):
@@ -99,6 +100,8 @@ def test_a_stuck_call_line_opens_a_trouble_naming_room_and_button_and_its_releas
     wait_until(lambda: rig.state("room-2")[1] == "called", what="room 2's call confirmed by the hub")
     pin.drive_high()
     wait_until(lambda: not troubles(hub, "stuck_line"), what="the trouble cleared on release")
+    [gone] = [t for t in hub.api.ok("GET", "/api/v1/troubles?all=1")["troubles"] if t["kind"] == "stuck_line"]
+    assert gone["cleared_at"] is not None and gone["duration_s"] > 0
 
 
 def test_a_lost_supply_and_a_dark_lamp_open_troubles_that_close_when_they_recover(hub, rig):
