@@ -182,17 +182,20 @@ def test_a_line_held_past_stuck_s_is_reported_at_once_and_cleared_at_once_on_rel
     assert line["room"] == "room-1" and line["button"] == "call" and line["held_s"] >= STUCK_S - 0.05
     assert rig.state("room-1")[1] == "fault", "a stuck call button shows the fault pattern"
 
-    # the rest of the device works: room 2 calls and its lamp lights
+    # the rest of the device works: room 2 calls and its lamp lights; room 1's size button calls
     rig.press("room-2")
     wait_until(lambda: events(recorder, topics, "room-2"), what="room 2's call")
     assert rig.lamp_pin_on("room-2")
+    rig.press("room-1", "size")
+    wait_until(lambda: [e for e in events(recorder, topics, "room-1") if e["type"] == "call"], what="the size call")
 
     n = len(health_of(recorder, topics))
     pin.drive_high()
     wait_until(lambda: [h for h in health_of(recorder, topics)[n:] if h["lines"]["stuck"] == []],
                what="a health message without the stuck line")  # heartbeat_s is 60: not a heartbeat
     # the stuck line's press was one cancel (the hold), not repeated, and its release sent nothing
-    assert [e["type"] for e in events(recorder, topics, "room-1")] == ["cancel"]
+    assert [(e["type"], e.get("reason")) for e in events(recorder, topics, "room-1")] == [("cancel", None),
+                                                                                          ("call", "size")]
     assert rig.device.rooms["room-1"].stuck == set()
 
 
