@@ -116,3 +116,18 @@ def test_a_lost_supply_and_a_dark_lamp_open_troubles_that_close_when_they_recove
     assert (t["room"], t["detail"]["fault"]) == ("room-1", "dark")
     rig.sense("room-1").drive_low()  # it draws current now
     wait_until(lambda: not troubles(hub, "lamp"), what="the lamp trouble cleared")
+
+
+def test_a_health_with_a_badly_shaped_fault_field_is_stored_refused_and_said_so_on_hub_rejected(hub, topics):
+    from tests.helpers import Recorder
+    rec = Recorder(hub.broker_url, [topics.hub_rejected])
+    try:
+        bad = {"uptime_s": 1.0, "outbox": 0, "version": "x", "lines": {"stuck": [{"room": "room-1", "button": "door"}]}}
+        rec.publish(topics.device_health("pi-odd"), bad, expiry_s=None)
+        [notice] = wait_until(lambda: rec.json_of(topics.hub_rejected), what="the refusal on hub/rejected")
+        assert "button must be one of call, size, presence" in notice["reason"]
+        devices = {d["id"]: d for d in hub.api.ok("GET", "/api/v1/devices")}
+        assert devices["pi-odd"]["health"]["uptime_s"] == 1.0, "the rest of the health is kept"
+        assert troubles(hub, "stuck_line") == []
+    finally:
+        rec.close()
