@@ -17,7 +17,8 @@ from pathlib import Path
 from callbell.mqtt import BrokerAddress
 from callbell.protocol import DEFAULT_PREFIX, ID_PATTERN
 from callbell.settings import read_toml, report
-from firmware.pinmap import BCM_TO_PHYSICAL, DEFAULT_SLOTS
+from firmware.button import MIN_PRESS_MS, STUCK_S
+from firmware.pinmap import BCM_TO_PHYSICAL, DEFAULT_SLOTS, LAMP_SENSE, SUPPLY_SENSE
 
 #: Seconds between health messages (docs/spec/PROTOCOL.md default).
 DEFAULT_HEARTBEAT_S = 10.0
@@ -28,6 +29,9 @@ DEFAULT_DEBOUNCE_MS = 30.0
 #: Events kept on disk while the broker is unreachable. At one press a second that is almost
 #: three hours of a stuck button; real outages queue a handful.
 DEFAULT_OUTBOX_LIMIT = 10_000
+
+#: The buttons a room may have; ``min_press_ms`` may be given per button.
+BUTTONS = ("call", "size", "presence")
 
 PIN_NAME = re.compile(r"^(GPIO|BCM)?([0-9]{1,2})$|^(BOARD|J8:)([0-9]{1,2})$")
 USABLE_BCM = range(2, 28)
@@ -94,6 +98,11 @@ class DeviceSection:
     heartbeat_s: float = DEFAULT_HEARTBEAT_S
     hold_s: float = DEFAULT_HOLD_S
     debounce_ms: float = DEFAULT_DEBOUNCE_MS
+    min_press_ms: float = MIN_PRESS_MS
+    stuck_s: float = STUCK_S
+    #: The 12 V supply sense input (an optocoupler; hardware/README.md): a pin, ``true`` for
+    #: the default pin map's, or absent (not fitted).
+    supply_sense: str | bool | None = None
 
     def __post_init__(self):
         _id(self.id, "id")
@@ -112,6 +121,17 @@ class DeviceSection:
         _number(self.heartbeat_s, "heartbeat_s", 0.05, 300)
         _number(self.hold_s, "hold_s", 0.2, 10)
         _number(self.debounce_ms, "debounce_ms", 0, 500)
+        _number(self.min_press_ms, "min_press_ms", 0, 200)
+        _number(self.stuck_s, "stuck_s", 0.5, 3600)
+        if self.stuck_s <= self.hold_s:
+            raise FieldError("stuck_s", f"must be longer than hold_s ({self.hold_s:g} s): a hold cancels, "
+                                        f"a line held past stuck_s is a fault")
+        if self.supply_sense is True:
+            self.supply_sense = SUPPLY_SENSE
+        elif self.supply_sense is False:
+            self.supply_sense = None
+        if self.supply_sense is not None:
+            self.supply_sense = check_pin(self.supply_sense, "supply_sense")
 
 
 @dataclass
@@ -132,6 +152,12 @@ class RoomPins:
     size_reason: str = "size"
     no_size: bool = False
     no_presence: bool = False
+    #: Milliseconds a line must be down to be a press: a number for every button of the room,
+    #: or a table by button, e.g. ``{ presence = 40 }``; the rest take ``[device] min_press_ms``.
+    min_press_ms: float | dict | None = None
+    #: The door lamp's current sense input (hardware/README.md): a pin, ``true`` for the
+    #: slot's default, or absent (not fitted).
+    lamp_sense: str | bool | None = None
 
     def __post_init__(self):
         _id(self.id, "id")
@@ -161,9 +187,47 @@ class RoomPins:
             if value is None and role in ("call", "lamp"):
                 raise FieldError(role, f"pin missing (give slot = 1..{len(DEFAULT_SLOTS)} or {role} = \"GPIO..\")")
             setattr(self, role, check_pin(value, role) if value is not None else None)
+        self._check_min_press()
+        self._check_lamp_sense()
+
+    def _check_min_press(self) -> None:
+        value = self.min_press_ms
+        if value is None or isinstance(value, dict):
+            for button, ms in (value or {}).items():
+                if button not in BUTTONS:
+                    raise FieldError("min_press_ms", f"unknown button {button!r} (use {', '.join(BUTTONS)})")
+                _number(ms, f"min_press_ms.{button}", 0, 200)
+        else:
+            _number(value, "min_press_ms", 0, 200)
+
+    def _check_lamp_sense(self) -> None:
+        if self.lamp_sense is False:
+            self.lamp_sense = None
+        if self.lamp_sense is None:
+            return
+        if self.lamp_kind != "led":
+            raise FieldError("lamp_sense", "supervises on/off lamps only (lamp_kind = \"led\"): a dimmed "
+                                           "lamp's current is chopped by its PWM and reads as on and off")
+        if self.lamp_sense is True:
+            default = LAMP_SENSE[self.slot - 1] if self.slot else None
+            if default is None:
+                raise FieldError("lamp_sense", "no default pin here (slot 4 has none, see "
+                                               "hardware/pinmap.md): give one, e.g. lamp_sense = \"GPIO4\" "
+                                               "with no_size = true")
+            self.lamp_sense = default
+        self.lamp_sense = check_pin(self.lamp_sense, "lamp_sense")
+
+    def min_press_of(self, button: str, default: float) -> float:
+        """The minimum press time of one of this room's buttons, milliseconds."""
+        if isinstance(self.min_press_ms, dict):
+            return self.min_press_ms.get(button, default)
+        return default if self.min_press_ms is None else self.min_press_ms
 
     def pins(self) -> dict[str, str]:
-        return {r: getattr(self, r) for r in ROLES if getattr(self, r)}
+        pins = {r: getattr(self, r) for r in ROLES if getattr(self, r)}
+        if self.lamp_sense:
+            pins["lamp_sense"] = self.lamp_sense
+        return pins
 
 
 @dataclass
@@ -175,6 +239,8 @@ class DeviceConfig:
         if not self.rooms:
             raise FieldError("rooms", "at least one [[rooms]] entry is needed")
         used: dict[str, str] = {}
+        if self.device.supply_sense:
+            used[self.device.supply_sense] = "device.supply_sense"
         seen = set()
         for i, room in enumerate(self.rooms):
             if room.id in seen:

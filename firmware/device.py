@@ -12,7 +12,10 @@ What it does:
   whatever the outbox still holds, oldest first;
 - it follows each room's retained lamp topic and the hub's status; while it has no broker
   connection or the hub says ``offline``, every room shows the fault pattern;
-- every ``heartbeat_s`` it publishes its health, retained;
+- every ``heartbeat_s`` it publishes its health, retained — and at once when a button line
+  is stuck or freed, or the lamp supply or a door lamp fails or recovers (firmware.supervision);
+- when it stops, each lamp is left steady in a state that needs no program (FittingRoom.
+  stop_holding_lamps).
 - run by systemd with ``WatchdogSec=``, it pings systemd's watchdog only while a press would be
   handled: the pings pass through the locks every press takes (see :meth:`Device.stuck_part`).
 """
@@ -24,6 +27,8 @@ import threading
 from pathlib import Path
 from typing import Callable
 
+from gpiozero import DigitalInputDevice
+
 from callbell import __version__
 from callbell.clock import Clock, SystemClock
 from callbell.mqtt import Message, MqttLink
@@ -33,6 +38,7 @@ from callbell.systemd_notify import SystemdNotify
 from firmware.config import DeviceConfig
 from firmware.outbox import Outbox, OutboxFull, Pending
 from firmware.room import FittingRoom
+from firmware.supervision import SENSE_POLL_S, LampCheck, SupplyCheck
 from firmware.wiring import build_room
 
 log = logging.getLogger("callbell.device")
@@ -81,9 +87,16 @@ class Device:
         self.refusals = 0  # events of ours the hub refused (misconfiguration)
         self._last_hub_contact: float | None = None
         self._stop = threading.Event()
+        self._stuck: dict[tuple[str, str], float] = {}  # (room, button) → monotonic press time
         self.rooms: dict[str, FittingRoom] = {}
+        self._lamp_senses = {}  # room → its lamp's current sense input
         for r in config.rooms:
             self.rooms[r.id] = self._build_room(r, pin_factory)
+        kw = {"pin_factory": pin_factory} if pin_factory is not None else {}
+        self._supply_sense = DigitalInputDevice(d.supply_sense, pull_up=True, **kw) if d.supply_sense else None
+        self.supply = SupplyCheck() if self._supply_sense else None
+        self.lamp_checks = {room: LampCheck() for room in self._lamp_senses}
+        self.sense_polls = 0  # readings of the sense inputs so far
         self.link = MqttLink(
             broker_url or d.broker,
             f"callbell-device-{d.id}",
@@ -100,25 +113,37 @@ class Device:
 
     def _build_room(self, r, pin_factory) -> FittingRoom:
         parts = build_room(r, self.config.device, self.clock, pin_factory)
+        if parts.lamp_sense:
+            self._lamp_senses[r.id] = parts.lamp_sense
         return FittingRoom(r.id, call=parts.call, lamp=parts.lamp, light=parts.light, send=self.send,
                            size=parts.size, presence=parts.presence, size_reason=r.size_reason,
-                           on_display=self._on_display)
+                           on_display=self._on_display, on_line=self._line)
 
     # -- life cycle -------------------------------------------------------------------------
     def start(self) -> None:
         self.link.start()
         self._heartbeat_thread = threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)
         self._heartbeat_thread.start()
+        if self.supply or self.lamp_checks:
+            self._sense_thread = threading.Thread(target=self._supervise, name="supervision", daemon=True)
+            self._sense_thread.start()
         if self.systemd.watchdog:
             threading.Thread(target=self._watchdog, name="watchdog", daemon=True).start()
         self.systemd.ready(f"rooms {', '.join(self.rooms)}")
 
     def stop(self) -> None:
+        """Stop: say ``offline``, and leave every lamp steady in the state it showed (lit for a
+        room with a call, dark for an idle one) after the program has gone."""
         self.systemd.stopping()
         self._stop.set()
         self.link.stop(farewell=[(self.topics.device_status(self.id), OFFLINE.encode(), 1, True)])
+        if getattr(self, "_sense_thread", None):
+            self._sense_thread.join(2)  # it reads the lamps' pins, about to be let go
         for room in self.rooms.values():
-            room.close()
+            room.stop_holding_lamps()
+        for sense in [self._supply_sense, *self._lamp_senses.values()]:
+            if sense:
+                sense.close()
         self.outbox.close()
 
     # -- events out -------------------------------------------------------------------------
@@ -252,9 +277,45 @@ class Device:
     def fault(self) -> bool:
         return any(r.fault for r in self.rooms.values())
 
+    # -- lines and supervision ------------------------------------------------------------
+    def _line(self, room: str, button: str, stuck: bool, pressed_mono: float) -> None:
+        """A button line became stuck or free: say so at once, not at the next heartbeat."""
+        with self._lock:
+            if stuck:
+                self._stuck[(room, button)] = pressed_mono
+            else:
+                self._stuck.pop((room, button), None)
+        log.log(logging.ERROR if stuck else logging.WARNING, "%s %s button line %s", room, button,
+                "stuck down (a jammed button or a shorted cable)" if stuck else "free again")
+        self._health_now()
+
+    def _supervise(self) -> None:
+        """Read the sense inputs every SENSE_POLL_S; a changed verdict is reported at once."""
+        while not self._stop.wait(SENSE_POLL_S):
+            self.sense_polls += 1
+            now = self.clock.monotonic()
+            changed = False
+            if self.supply:
+                changed |= self.supply.reading(now, self._supply_sense.is_active)
+            if not (self.supply and self.supply.lost):  # no supply: every lamp is dark, and says nothing
+                for room, check in self.lamp_checks.items():
+                    changed |= check.reading(now, self.rooms[room].lamp.led.is_lit,
+                                             self._lamp_senses[room].is_active)
+            if changed:
+                log.warning("supervision: %s", json.dumps({k: v for k, v in self.health().items()
+                                                            if k in ("supply", "lamps")}))
+                self._health_now()
+
+    def _health_now(self) -> None:
+        if self.link.connected:
+            self._publish_health()
+
     # -- health -----------------------------------------------------------------------------
     def health(self) -> dict:
         now = self.clock.time()
+        mono = self.clock.monotonic()
+        with self._lock:
+            stuck = sorted(self._stuck.items())
         return {
             "uptime_s": round(self.clock.monotonic() - self._started, 1),
             "outbox": len(self.outbox),
@@ -266,6 +327,12 @@ class Device:
             "reconnects": self.link.reconnects,
             "refused_by_hub": self.refusals,
             "rooms": sorted(self.rooms),
+            "lines": {"stuck": [{"room": room, "button": button, "held_s": round(mono - t, 1)}
+                                for (room, button), t in stuck]},
+            "supply": None if self.supply is None else (
+                {"ok": False, "lost_s": round(mono - self.supply.since, 1)} if self.supply.lost else {"ok": True}),
+            "lamps": {room: ({"ok": False, "fault": c.fault, "for_s": round(mono - c.since, 1)} if c.fault
+                             else {"ok": True}) for room, c in sorted(self.lamp_checks.items())},
         }
 
     def _publish_health(self) -> None:

@@ -116,5 +116,27 @@ class Output:
         if self._on_change:
             self._on_change(pattern)
 
+    def hold(self, on: bool, colour: tuple | None = None) -> None:
+        """Set the output steady ``on`` (an RGB lamp: the channels of ``colour``) or off, and
+        let go of it without releasing its pin, so that it stays so after the program has
+        ended. Closing would make the pin an input (gpiozero does that to every pin it holds
+        when the program exits), and the gate's pull-down would turn the lamp off; a pin the
+        program no longer holds keeps its level (docs/firmware.md, "When the program stops").
+        Software PWM dies with the program, so a dimmed lamp is held at full level."""
+        channels = getattr(self.led, "_leds", None) or (self.led,)  # an RGBLED's three LEDs
+        for i, led in enumerate(channels):
+            lit = on and (not self.rgb or colour is None or colour[i] > 0)
+            led.on() if lit else led.off()  # stops a blink (an RGBLED's too: it is the channels' controller)
+            pin = led.pin
+            pin.frequency = None
+            pin.state = 1 if lit == led.active_high else 0
+            # Forget the pin without closing it: unreserved, out of the factory's table, and the
+            # device closed, so no exit handler turns it back into an input.
+            factory = led.pin_factory
+            factory.release_pins(led, pin.info.name)
+            factory.pins.pop(pin.info, None)
+            led._pin = None
+        self.pattern = "held on" if on else "held off"
+
     def close(self) -> None:
         self.led.close()

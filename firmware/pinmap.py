@@ -46,6 +46,16 @@ DEFAULT_SLOTS: tuple[SlotPins, ...] = (
     SlotPins(call="GPIO8", size="GPIO4", presence="GPIO7", lamp="GPIO18", light="GPIO11"),
 )
 
+#: Optional supervision inputs (hardware/README.md, "Supervision"), all on pins the slots leave free.
+#: The 12 V lamp supply's sense (an optocoupler pulls the line low while the supply is there).
+SUPPLY_SENSE = "GPIO9"
+#: Each slot's door-lamp current sense (a comparator pulls the line low while the lamp draws
+#: current). Six GPIOs are left free by the slots; the supply takes GPIO9, slots 1-3 take
+#: GPIO10 and the UART's GPIO14/15 (the serial console must then stay off, as it is by
+#: default). Slot 4 has no default: GPIO2/3 stay free for the NFC reader. Give it its size
+#: button's pin (GPIO4, with ``no_size``) or an I2C pin on a Pi without a reader.
+LAMP_SENSE: tuple[str | None, ...] = ("GPIO10", "GPIO14", "GPIO15", None)
+
 #: BCM number → physical header pin (40-pin header), for wiring tables.
 BCM_TO_PHYSICAL = {
     2: 3, 3: 5, 4: 7, 5: 29, 6: 31, 7: 26, 8: 24, 9: 21, 10: 19, 11: 23, 12: 32, 13: 33,

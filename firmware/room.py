@@ -23,6 +23,8 @@ log = logging.getLogger("callbell.device.room")
 
 #: send(room, type, reason, pressed_mono) → queues the event; returns its outbox id or None.
 Send = Callable[[str, str, str | None, float], str | None]
+#: on_line(room, button, stuck, pressed_mono): a line became stuck (True) or was let go (False).
+OnLine = Callable[[str, str, bool, float], None]
 
 
 class FittingRoom:
@@ -35,7 +37,8 @@ class FittingRoom:
 
     def __init__(self, id: str, *, call: CallButton, lamp: Output, light: Output | None, send: Send,
                  size: CallButton | None = None, presence: CallButton | None = None,
-                 size_reason: str = "size", on_display: Callable[[str, str, str], None] | None = None):
+                 size_reason: str = "size", on_display: Callable[[str, str, str], None] | None = None,
+                 on_line: OnLine | None = None):
         self.id = id
         self.call_button, self.size_button, self.presence_button = call, size, presence
         self.lamp, self.light = lamp, light
@@ -50,6 +53,11 @@ class FittingRoom:
         self._reminder: str | None = None
         self._wink_timer: threading.Timer | None = None
         self._holding = False  # down long enough to be a hold: cancelling unless let go
+        #: What the first edge of the press in progress showed before it was known to be a
+        #: press: "pending" or "reminder" (taken back if it was a glitch), or None.
+        self._provisional: str | None = None
+        self.stuck: set[str] = set()  # buttons whose line is stuck down
+        self._on_line = on_line
         self._lock = threading.RLock()
         self.shown: tuple[str, str] = ("", "")
 
@@ -57,11 +65,16 @@ class FittingRoom:
             if button is None:
                 continue
             button.when_down = self._lamp_on_now
+            button.when_void = self._not_a_press
             button.when_holding = self._cancelling
             button.when_short = lambda t, r=reason: self._shopper("call", r, t)
             button.when_held = lambda t: self._shopper("cancel", None, t)
         if presence:
-            presence.when_down = lambda t: self._send(self.id, "presence", None, t)
+            presence.when_press = lambda t: self._send(self.id, "presence", None, t)
+        for name, button in (("call", call), ("size", size), ("presence", presence)):
+            if button is not None:
+                button.when_stuck = lambda t, n=name: self._line(n, True, t)
+                button.when_unstuck = lambda t, n=name: self._line(n, False, t)
         self._render()
 
     # -- shopper ----------------------------------------------------------------------------
@@ -69,11 +82,34 @@ class FittingRoom:
         """Press-down: show the call at once, before deciding whether it is a short press (on
         a call already waiting, the light blinks: this press is heard too)."""
         with self._lock:
+            self._provisional = None
             if self.hub_state.state == "idle" and self._pending is None:
                 self._pending = ("call", "")
+                self._provisional = "pending"
             elif self.hub_state.state != "idle":
                 self._reminder = ""
+                self._provisional = "reminder"
             self._render()
+
+    def _not_a_press(self, t: float) -> None:
+        """The line was down for less than the minimum press time: a glitch on the cable, not
+        a shopper. Take back what the first edge showed; nothing is sent."""
+        with self._lock:
+            if self._provisional == "pending" and self._pending == ("call", ""):
+                self._pending = None
+            elif self._provisional == "reminder" and self._reminder == "":
+                self._reminder = None
+            self._provisional = None
+            self._render()
+
+    def _line(self, button: str, stuck: bool, pressed_mono: float) -> None:
+        """A button's line is stuck down (a jammed button, a shorted cable) or free again. A
+        stuck call button cannot call: its light shows the fault pattern until it is free."""
+        with self._lock:
+            (self.stuck.add if stuck else self.stuck.discard)(button)
+            self._render()
+        if self._on_line:
+            self._on_line(self.id, button, stuck, pressed_mono)
 
     def _cancelling(self, t: float) -> None:
         """The button is still down: a hold. The light fades out toward the cancel."""
@@ -87,6 +123,7 @@ class FittingRoom:
         event_id = self._send(self.id, kind, reason, pressed_mono)
         with self._lock:
             self._holding = False
+            self._provisional = None
             if kind == "cancel":
                 self._pending = ("cancel", event_id or "")
                 self._reminder = None
@@ -157,7 +194,7 @@ class FittingRoom:
         reminding, reminded, cancelling or fault (firmware/lamp.py)."""
         if self._holding:
             return "cancelling"  # shown even in a fault: the shopper's hand is on the button
-        if self.fault:
+        if self.fault or "call" in self.stuck:
             return "fault"
         if self._pending and self._pending[0] == "call":
             return "pending"
@@ -197,3 +234,20 @@ class FittingRoom:
         for part in (self.call_button, self.size_button, self.presence_button, self.lamp, self.light):
             if part:
                 part.close()
+
+    def stop_holding_lamps(self) -> None:
+        """The program is stopping: leave the lamp and the button light in a state that needs
+        no program, and keep them there after it has gone (docs/firmware.md, "When the program
+        stops"). A room with a call keeps its lamp and light on steady — the shopper is still
+        waiting and the hub still has the call — and an idle room stays dark. Blinking needs a
+        running program, so every pattern but "off" becomes steady on. The buttons are closed."""
+        with self._lock:
+            if self._wink_timer:
+                self._wink_timer.cancel()
+            on = self.lamp_state != "idle"
+            for part in (self.call_button, self.size_button, self.presence_button):
+                if part:
+                    part.close()
+            self.lamp.hold(on, LAMP_COLOURS.get(self.lamp_state))
+            if self.light:
+                self.light.hold(on)

@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Callable
 
-from callbell.clock import SystemClock
+from callbell.clock import Clock, SystemClock
 from firmware.config import DeviceConfig
 from firmware.lamp import LAMP_COLOURS, LAMP_PATTERNS, LIGHT_PATTERNS
 from firmware.pinmap import BCM_TO_PHYSICAL
@@ -47,14 +47,15 @@ def header_pin(gpio: str) -> str:
 class SelfTest:
     def __init__(self, config: DeviceConfig, *, pin_factory=None, say: Callable[[str], None] = print,
                  pattern_s: float = PATTERN_S, button_timeout_s: float = BUTTON_TIMEOUT_S,
-                 press: Callable[[str, str], None] | None = None):
-        """``press(room, role)``, if given, presses a button for the installer (mock pins)."""
+                 press: Callable[[str, str], None] | None = None, clock: Clock | None = None):
+        """``press(room, role)``, if given, presses a button for the installer (mock pins);
+        ``clock`` times the buttons' edges (default: the system's)."""
         self.config = config
         self.say = say
         self.pattern_s = pattern_s
         self.button_timeout_s = button_timeout_s
         self.press = press
-        clock = SystemClock()
+        clock = clock or SystemClock()
         self.parts = {r.id: build_room(r, config.device, clock, pin_factory) for r in config.rooms}
         self.pins = {r.id: r for r in config.rooms}
 
@@ -92,7 +93,7 @@ class SelfTest:
             for role, button in parts.buttons().items():
                 name = f"{room_id} {role}"
                 pressed = threading.Event()
-                button.when_down = lambda t, e=pressed: e.set()
+                button.when_press = lambda t, e=pressed: e.set()  # a real press, not a glitch
                 button.when_short = button.when_held = None
                 parts.lamp.show("fast")  # show which room is being asked for
                 self.say(f"  press the {BUTTON_NAMES[role]} button in {room_id} …")

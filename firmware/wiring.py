@@ -23,12 +23,14 @@ class RoomParts:
     light: Output | None
     size: CallButton | None
     presence: CallButton | None
+    #: The door lamp's current sense: active (line pulled low) while the lamp draws current.
+    lamp_sense: DigitalInputDevice | None = None
 
     def buttons(self) -> dict[str, CallButton]:
         return {k: b for k, b in (("call", self.call), ("size", self.size), ("presence", self.presence)) if b}
 
     def close(self) -> None:
-        for part in (self.call, self.size, self.presence, self.lamp, self.light):
+        for part in (self.call, self.size, self.presence, self.lamp, self.light, self.lamp_sense):
             if part:
                 part.close()
 
@@ -36,10 +38,12 @@ class RoomParts:
 def build_room(room: RoomPins, device: DeviceSection, clock: Clock, pin_factory=None) -> RoomParts:
     kw = {"pin_factory": pin_factory} if pin_factory is not None else {}
 
-    def button(pin: str | None) -> CallButton | None:
+    def button(role: str) -> CallButton | None:
+        pin = getattr(room, role)
         if not pin:
             return None
-        return CallButton(DigitalInputDevice(pin, pull_up=True, **kw), clock, device.hold_s, device.debounce_ms)
+        return CallButton(DigitalInputDevice(pin, pull_up=True, **kw), clock, device.hold_s, device.debounce_ms,
+                          min_press_ms=room.min_press_of(role, device.min_press_ms), stuck_s=device.stuck_s)
 
     if room.lamp_kind == "rgb":
         lamp_led = RGBLED(room.lamp, room.lamp_green, room.lamp_blue, active_high=room.lamp_active_high, **kw)
@@ -48,8 +52,9 @@ def build_room(room: RoomPins, device: DeviceSection, clock: Clock, pin_factory=
     else:
         lamp_led = LED(room.lamp, active_high=room.lamp_active_high, **kw)
     light = Output(LED(room.light, active_high=room.light_active_high, **kw)) if room.light else None
-    return RoomParts(call=button(room.call), lamp=Output(lamp_led, room.lamp_brightness), light=light,
-                     size=button(room.size), presence=button(room.presence))
+    sense = DigitalInputDevice(room.lamp_sense, pull_up=True, **kw) if room.lamp_sense else None
+    return RoomParts(call=button("call"), lamp=Output(lamp_led, room.lamp_brightness), light=light,
+                     size=button("size"), presence=button("presence"), lamp_sense=sense)
 
 
 #: Pin changes a mock pin remembers. gpiozero's mock pins keep every change for tests to

@@ -32,7 +32,7 @@ HERE = Path(__file__).resolve().parent
 if __package__ in (None, ""):  # run as a script: python hardware/draw.py
     sys.path.insert(0, str(HERE.parent))
 
-from firmware.pinmap import BCM_TO_PHYSICAL, DEFAULT_SLOTS, SlotPins  # noqa: E402
+from firmware.pinmap import BCM_TO_PHYSICAL, DEFAULT_SLOTS, LAMP_SENSE, SUPPLY_SENSE, SlotPins  # noqa: E402
 
 # --------------------------------------------------------------------------------------------
 # What is wired where (the pin numbers come from firmware/pinmap.py; the rest is the hardware's)
@@ -216,8 +216,33 @@ def pinmap_markdown(slots: tuple[SlotPins, ...] = DEFAULT_SLOTS) -> str:
     w("| 27, 28 | ID_SD / ID_SC: reserved for HAT EEPROMs, never use |\n")
     w("\n## GPIOs left free\n\n")
     w("| GPIO | header pin | kept for |\n|---|---|---|\n")
+    sense = {bcm(SUPPLY_SENSE): "the 12 V supply sense"}
+    sense.update({bcm(p): f"slot {i} lamp sense" for i, p in enumerate(LAMP_SENSE, start=1) if p})
     for n in sorted(set(BCM_TO_PHYSICAL) - used):
-        w(f"| GPIO{n} | {BCM_TO_PHYSICAL[n]} | {RESERVED.get(n, 'spare')} |\n")
+        kept = RESERVED.get(n, "spare")
+        if n in sense:
+            kept += f"; or {sense[n]} (optional supervision, below)"
+        w(f"| GPIO{n} | {BCM_TO_PHYSICAL[n]} | {kept} |\n")
+    w("\n## Optional supervision inputs\n\n")
+    w("The 12 V supply sense and the door-lamp current senses ([supervision.svg](supervision.svg), "
+      "[README](README.md#supervision-optional-supply-and-lamp-sense)) take pins the slots leave "
+      "free. Each input pulls its line to 0 V while all is well (supply there, lamp drawing "
+      "current), so a missing part or a broken wire reads as a fault. Switch them on in "
+      "`device.toml` with `supply_sense = true` (in `[device]`) and `lamp_sense = true` (in a "
+      "room) for these pins, or give a pin.\n\n")
+    w("| input | GPIO | header pin | `device.toml` | note |\n|---|---|---|---|---|\n")
+    w(f"| 12 V supply sense (optocoupler) | {SUPPLY_SENSE} | {physical(SUPPLY_SENSE)} | "
+      f"`[device] supply_sense = true` | one per Pi |\n")
+    for i, pin in enumerate(LAMP_SENSE, start=1):
+        if pin is None:
+            w(f"| slot {i} door-lamp current sense | — | — | `lamp_sense = \"GPIO..\"` | no free pin "
+              f"left: use slot {i}'s size-button pin ({DEFAULT_SLOTS[i - 1].size}) with `no_size = true`, "
+              f"or GPIO2/3 on a Pi without an NFC reader |\n")
+            continue
+        note = RESERVED.get(bcm(pin), "spare")
+        note = f"the {note.split(':')[0]} pin: keep the serial console off" if "UART" in note else "was spare"
+        w(f"| slot {i} door-lamp current sense (comparator) | {pin} | {physical(pin)} | "
+          f"`lamp_sense = true` | {note} |\n")
     w("\n## Lamps stay off while the Pi boots\n\n")
     w("Until the firmware starts, every GPIO is an input. At power-on GPIO0–8 have their "
       "internal pull-up (about 50 kΩ) switched on and GPIO9–27 their pull-down. ")
@@ -789,6 +814,126 @@ def lamp_driver_svg() -> str:
     return c.svg()
 
 
+def _opamp(c: Canvas, x, y, label="LM393"):
+    """A comparator triangle pointing right, inputs at (x, y ∓ 20), output at (x + 90, y).
+
+    Returns the + input, the − input and the output points."""
+    c.polygon([(x, y - 45), (x, y + 45), (x + 90, y)], fill="#ffffff", color=INK, width=2.2)
+    c.text(x + 8, y - 14, "+", size=16, bold=True)
+    c.text(x + 8, y + 27, "−", size=16, bold=True)
+    c.text(x + 30, y + 62, label, size=14, bold=True)
+    return (x, y - 20), (x, y + 20), (x + 90, y)
+
+
+def _pulled_gpio(c: Canvas, x, y, gpio: str):
+    """From (x, y): 4.7 kΩ up to 3.3 V, 1 kΩ in series, 100 nF down, to the GPIO's flag."""
+    c.dot(x + 30, y)
+    c.part("resistor", x + 30, y, x + 30, y - 80)
+    c.rail(x + 30, y - 80, "+3.3 V")
+    c.text(x + 44, y - 36, "4.7 kΩ", size=14)
+    c.line(x, y, x + 60, y)
+    c.part("resistor", x + 60, y, x + 170, y)
+    c.text(x + 115, y - 14, "1 kΩ", size=14, anchor="middle")
+    c.line(x + 170, y, x + 210, y)
+    c.dot(x + 190, y)
+    c.part("capacitor", x + 190, y, x + 190, y + 60)
+    c.ground(x + 190, y + 60)
+    c.text(x + 204, y + 40, "100 nF", size=13)
+    c.netlabel(x + 210, y, f"{gpio} (pin {physical(gpio)})")
+
+
+def supervision_svg() -> str:
+    """The optional sense inputs: the 12 V supply (optocoupler) and a door lamp's current
+    (shunt and comparator)."""
+    c = Canvas(1260, 1060, "Callbell supervision: 12 V supply sense and door-lamp current sense",
+               "Optional. A PC817 optocoupler tells the Pi the lamp supply is there; a 1 Ohm shunt "
+               "in the lamp MOSFET's source and an LM393 comparator tell it the lamp draws current.")
+    _title(c, "Supervision (optional): is the 12 V there, does each lamp light?",
+           "Both pull a GPIO to 0 V while all is well, so a broken wire or a missing part reads "
+           "as a fault, never as \"fine\".")
+    # -- A: supply sense ----------------------------------------------------------------------
+    c.text(40, 120, "A. 12 V supply sense — one per Pi", size=18, bold=True)
+    y = 220
+    c.rail(110, y - 40, "+12 V (after the fuse)")
+    c.polyline([(110, y - 40), (110, y)])
+    c.part("resistor", 110, y, 230, y)
+    c.text(170, y - 14, "3.3 kΩ (24 V: 6.8 kΩ)", size=13, anchor="middle")
+    c.rect(270, y - 40, 190, 150, fill="#ffffff", rx=6)
+    c.text(365, y - 50, "PC817 optocoupler", size=14, anchor="middle", bold=True)
+    c.polyline([(230, y), (300, y), (300, y + 20)])
+    c.part("led", 300, y + 20, 300, y + 70)
+    c.polyline([(300, y + 70), (300, y + 90), (230, y + 90), (230, y + 130)])
+    c.ground(230, y + 130)
+    c.text(280, y + 14, "1", size=11, color=MUTED, anchor="end")
+    c.text(280, y + 104, "2", size=11, color=MUTED, anchor="end")
+    for dy in (35, 50):  # light from the LED onto the transistor
+        c.line(320, y + dy, 350, y + dy, width=1.5)
+        c.polygon([(350, y + dy), (343, y + dy - 4), (343, y + dy + 4)], width=1)
+    c.line(370, y + 20, 370, y + 70, width=3)
+    c.polyline([(370, y + 35), (430, y + 10), (430, y)])
+    c.polyline([(370, y + 55), (430, y + 80), (430, y + 90)])
+    c.polygon([(430, y + 80), (420, y + 70), (416, y + 80)], width=1)
+    c.text(450, y + 14, "4", size=11, color=MUTED)
+    c.text(450, y + 104, "3", size=11, color=MUTED)
+    c.polyline([(430, y + 90), (430, y + 130)])
+    c.ground(430, y + 130)
+    c.polyline([(430, y), (430, y - 20), (520, y - 20), (520, y)])
+    _pulled_gpio(c, 520, y, SUPPLY_SENSE)
+    c.lines(40, y + 185, [
+        "12 V there: the LED lights (about 3 mA), the transistor pulls the line to 0 V — the firmware reads",
+        "\"supply there\". Supply off, fuse blown or a wire loose: the 4.7 kΩ holds the line at 3.3 V — \"supply lost\".",
+        "Take the 12 V after the supply fuse, so a blown fuse counts. The optocoupler keeps the 12 V side",
+        "apart from the Pi: a miswired supply cannot reach a GPIO.",
+    ], size=14)
+    # -- B: lamp current sense ----------------------------------------------------------------
+    c.text(40, 510, "B. Door-lamp current sense — one per room (an LM393 has two comparators)", size=18, bold=True)
+    x_q, y_g = 230, 660
+    c.rail(248, 545, "+12 V room")
+    c.polyline([(248, 545), (248, 560)])
+    c.part("lamp", 248, 560, 248, 605)
+    c.text(275, 590, "door lamp", size=14, bold=True)
+    _, drain, source = nmos(c, x_q, y_g)
+    c.line(drain[0], 605, drain[0], drain[1])
+    c.text(x_q - 50, y_g - 8, "from the gate network", size=12, color=MUTED, anchor="end")
+    c.line(source[0], source[1], source[0], 740)
+    c.dot(source[0], 740)
+    c.part("resistor", source[0], 740, source[0], 850)
+    c.ground(source[0], 850)
+    c.text(source[0] + 16, 800, "1 Ω 1 W shunt", size=14)
+    c.text(source[0] + 16, 818, "1 mV per mA", size=12, color=MUTED)
+    # sense path to the comparator's − input
+    plus, minus, out = _opamp(c, 640, 720)
+    c.line(source[0], 740, 380, 740)
+    c.part("resistor", 380, 740, 500, 740)
+    c.text(440, 728, "10 kΩ", size=14, anchor="middle")
+    c.line(500, 740, minus[0], minus[1])
+    c.dot(540, 740)
+    c.part("capacitor", 540, 740, 540, 800)
+    c.ground(540, 800)
+    c.text(552, 790, "100 nF", size=13)
+    # threshold divider to the + input: 3.3 V × 1 k / 101 k ≈ 33 mV
+    c.rail(600, 540, "+3.3 V")
+    c.part("resistor", 600, 540, 600, 640)
+    c.text(614, 595, "100 kΩ", size=14)
+    c.dot(600, 640)
+    c.polyline([(600, 640), (600, plus[1]), plus])
+    c.part("resistor", 600, 640, 480, 640)
+    c.text(540, 628, "1 kΩ", size=14, anchor="middle")
+    c.polyline([(480, 640), (480, 660)])
+    c.ground(480, 660)
+    c.text(596, 690, "33 mV", size=12, color=MUTED, anchor="end")
+    c.lines(650, 800, ["LM393: V+ = 3.3 V (header pin 1),", "GND = header pin 6"], size=12, color=MUTED)
+    _pulled_gpio(c, out[0], out[1], LAMP_SENSE[0])
+    c.lines(40, 900, [
+        "Lamp on and drawing more than about 33 mA: the shunt gives more than the 33 mV threshold, the comparator's",
+        "open-collector output pulls the line to 0 V — \"current\". Lamp dead, wire broken, room fuse tripped or",
+        "comparator missing: the line stays at 3.3 V. The firmware compares this with what it told the lamp to do.",
+        "The shunt lifts the MOSFET's source by at most 0.5 V at 0.5 A; the IRLZ44N still switches fully at 3.3 V.",
+        "On/off lamps only (lamp_kind = \"led\"): a dimmed lamp's PWM chops its current. GPIOs: hardware/pinmap.md.",
+    ], size=14)
+    return c.svg()
+
+
 def schematic_room_svg() -> str:
     """The full circuit of one room slot: three button inputs, two MOSFET outputs."""
     c = Canvas(1400, 1690, "Callbell schematic of one room slot",
@@ -1177,6 +1322,7 @@ def render_all() -> dict[str, str]:
         "button-input.svg": button_input_svg(),
         "lamp-driver.svg": lamp_driver_svg(),
         "pi-header.svg": pi_header_svg(),
+        "supervision.svg": supervision_svg(),
     }
 
 

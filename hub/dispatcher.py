@@ -45,6 +45,7 @@ from callbell.protocol import (ID_PATTERN, Event, LampState, Location, ProtocolE
 from hub.domain import rollup
 from hub.domain.associates import DEFAULT_PRESENCE_S, Associate, Roster
 from hub.domain.call import DomainError, Floor, Room, Timing, Transition
+from hub.domain.device_faults import KINDS as FAULT_KINDS, judge as judge_faults
 from hub.domain.escalation import Escalation, Ladder
 from hub.domain.layout import Layout, Place, Point
 from hub.domain.troubles import (DEFAULT_ALERT_ROLE, TRANSITIONS as TROUBLE_TRANSITIONS, BrokerWatch, DeviceWatch,
@@ -700,7 +701,7 @@ class Dispatcher:
                     elif not msg.retain:
                         self._heard(inp.device, item.at, batch)
                 elif isinstance(inp, DeviceHealth):
-                    self._on_health(inp.device, inp.health, item.at)
+                    self._on_health(inp.device, inp.health, item.at, batch)
                     if not msg.retain:  # a retained heartbeat may be a dead device's last
                         self._heard(inp.device, item.at, batch)
                 elif isinstance(inp, LocationFix):
@@ -764,9 +765,19 @@ class Dispatcher:
         seq = self._writer.append(t, at)
         batch.devices.append((seq, {"id": device, "status": shown, "at": at}))
 
-    def _on_health(self, device: str, health: dict, at: float) -> None:
+    def _on_health(self, device: str, health: dict, at: float, batch: Batch) -> None:
         check_device(device, None, self.devices)
         self._writer.device_health(device, health, at)
+        # The faults the device reports of itself (stuck lines, supply, lamps) open and clear
+        # troubles: hub.domain.device_faults decides which.
+        now = self.clock.time()
+        open_keys = [(t.kind, t.key) for t in self.troubles.open() if t.device == device and t.kind in FAULT_KINDS]
+        report, clear = judge_faults(device, health, open_keys)
+        for f in report:
+            self._record(self.troubles.report(f.kind, f.key, now, device=device, room=f.room, detail=f.detail),
+                         batch, now)
+        for kind, key in clear:
+            self._record(self.troubles.clear(kind, key, now), batch, now)
 
     def _on_location(self, associate: str, loc: Location, at: float) -> None:
         """The location feed: kept in memory (frequent, soon stale), used at once."""

@@ -2,6 +2,7 @@
 import subprocess
 import sys
 
+from callbell.clock import FakeClock
 from firmware.config import DeviceConfig, DeviceSection, RoomPins
 from firmware.selftest import SelfTest
 from firmware.wiring import mock_pins
@@ -13,8 +14,9 @@ def config(tmp_path):
                         [RoomPins(id="room-1", slot=1), RoomPins(id="room-2", slot=2, no_size=True)])
 
 
-def run(tmp_path, skip=()):
+def run(tmp_path, skip=(), glitch=()):
     factory = mock_pins()
+    clock = FakeClock()  # the edges' times: a press is held 30 ms of it, a glitch none
     cfg = config(tmp_path)
     lines = []
     seen = []
@@ -25,9 +27,12 @@ def run(tmp_path, skip=()):
         r = next(r for r in cfg.rooms if r.id == room)
         pin = factory.pin(int(getattr(r, role).removeprefix("GPIO")))
         pin.drive_low()
+        if (room, role) not in glitch:
+            clock.advance(0.03)
         pin.drive_high()
 
-    test = SelfTest(cfg, pin_factory=factory, say=lines.append, pattern_s=0.01, button_timeout_s=0.5, press=press)
+    test = SelfTest(cfg, pin_factory=factory, say=lines.append, pattern_s=0.01, button_timeout_s=0.5, press=press,
+                    clock=clock)
     for parts in test.parts.values():
         parts.lamp._on_change = seen.append
     ok = test.run()
@@ -55,3 +60,9 @@ def test_the_self_test_command_runs_on_mock_pins(tmp_path):
                        capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "PASSED: all 12 buttons answered" in r.stdout
+
+
+def test_a_glitch_on_a_line_does_not_pass_for_a_press(tmp_path):
+    ok, lines, _ = run(tmp_path, glitch={("room-1", "call")})
+    assert not ok
+    assert any("NOT PRESSED: room-1 call (GPIO17, header pin 11)" in l for l in lines)

@@ -115,6 +115,8 @@ def text(t: Trouble) -> str:
         return f"The {d.get('button', 'button')} line of room {t.room} on device {t.device} is held or shorted"
     if t.kind == "supply":
         return f"The 12 V supply of device {t.device} has failed{where}"
+    if t.kind == "lamp" and d.get("fault") == "lit_when_off":
+        return f"A door lamp on device {t.device} cannot be switched off{where}"
     if t.kind == "lamp":
         return f"A door lamp on device {t.device} draws no current{where}"
     if t.kind == "storm":

@@ -32,7 +32,8 @@ class Store:
         self.config = load_store_config(self.store_file)
         self.db = self.config.database.path
         self.hub = HubProcess(self.store_file, self.config.http.port, tmp_path / "hub.log").start()
-        self.sim = Simulation(self.config, self.broker.url, tmp_path / "devices", debounce_ms=5)
+        self.sim = Simulation(self.config, self.broker.url, tmp_path / "devices", debounce_ms=5,
+                              min_press_ms=5)  # the presses are 10 ms: under MIN_PRESS_MS, a glitch
         self.sim.start()
         wait_until(lambda: all(d.link.connected for d in self.sim.devices), timeout=15, what="devices connected")
         self.presses: list[tuple[str, float]] = []

@@ -92,7 +92,7 @@ def test_a_partitioned_lossy_link_delivers_every_press_once(tmp_path, chaos):
     store = Store(tmp_path / "s")
     link = FlakyLink(store.broker.port, loss=0.2)
     store.sim.stop()
-    store.sim = Simulation(store.config, link.url, tmp_path / "lossy-devices", debounce_ms=5)
+    store.sim = Simulation(store.config, link.url, tmp_path / "lossy-devices", debounce_ms=5, min_press_ms=5)
     store.sim.start()
     try:
         wait_until(lambda: all(d.link.connected for d in store.sim.devices), timeout=15, what="devices via the link")
