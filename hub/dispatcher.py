@@ -42,7 +42,7 @@ from hub.domain.call import DomainError, Floor, Room, Timing, Transition
 from hub.domain.escalation import Escalation, Ladder
 from hub.domain.layout import Layout, Place, Point
 from hub.inputs import DeviceEvent, DeviceHealth, DeviceStatus, LocationFix, Received, Unreadable
-from hub.store import Writer, call_row
+from hub.store import Writer, call_row, damage
 
 log = logging.getLogger("callbell.hub")
 
@@ -56,6 +56,11 @@ MAX_IDLE_S = 1.0
 #: Seconds before the inputs of a batch that could not be stored are worked again (a disk
 #: that failed for a moment). The broker would redeliver them only after a reconnect.
 RETRY_AFTER_FAILED_WRITE_S = 1.0
+
+#: Seconds between tries to write back to the database file while the hub works in memory
+#: (a full or failing disk: hub.store.damage). Each try costs a file open and, once it works,
+#: one transaction with everything held in memory.
+RETRY_FILE_EVERY_S = 10.0
 
 #: A location-feed position that moved less than this, metres, is not announced to the pages
 #: (it is still used at once). A feed may report every second; pages need to see a walk, not
@@ -161,6 +166,10 @@ class Dispatcher:
         self._announced: dict[str, tuple] = {}  # associate → what of it was last announced
         #: False while a write fails, and until every input it held back has been stored.
         self.healthy = True
+        #: Why the database file cannot be written (hub.store.damage.describe), while the hub
+        #: works in memory; None when it writes to the file.
+        self.db_problem: str | None = None
+        self._file_tried_at = 0.0  # monotonic time of the last try to go back to the file
         self._unstored = 0  # inputs of failed writes not stored since (dispatcher thread only)
         self.counters = {"received": 0, "duplicates": 0, "rejected": 0, "batches": 0, "failed_writes": 0}
         #: Rejections since start, by channel ("mqtt", "http", "buttons"), for /metrics.
@@ -243,7 +252,7 @@ class Dispatcher:
     # -- the dispatcher thread --------------------------------------------------------------
     def _run(self) -> None:
         try:
-            self._writer = Writer(self.db_path, self.rollup_rules)
+            self._writer = self._open_writer()
             self._restore()
             restored = self.floor.active_calls()
             if restored:
@@ -259,6 +268,8 @@ class Dispatcher:
             items = self._next_items()
             if items is None:
                 break
+            if self._writer.memory:
+                self._back_to_file()
             together = [i for i in items if not isinstance(i, _Alone)]
             if together or not items:
                 self._work(together)
@@ -267,6 +278,52 @@ class Dispatcher:
                     self._unstored -= 1  # counted again if it fails again
                     self._work([i.item], retry=True)
         self._writer.close()
+
+    # -- a database file that cannot be written (hub.store.damage) -----------------------------
+    def _open_writer(self) -> Writer:
+        """The file's writer, or one in memory if the file cannot be written (a full disk)."""
+        try:
+            return Writer(self.db_path, self.rollup_rules)
+        except Exception as e:
+            if damage.kind_of(e) is None:
+                raise
+            return self._to_memory(e)
+
+    def _to_memory(self, e: BaseException) -> Writer:
+        """Go on with a writer in memory: the lamps, calls and alerts keep working; what
+        happens is written to the file once it can be (:meth:`_back_to_file`)."""
+        self.db_problem = damage.describe(e)
+        self.healthy = False
+        self._file_tried_at = time.monotonic()
+        log.error("THE DATABASE %s CANNOT BE WRITTEN (%s): working in memory; lamps, calls and alerts go on, "
+                  "the record is written to the file once it can be (tried every %.0f s)",
+                  self.db_path, self.db_problem, RETRY_FILE_EVERY_S)
+        return Writer(self.db_path, memory=True)
+
+    def _back_to_file(self) -> None:
+        """While in memory: now and then try to write everything held into the file; on
+        success go on with the file's writer."""
+        if time.monotonic() - self._file_tried_at < RETRY_FILE_EVERY_S or self.db_problem.startswith("damaged"):
+            return  # a damaged file is not written again: the hub sets it aside at its next start
+        self._file_tried_at = time.monotonic()
+        memory = self._writer
+        try:
+            target = Writer(self.db_path, self.rollup_rules)
+        except Exception as e:
+            log.warning("the database file still cannot be opened for writing: %s", e)
+            return
+        try:
+            n = memory.replay_into(target)
+        except Exception as e:
+            target.close()
+            log.warning("the database file still cannot be written: %s", e)
+            return
+        memory.close()
+        self._writer = target
+        log.warning("the database %s can be written again: %d event(s) held in memory are stored; "
+                    "working on the file", self.db_path, n)
+        self.db_problem = None
+        self.healthy = self._unstored == 0
 
     def _restore(self) -> None:
         """Rebuild the floor and the roster from what is stored (start, or after a failed write)."""
@@ -369,9 +426,16 @@ class Dispatcher:
             else:
                 log.exception("could not store a batch of %d input(s); state reloaded from the database; "
                               "retrying in %.0f s, each input alone", len(items), RETRY_AFTER_FAILED_WRITE_S)
-            w.rollback()
+            try:
+                w.rollback()
+            except Exception:  # a file that failed may fail this too; the memory writer follows
+                log.exception("could not roll back")
             self.healthy = False
             self.counters["failed_writes"] += 1
+            to_memory = not w.memory and damage.kind_of(e) is not None  # the file failed, not an input
+            if to_memory:
+                self._writer = self._to_memory(e)
+                w.close()
             self._restore()
             for c in early:
                 self._safely(c, c.undone)
@@ -380,9 +444,9 @@ class Dispatcher:
                 cmd.future.set_exception(DomainError("unavailable", f"could not store the change: {e}"))
             # Worked again one by one: should one of them be what fails (an input nobody
             # foresaw), the others are stored at the next try rather than failing with it forever.
-            self._retry_later([i for i in items if isinstance(i, (Received, _Rejected))])
+            self._retry_later([i for i in items if isinstance(i, (Received, _Rejected))], 0.0 if to_memory else None)
             return
-        self.healthy = self._unstored == 0
+        self.healthy = self._unstored == 0 and self.db_problem is None
         self.counters["batches"] += 1
         for c in early:
             self._safely(c, c.stored)
@@ -464,14 +528,15 @@ class Dispatcher:
         except Exception:
             log.exception("%s failed in %s", type(c).__name__, note.__name__)
 
-    def _retry_later(self, items: list) -> None:
-        """Queue ``items`` again after RETRY_AFTER_FAILED_WRITE_S (a failed write), each to be
-        worked in a batch of its own."""
+    def _retry_later(self, items: list, after_s: float | None = None) -> None:
+        """Queue ``items`` again after ``after_s`` (default RETRY_AFTER_FAILED_WRITE_S; at once
+        when the hub has just gone on in memory), each to be worked in a batch of its own."""
         if not items:
             return
         items = [_Alone(i) for i in items]
         self._unstored += len(items)
-        timer = threading.Timer(RETRY_AFTER_FAILED_WRITE_S, lambda: [self._put(i) for i in items])
+        delay = RETRY_AFTER_FAILED_WRITE_S if after_s is None else after_s
+        timer = threading.Timer(delay, lambda: [self._put(i) for i in items])
         timer.daemon = True
         timer.start()
 

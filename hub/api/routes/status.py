@@ -17,9 +17,11 @@ router = APIRouter(prefix="/api/v1", tags=["status"])
 
 @router.get("/health", dependencies=[Depends(allow("device"))])
 def health(h: HubContext = Depends(hub)):
-    broker, db = h.broker_connected(), h.reader.ping() and h.dispatcher.healthy
+    database = h.database.health() if h.database else {"problem": None}
+    broker = h.broker_connected()
+    db = h.reader.ping() and h.dispatcher.healthy and database["problem"] is None
     return {"status": "ok" if broker and db else "degraded", "broker": broker, "db": db,
-            "backlog": h.dispatcher.backlog, "stream_clients": h.stream.clients}
+            "backlog": h.dispatcher.backlog, "stream_clients": h.stream.clients, "database": database}
 
 
 @router.get("/store", dependencies=[Depends(allow("display"))])
