@@ -45,8 +45,8 @@ RECOVER_CHUNK_ROWS = 2000
 #: Largest jump of rowids, past rows that cannot be read, before ``db recover`` tries again;
 #: it starts at one row and doubles while the reads keep failing.
 RECOVER_MAX_SKIP = 1 << 20
-#: Jumps in a row that find nothing readable before ``db recover`` gives the rest of a table
-#: up: 20 doublings reach RECOVER_MAX_SKIP, 40 more pass 40 million rowids beyond.
+#: Jumps that find nothing readable before ``db recover`` gives the rest of a table up: 20
+#: doublings reach RECOVER_MAX_SKIP, 40 more pass 40 million rowids beyond.
 RECOVER_MAX_JUMPS = 60
 
 
@@ -271,7 +271,7 @@ def _read_rows(src: sqlite3.Connection, table: str, columns: list[str], rowid: b
         last = src.execute(f'SELECT MAX(rowid) FROM "{table}"').fetchone()[0]
     except sqlite3.DatabaseError:
         last = None
-    at, chunk, skip, jumps, shown = None, RECOVER_CHUNK_ROWS, 1, 0, time.monotonic()
+    at, chunk, shown = None, RECOVER_CHUNK_ROWS, time.monotonic()
     while True:
         where, args = ("WHERE rowid >= ?", (at,)) if at is not None else ("", ())
         try:
@@ -283,22 +283,57 @@ def _read_rows(src: sqlite3.Connection, table: str, columns: list[str], rowid: b
                 chunk = max(1, chunk // 2)
                 continue
             start = at if at is not None else 1
-            if (last is not None and start > last) or jumps >= RECOVER_MAX_JUMPS:
-                if last is None:
+            if last is not None and start > last:
+                return
+            found = _next_readable(src, table, start, last)
+            if found is None:
+                if last is not None:
+                    note.skipped.append((start, last + 1))
+                else:
                     note.error = f"gave up reading past rowid {start}: the table's end cannot be read"
                 return
-            at = start + skip  # past what cannot be read, further each time
-            note.skipped.append((start, at if last is None else min(at, last + 1)))
-            skip, jumps = min(skip * 2, RECOVER_MAX_SKIP), jumps + 1
+            note.skipped.append((start, found))
+            at, chunk = found, RECOVER_CHUNK_ROWS
             continue
         if not rows:
             return
         put([r[1:] for r in rows])
         note.saved += len(rows)
-        at, chunk, skip, jumps = rows[-1][0] + 1, RECOVER_CHUNK_ROWS, 1, 0
+        at, chunk = rows[-1][0] + 1, min(chunk * 2, RECOVER_CHUNK_ROWS)  # back up to speed after damage
         if time.monotonic() - shown >= PROGRESS_EVERY_S:
             shown = time.monotonic()
             say(f"  {table}: {note.saved:,} rows saved so far")
+
+
+def _next_readable(src: sqlite3.Connection, table: str, bad: int, last: int | None) -> int | None:
+    """The first rowid after ``bad`` (whose read fails) from which reading works again: found
+    by jumps that double (up to RECOVER_MAX_SKIP, at most RECOVER_MAX_JUMPS of them), then
+    halving back, so no readable row past the damage is skipped. None if none is found."""
+    def readable(rowid: int) -> bool:
+        try:
+            src.execute(f'SELECT * FROM "{table}" WHERE rowid >= ? ORDER BY rowid LIMIT 1', (rowid,)).fetchall()
+            return True
+        except sqlite3.DatabaseError:
+            return False
+    lo, step = bad, 1
+    for _ in range(RECOVER_MAX_JUMPS):
+        hi = lo + step
+        if last is not None and hi > last:
+            hi = last + 1
+        if readable(hi):
+            break
+        if last is not None and hi > last:
+            return None
+        lo, step = hi, min(step * 2, RECOVER_MAX_SKIP)
+    else:
+        return None
+    while hi - lo > 1:  # lo fails, hi reads: the first that reads lies in (lo, hi]
+        mid = (lo + hi) // 2
+        if readable(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
 
 
 def _merge_skips(skips: list[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -338,7 +338,8 @@ function deviceTrouble(d) {
 }
 
 function renderDevices() {
-  const items = [...live.devices.values()].sort((a, b) => a.id.localeCompare(b.id));
+  // A retired device (POST /api/v1/devices/{id}/retire) is no longer expected: not listed.
+  const items = [...live.devices.values()].filter((d) => d.status !== "retired").sort((a, b) => a.id.localeCompare(b.id));
   const trouble = [];
   $("devices").replaceChildren(...items.map((d) => {
     const li = document.createElement("li");

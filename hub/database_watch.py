@@ -1,16 +1,17 @@
 """Watching the database file: what health says of it, its trouble, the nightly integrity check.
 
-The hub learns that its database fails in four ways (docs/hub.md, "When the database fails"):
+The hub learns that its database fails in five ways (docs/hub.md, "When the database fails"):
 
 - the dispatcher cannot write it and works in memory (``Dispatcher.db_problem``);
 - a reader (the API) cannot read it (:meth:`DatabaseWatch.read_failed`, from hub/api/errors.py);
+- its disk has less than MIN_FREE_BYTES free (told before a write fails);
 - the integrity check (``PRAGMA quick_check``) at a quiet hour finds damage;
 - at start it was found damaged and set aside (hub.store.damage.check_at_start).
 
 Each is shown by ``/api/v1/health`` and raised as a ``database`` trouble (docs/hub.md): the
-first three under one trouble (key ``db``), cleared when none of them holds any more; a file set
-aside under its own (key ``set-aside``), which nothing clears: it stays until a person
-acknowledges it.
+first four under one trouble (key ``db``), cleared when none of them holds any more; a file set
+aside under its own (key ``set-aside``), which stays until a person acknowledges it (the fault
+does not pass by itself: someone must know that the history is in the file set aside).
 
     watch = DatabaseWatch(path, clock, tz, dispatcher, set_aside=found)
     watch.start()      # the quiet-hour check and the trouble's upkeep, on a thread of its own
@@ -18,6 +19,7 @@ acknowledges it.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -39,6 +41,14 @@ INTEGRITY_CHECK_AT = (3, 30)
 #: A damaged page fails every read that touches it; five minutes without one is long enough
 #: to believe the API's reads are sound again (the quiet-hour check decides for the file).
 READ_ERROR_SHOWN_S = 300.0
+#: The same for an API request that failed on a full or failing disk (a sign-in's session):
+#: short, because the free space below says for as long as the disk stays full.
+FULL_ERROR_SHOWN_S = 5.0
+
+#: Free bytes on the database's file system below which it counts as full: SQLite's write-ahead
+#: log alone grows by up to 4 MB between checkpoints, so less than this fails soon. Seen before
+#: a write fails: a person is told while the hub still writes.
+MIN_FREE_BYTES = 8 * 1024 * 1024
 
 #: Seconds between the watch's looks at the dispatcher's and readers' state (raising or
 #: clearing the trouble). Bounds how late a person hears of a full disk.
@@ -63,14 +73,15 @@ class DatabaseWatch:
 
     def __init__(self, path: Path, clock: Clock, tz: tzinfo, *, written: Callable[[], str | None],
                  report: Callable[..., None] | None = None, clear: Callable[..., None] | None = None,
-                 set_aside: damage.SetAside | None = None):
+                 troubles: Callable[[], list[dict]] = list, set_aside: damage.SetAside | None = None):
         """``written``: why the file cannot be written now (Dispatcher.db_problem), or None;
         ``report(kind, key, detail=...)`` / ``clear(kind, key)``: raise and clear a trouble
-        (Dispatcher.report_trouble / clear_trouble); ``set_aside``: what the start found."""
+        (Dispatcher.report_trouble / clear_trouble); ``troubles``: the open troubles' objects
+        (Dispatcher.open_troubles); ``set_aside``: what the start found."""
         self.path = Path(path)
         self.clock, self.tz = clock, tz
         self._written = written
-        self._report, self._clear = report, clear
+        self._report, self._clear, self._troubles = report, clear, troubles
         self.set_aside = set_aside
         self._read_error: tuple[float, str] | None = None  # (monotonic time, reason)
         #: The last integrity check: {"at": epoch s, "ok": bool, "found": str | None}.
@@ -81,8 +92,22 @@ class DatabaseWatch:
 
     # -- what health shows ------------------------------------------------------------------
     def read_failed(self, error: BaseException) -> None:
-        """A reader (the API) could not read the database (any thread)."""
-        self._read_error = (time.monotonic(), f"reading: {damage.describe(error)}")
+        """A request (the API: a read, or a sign-in's write) failed on the database (any thread)."""
+        shown = READ_ERROR_SHOWN_S if damage.kind_of(error) == "damaged" else FULL_ERROR_SHOWN_S
+        self._read_error = (time.monotonic() + shown, f"reading: {damage.describe(error)}")
+
+    def free_space(self) -> str | None:
+        """Why the database's file system counts as full (MIN_FREE_BYTES, or no inodes), or None."""
+        try:
+            st = os.statvfs(self.path.parent)
+        except OSError as e:
+            return f"io: cannot look at the disk: {e}"
+        free = st.f_bavail * st.f_frsize
+        if free < MIN_FREE_BYTES:
+            return f"full: {free / 1e6:.1f} MB free on the database's disk"
+        if st.f_files and st.f_favail == 0:
+            return "full: no free inodes on the database's disk"
+        return None
 
     def problem(self) -> str | None:
         """Why the database is failing now, or None: the first of not written, not read, and
@@ -91,8 +116,11 @@ class DatabaseWatch:
         if written:
             return f"writing: {written}"
         read = self._read_error
-        if read is not None and time.monotonic() - read[0] < READ_ERROR_SHOWN_S:
+        if read is not None and time.monotonic() < read[0]:
             return read[1]
+        space = self.free_space()
+        if space:
+            return f"disk: {space}"
         if self.last_check and not self.last_check["ok"]:
             return f"integrity check: {self.last_check['found']}"
         return None
@@ -132,16 +160,20 @@ class DatabaseWatch:
         if problem and not self._raised:
             self._raised = problem
             if self._report:
-                self._report("database", KEY_NOW, detail={"reason": problem, "file": str(self.path)})
+                self._report("database", KEY_NOW, detail={"error": problem, "file": str(self.path)})
         elif not problem and self._raised:
             self._raised = None
             if self._clear:
                 self._clear("database", KEY_NOW)
+        if self.set_aside and self._clear:  # a file set aside: shown until someone has seen it
+            for t in self._troubles():
+                if t["kind"] == "database" and t["key"] == KEY_SET_ASIDE and t["acknowledged_by"]:
+                    self._clear("database", KEY_SET_ASIDE)
 
     def start(self) -> "DatabaseWatch":
         if self.set_aside and self._report:
-            self._report("database", KEY_SET_ASIDE, detail={**self.set_aside.as_dict(), "reason": (
-                f"damaged at start ({self.set_aside.reason}); moved aside, started on a new database")})
+            self._report("database", KEY_SET_ASIDE, detail={"moved_to": str(self.set_aside.moved_to),
+                                                             "error": self.set_aside.reason})
         self._thread = threading.Thread(target=self._run, name="database-watch", daemon=True)
         self._thread.start()
         return self

@@ -41,8 +41,11 @@ from hub.domain.associates import DEFAULT_PRESENCE_S, Associate, Roster
 from hub.domain.call import DomainError, Floor, Room, Timing, Transition
 from hub.domain.escalation import Escalation, Ladder
 from hub.domain.layout import Layout, Place, Point
+from hub.domain.troubles import (DEFAULT_ALERT_ROLE, TRANSITIONS as TROUBLE_TRANSITIONS, BrokerWatch, DeviceWatch,
+                                  Expected, Troubles, pick_alerted)
 from hub.inputs import DeviceEvent, DeviceHealth, DeviceStatus, LocationFix, Received, Unreadable
 from hub.store import Writer, call_row, damage
+from hub.views import trouble_object
 
 log = logging.getLogger("callbell.hub")
 
@@ -62,6 +65,13 @@ RETRY_AFTER_FAILED_WRITE_S = 1.0
 #: one transaction with everything held in memory.
 RETRY_FILE_EVERY_S = 10.0
 
+#: Transitions held in memory while the database cannot be written, stored once it can:
+#: troubles must reach people whatever the disk does (hub.domain.troubles).
+HELD_IN_MEMORY = TROUBLE_TRANSITIONS + ("device_retired", "device_unretired")
+
+#: Cleared troubles a page that connects is still sent (the newest), beside the open ones.
+KEEP_CLEARED_TROUBLES = 50
+
 #: A location-feed position that moved less than this, metres, is not announced to the pages
 #: (it is still used at once). A feed may report every second; pages need to see a walk, not
 #: every step.
@@ -79,9 +89,12 @@ class Batch:
     devices: list[tuple[int, dict]] = field(default_factory=list)  # (seq, {"id", "status", "at"})
     #: associate id → (seq of their last event in this batch or None, view from Roster.views)
     associates: dict[str, tuple[int | None, dict]] = field(default_factory=dict)
+    #: trouble id → its trouble object (hub.views.trouble_object), for every trouble changed
+    troubles: dict[str, dict] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.events or self.calls or self.lamps or self.rejected or self.devices or self.associates)
+        return bool(self.events or self.calls or self.lamps or self.rejected or self.devices or self.associates
+                    or self.troubles)
 
 
 class Communicator(Protocol):
@@ -110,6 +123,16 @@ class _AssociateCommand:
 
 
 @dataclass
+class _TroubleCommand:
+    """A change to the troubles or the devices watched (hub.domain.troubles): ``action(now,
+    batch)``. ``future`` (if any) gets ``answer()`` once it is worked: troubles are held in
+    memory, so the answer does not wait for the disk (their transitions are stored when it works)."""
+    action: Callable[[float, "Batch"], list[Transition]]
+    future: concurrent.futures.Future | None = None
+    answer: Callable[[], object] = lambda: None
+
+
+@dataclass
 class _Alone:
     """An input of a batch that could not be stored, queued again to be worked in a batch of
     its own: if it is what made the write fail, the others are not held back with it."""
@@ -134,7 +157,12 @@ class Dispatcher:
                  clock: Clock, ack: Callable[[Message], None] = lambda m: None,
                  layout: Layout | None = None, ladder: Ladder | None = None,
                  associates: Iterable[Associate] = (), devices: Mapping[str, Collection[str]] | None = None,
-                 rollup_rules: rollup.Rules | None = None, presence_s: float = DEFAULT_PRESENCE_S):
+                 rollup_rules: rollup.Rules | None = None, presence_s: float = DEFAULT_PRESENCE_S,
+                 device_heartbeat_s: float = 10.0, heartbeats: Mapping[str, float] | None = None,
+                 alert_role: str = DEFAULT_ALERT_ROLE):
+        """Troubles (hub.domain.troubles): ``devices`` are expected to send their health every
+        ``heartbeats[device]`` seconds (default ``device_heartbeat_s``; with no ``devices``,
+        any device heard is expected from then on); ``alert_role`` is alerted of them."""
         self.rooms = {r.id: r for r in rooms}
         #: The statistics roll-ups the writer keeps: the store's zone and standard (UTC if not given).
         self.rollup_rules = rollup_rules or rollup.Rules(timezone.utc, timing.standard_s)
@@ -178,6 +206,20 @@ class Dispatcher:
         #: its changed lamp being handed to the MQTT client (hub.metrics).
         self.on_lamp_latency: Callable[[float], None] | None = None
         self._start_error: BaseException | None = None
+        #: Faults of the system itself (hub.domain.troubles); dispatcher thread only.
+        self.troubles = Troubles()
+        self.device_heartbeat_s = device_heartbeat_s
+        self._heartbeats = dict(heartbeats or {})
+        self.alert_role = alert_role
+        self.device_watch = self._new_device_watch(0.0)  # made again at start, with the clock's time
+        self.broker_watch = BrokerWatch(self.troubles)
+        #: Trouble transitions (and retirements) of batches whose commit failed: held in memory,
+        #: stored with the next batch that commits (dispatcher thread only).
+        self._troubles_unstored: list[Transition] = []
+        self._held: list[Transition] = []  # those of the batch being worked
+        #: trouble id → (seq of its last stored event or None, trouble object): the open ones and
+        #: those cleared lately, for pages that connect (safe to read from any thread).
+        self._trouble_views: dict[str, tuple[int | None, dict]] = {}
 
     # -- life cycle -------------------------------------------------------------------------
     def start(self, timeout_s: float = 30.0) -> None:
@@ -202,8 +244,9 @@ class Dispatcher:
     @staticmethod
     def _refuse_pending(items: list) -> None:
         for item in items:
-            if isinstance(item, (_Command, _AssociateCommand)) and not item.future.done():
-                item.future.set_exception(DomainError("unavailable", "the hub is stopping; try again"))
+            future = getattr(item, "future", None)
+        if isinstance(item, (_Command, _AssociateCommand, _TroubleCommand)) and future is not None and not future.done():
+                future.set_exception(DomainError("unavailable", "the hub is stopping; try again"))
 
     # -- inputs (any thread) ----------------------------------------------------------------
     def _put(self, item) -> None:
@@ -241,6 +284,57 @@ class Dispatcher:
         hub.api.refusals, which sums floods); ``count`` refusals from ``source``."""
         self._put(_Rejected(channel, topic, reason, excerpt[:200], self.clock.time(), source, count))
 
+    def report_trouble(self, kind: str, key: str, *, device: str | None = None, room: str | None = None,
+                       detail: dict | None = None) -> None:
+        """Open a trouble (hub.domain.troubles.Troubles.report) unless one of (kind, key) is open;
+        from any thread, queued. In the dispatcher thread use ``self.troubles`` directly."""
+        at = self.clock.time()
+        self._put(_TroubleCommand(lambda now, batch: self.troubles.report(kind, key, at, device=device, room=room,
+                                                                           detail=detail)))
+
+    def clear_trouble(self, kind: str, key: str) -> None:
+        """Clear the open trouble of (kind, key), if any; from any thread, queued."""
+        at = self.clock.time()
+        self._put(_TroubleCommand(lambda now, batch: self.troubles.clear(kind, key, at)))
+
+    def acknowledge_trouble(self, trouble_id: str, associate: str, source: str = "api") -> concurrent.futures.Future:
+        """``associate`` takes on an open trouble; the future gets the trouble object, or the
+        DomainError (not_found, conflict, unknown_associate)."""
+        def action(now: float, batch: Batch) -> list[Transition]:
+            self.roster.get(associate)  # an unknown associate is refused
+            return self.troubles.acknowledge(trouble_id, associate, now, source)
+        fut: concurrent.futures.Future = concurrent.futures.Future()
+        self._put(_TroubleCommand(action, fut, lambda: self._trouble_views.get(trouble_id, (None, None))[1]))
+        return fut
+
+    def retire_device(self, device: str, actor: str | None = None, source: str = "api") -> concurrent.futures.Future:
+        """``device`` is taken out of service: no longer expected, its troubles clear (until it
+        is heard again). The future gets ``{"id", "status": "retired", "at"}`` or the DomainError."""
+        def action(now: float, batch: Batch) -> list[Transition]:
+            out = self.device_watch.retire(device, now, actor, source)
+            if out:
+                self._device_row(device, "retired", now, batch, out[0])
+            return out[1:]
+        fut: concurrent.futures.Future = concurrent.futures.Future()
+        self._put(_TroubleCommand(action, fut, lambda: {"id": device, "status": "retired"}))
+        return fut
+
+    def broker_state(self, connected: bool) -> None:
+        """The hub's link to the broker is up or down (from the MQTT thread; queued)."""
+        at = self.clock.time()
+        watch = self.broker_watch
+        self._put(_TroubleCommand(lambda now, batch: watch.up(at) if connected else watch.down(at)))
+
+    def open_troubles(self) -> list[dict]:
+        """The open troubles' objects, oldest first (a snapshot; safe from any thread)."""
+        return [obj for _, obj in sorted(self._trouble_views.values(), key=lambda v: v[1]["since_ts"])
+                if obj["cleared_at"] is None]
+
+    def troubles_changed_since(self, seq: int) -> list[tuple[int | None, dict]]:
+        """(seq, trouble object) of the troubles known here whose last change is after ``seq``
+        or not stored yet (a page catching up; safe from any thread)."""
+        return [(s, obj) for s, obj in list(self._trouble_views.values()) if s is None or s > seq]
+
     def lamps(self) -> dict[str, LampState]:
         """Every room's current lamp state (a snapshot; safe from any thread)."""
         return dict(self._lamps)
@@ -254,6 +348,8 @@ class Dispatcher:
         try:
             self._writer = self._open_writer()
             self._restore()
+            self._restore_troubles()
+            self.device_watch = self._new_device_watch(self.clock.time(), self._writer.retired_devices())
             restored = self.floor.active_calls()
             if restored:
                 log.info("restored %d open call(s) from %s", len(restored), self.db_path)
@@ -334,6 +430,23 @@ class Dispatcher:
         self.roster.restore(**w.associate_history())
         self.roster.keep_presence(old)  # phones heard are known in memory only
 
+    def _restore_troubles(self) -> None:
+        """Take up the troubles a stopped hub left open (at start only: after a failed write
+        the troubles in memory are the truth, their transitions not stored yet)."""
+        open_, last = self._writer.open_troubles()
+        self.troubles.restore(open_, last)
+        tz = self.rollup_rules.tz
+        self._trouble_views = {t.id: (None, trouble_object(t, tz)) for t in self.troubles.open()}
+        if open_:
+            log.warning("%d trouble(s) still open from before the start: %s", len(open_),
+                        ", ".join(f"{t.id} {t.kind} {t.key}" for t in open_))
+
+    def _new_device_watch(self, started_at: float, retired: Collection[str] = ()) -> DeviceWatch:
+        expected = {d: Expected(tuple(rooms), self._heartbeats.get(d, self.device_heartbeat_s))
+                    for d, rooms in (self.devices or {}).items()}
+        return DeviceWatch(expected, self.troubles, started_at, retired,
+                           adopt_heartbeat_s=None if self.devices else self.device_heartbeat_s)
+
     def _new_roster(self) -> Roster:
         return Roster(self._staff, self.layout.zones, self.presence_s, self.escalation.ladder.receipt_s)
 
@@ -341,7 +454,9 @@ class Dispatcher:
         now = self.clock.time()
         deadlines = [d for d in (self.floor.next_deadline(),
                                  self.escalation.next_deadline(self.floor.active_calls(), now),
-                                 self.roster.next_deadline(now)) if d is not None]
+                                 self.roster.next_deadline(now),
+                                 self.troubles.next_deadline(), self.device_watch.next_deadline(),
+                                 self.broker_watch.next_deadline()) if d is not None]
         deadline = min(deadlines, default=None)
         timeout = MAX_IDLE_S if deadline is None else min(MAX_IDLE_S, max(0.0, deadline - now))
         items = []
@@ -371,8 +486,13 @@ class Dispatcher:
         replies: list[tuple[_Command, object]] = []
         arrivals: dict[str, float] = {}  # room → perf_counter() of its first message in this batch
         w = self._writer
+        carried, self._troubles_unstored = self._troubles_unstored, []
+        self._held = []
+        trouble_replies: list[tuple[_TroubleCommand, DomainError | None]] = []
         try:
             w.begin()
+            for t in carried:  # held in memory since a failed write: stored now
+                w.append(t, now)
             for item in items:
                 if isinstance(item, Received):
                     seen = len(batch.events)
@@ -392,6 +512,12 @@ class Dispatcher:
                         replies.append((item, None))
                     except DomainError as e:
                         replies.append((item, e))
+                elif isinstance(item, _TroubleCommand):
+                    try:
+                        self._record(item.action(now, batch), batch, now)
+                        trouble_replies.append((item, None))
+                    except DomainError as e:
+                        trouble_replies.append((item, e))
                 elif isinstance(item, _Rejected):
                     self._rejection(item.channel, item.topic, item.reason, item.excerpt, item.at, batch,
                                     item.source, item.count)
@@ -401,6 +527,10 @@ class Dispatcher:
             self._record(self.floor.tick(now), batch, now)
             self._record(self.roster.reach(self.floor.active_calls(), now), batch, now)
             self._record(self.escalation.run(self.floor, self.roster, now), batch, now)
+            self._record(self.device_watch.check(now) + self.broker_watch.check(now), batch, now)
+            alerted = pick_alerted(((a.id, a.role, a.state) for a in self.roster), self.alert_role)
+            self._record(self.troubles.alert(alerted, now), batch, now)
+            self._take_troubles(batch)
             changed = self.floor.take_changed()
             self.roster.settle(changed)
             for call in changed:
@@ -430,6 +560,10 @@ class Dispatcher:
                 w.rollback()
             except Exception:  # a file that failed may fail this too; the memory writer follows
                 log.exception("could not roll back")
+            # Troubles are held in memory and must reach people even while nothing can be
+            # stored (a database trouble among them): their transitions wait for the next commit.
+            self._troubles_unstored = carried + self._held
+            self._take_troubles(batch)
             self.healthy = False
             self.counters["failed_writes"] += 1
             to_memory = not w.memory and damage.kind_of(e) is not None  # the file failed, not an input
@@ -440,6 +574,11 @@ class Dispatcher:
             for c in early:
                 self._safely(c, c.undone)
             self._send(Batch(lamps=self._changed_lamps(Batch(), all_lamps=True)))  # undo what went out
+            if batch.troubles:  # not stored, but they must reach people: sent regardless
+                for tid in batch.troubles:
+                    self._trouble_views[tid] = (None, batch.troubles[tid])
+                self._send(Batch(troubles=batch.troubles))
+            self._answer_troubles(trouble_replies)
             for cmd, _ in replies:
                 cmd.future.set_exception(DomainError("unavailable", f"could not store the change: {e}"))
             # Worked again one by one: should one of them be what fails (an input nobody
@@ -448,6 +587,8 @@ class Dispatcher:
             return
         self.healthy = self._unstored == 0 and self.db_problem is None
         self.counters["batches"] += 1
+        self._note_troubles(batch)
+        self._answer_troubles(trouble_replies)
         for c in early:
             self._safely(c, c.stored)
         # Calls and rejections out before the acknowledgements: the broker saves after an
@@ -467,6 +608,31 @@ class Dispatcher:
                 cmd.future.set_result(self._views.get(cmd.associate))
             else:
                 cmd.future.set_result(batch.calls.get(cmd.call, (0, None))[1] if cmd.call else None)
+
+    def _take_troubles(self, batch: Batch) -> None:
+        """Put every trouble changed since the last time into ``batch`` (its object)."""
+        tz = self.rollup_rules.tz
+        for t in self.troubles.take_changed():
+            batch.troubles[t.id] = trouble_object(t, tz)
+
+    def _note_troubles(self, batch: Batch) -> None:
+        """Keep the stored batch's troubles for pages that connect (open ones; cleared ones
+        until KEEP_CLEARED_TROUBLES newer have cleared)."""
+        for tid, obj in batch.troubles.items():
+            seq = max((s for s, t in batch.events if t.detail.get("trouble") == tid and t.call is None), default=None)
+            self._trouble_views[tid] = (seq, obj)
+        cleared = [tid for tid, (_, obj) in self._trouble_views.items() if obj["cleared_at"] is not None]
+        for tid in cleared[:-KEEP_CLEARED_TROUBLES]:
+            del self._trouble_views[tid]
+
+    def _answer_troubles(self, replies: list[tuple[_TroubleCommand, DomainError | None]]) -> None:
+        for cmd, error in replies:
+            if cmd.future is None:
+                continue
+            if error is not None:
+                cmd.future.set_exception(error)
+            else:
+                cmd.future.set_result(cmd.answer())
 
     def _changed_lamps(self, batch: Batch, all_lamps: bool = False) -> dict[str, LampState]:
         """Lamps that differ from what was last published (every lamp with ``all_lamps``)."""
@@ -542,6 +708,8 @@ class Dispatcher:
 
     def _record(self, transitions: list[Transition], batch: Batch, now: float) -> None:
         for t in transitions:
+            if t.kind in HELD_IN_MEMORY:
+                self._held.append(t)  # noted before the write that may fail
             batch.events.append((self._writer.append(t, now), t))
             self.roster.observe(t)
 
@@ -566,10 +734,18 @@ class Dispatcher:
             try:
                 if isinstance(inp, DeviceEvent):
                     self._on_event(inp.room, inp.event, inp.sent_at, batch, configured=inp.configured)
+                    if not inp.configured and not msg.retain:
+                        self._heard(inp.event.device, item.at, batch, inp.room)
                 elif isinstance(inp, DeviceStatus):
                     self._on_status(inp.device, inp.status, item.at, batch)
+                    if inp.status == "offline":
+                        self._record(self.device_watch.offline(inp.device, item.at), batch, item.at)
+                    elif not msg.retain:
+                        self._heard(inp.device, item.at, batch)
                 elif isinstance(inp, DeviceHealth):
                     self._on_health(inp.device, inp.health, item.at)
+                    if not msg.retain:  # a retained heartbeat may be a dead device's last
+                        self._heard(inp.device, item.at, batch)
                 elif isinstance(inp, LocationFix):
                     self._on_location(inp.associate, inp.location, item.at)
             except (ProtocolError, DomainError) as e:  # e.g. a device not allowed in that room
@@ -606,12 +782,29 @@ class Dispatcher:
         outcome = ",".join(t.kind for t in transitions) or "no effect"
         w.remember(ev.id, ev.device, room, ev.type, received_at, ev.age_ms, outcome)
 
+    def _heard(self, device: str, at: float, batch: Batch, room: str | None = None) -> None:
+        """A live message from ``device``: its silence troubles clear; a retired one is back."""
+        out = self.device_watch.heard(device, at, room)
+        if out and out[0].kind == "device_unretired":
+            log.warning("retired device %s was heard again: expected again", device)
+            self._device_row(device, "online", at, batch, out.pop(0))
+        self._record(out, batch, at)
+
+    def _device_row(self, device: str, status: str, at: float, batch: Batch, t: Transition) -> None:
+        """Store ``t`` (a device's retirement or return) and show the device's new ``status``."""
+        self._record([t], batch, at)
+        self._writer.device_status(device, status, at)
+        batch.devices.append((batch.events[-1][0], {"id": device, "status": status, "at": at}))
+
     def _on_status(self, device: str, status: str, at: float, batch: Batch) -> None:
         check_device(device, None, self.devices)
-        self._writer.device_status(device, status, at)
+        shown = status
+        if status == "offline" and self.device_watch.status(device, at) == "retired":
+            shown = "retired"  # its last will after it was retired: it stays out of the list
+        self._writer.device_status(device, shown, at)
         t = Transition(f"device_{status}", "", at, "device", None, device)
         seq = self._writer.append(t, at)
-        batch.devices.append((seq, {"id": device, "status": status, "at": at}))
+        batch.devices.append((seq, {"id": device, "status": shown, "at": at}))
 
     def _on_health(self, device: str, health: dict, at: float) -> None:
         check_device(device, None, self.devices)

@@ -109,14 +109,18 @@ class HubService:
         self.dispatcher = Dispatcher(rollup_rules=rules, rooms=c.domain_rooms(), timing=c.timing, db_path=c.database.path,
                                      topics=self.topics, clock=self.clock, layout=c.layout, ladder=c.ladder,
                                      associates=c.domain_associates(), presence_s=c.alerts.presence_s,
-                                     devices={d.id: tuple(d.rooms) for d in c.devices} or None)
+                                     devices={d.id: tuple(d.rooms) for d in c.devices} or None,
+                                     device_heartbeat_s=c.troubles.device_heartbeat_s,
+                                     heartbeats={d.id: d.heartbeat_s for d in c.devices if d.heartbeat_s},
+                                     alert_role=c.troubles.alert_role)
         self.reader = Reader(c.database.path)
         parts = HubParts(config=c, topics=self.topics, clock=self.clock, broker_url=self._broker_url,
                          floor=lambda: self.dispatcher.floor, push_reachable=self._push_subscribed)
         self.plugins = [p for p in (kind.for_hub(parts) for kind in PLUGINS) if p is not None]
         self.mqtt = MqttChannel(self._broker_url, self.topics, self.dispatcher, c.tz, plugins=self.plugins)
         self.stream = StreamChannel(self.reader, c.tz, self._stream_info, self.dispatcher.associates,
-                                    self.clock)
+                                    self.clock, troubles=self.dispatcher.open_troubles,
+                                    troubles_since=self.dispatcher.troubles_changed_since)
         self.metrics = Metrics(self.dispatcher, self.clock.time)
         self.metrics.watch_stream(self.stream)
         self.stream.wake = self.dispatcher.wake  # the pages get a head start (hub.stream)
@@ -126,8 +130,8 @@ class HubService:
         self.push = self.plugin(WebPush)  # /api/v1/push needs it (hub/api/routes/push.py)
         self.dispatcher.start()
         self.database = DatabaseWatch(c.database.path, self.clock, c.tz, written=lambda: self.dispatcher.db_problem,
-                                      report=getattr(self.dispatcher, "report_trouble", None),
-                                      clear=getattr(self.dispatcher, "clear_trouble", None),
+                                      report=self.dispatcher.report_trouble,
+                                      clear=self.dispatcher.clear_trouble, troubles=self.dispatcher.open_troubles,
                                       set_aside=set_aside).start()
         for who in self.push.subscriptions.associates() if self.push else ():
             self._push_subscribed(who, True)  # the roster's push flag, after a restart

@@ -31,6 +31,9 @@ Message kinds (``event:`` field):
 - ``device``: ``{"id", "status", "at"}`` when a device goes online or offline
 - ``associate``: an associate object (``GET /api/v1/associates``) when their state, call or
   position changes noticeably
+- ``trouble``: a trouble object (hub.views.trouble_object) when a trouble opens, is alerted,
+  acknowledged or cleared; the snapshot's ``troubles`` lists the open ones. A trouble changed
+  in a batch that could not be stored is still sent (with no id): it must reach people.
 - ``rejected``: ``{"topic", "reason", "excerpt"}``
 - ``resumed``: ``{"from", "to", "calls"}`` after a replay
 - ``heartbeat``: ``{"now"}`` (the hub's clock, seconds) after HEARTBEAT_S without a message;
@@ -310,8 +313,14 @@ class StreamChannel:
     before_commit = True
 
     def __init__(self, reader: Reader, tz: ZoneInfo, info: Callable[[], dict],
-                 associates: Callable[[], dict[str, dict]] = dict, clock: Clock | None = None):
+                 associates: Callable[[], dict[str, dict]] = dict, clock: Clock | None = None,
+                 troubles: Callable[[], list[dict]] = list,
+                 troubles_since: Callable[[int], list[tuple[int | None, dict]]] = lambda seq: []):
+        """``troubles``: the open troubles' objects (the dispatcher's ``open_troubles``);
+        ``troubles_since(seq)``: (seq, object) of those changed after ``seq``, for a replay."""
         self.reader = reader
+        self.troubles = troubles
+        self.troubles_since = troubles_since
         self.tz = tz
         self.info = info
         self.associates = associates
@@ -353,6 +362,9 @@ class StreamChannel:
         now = self.clock.time()
         items += [Item(seq, "associate", associate_object(view, self.tz, now), e, Delivery(shown))
                   for seq, view in batch.associates.values()]
+        for tid, obj in batch.troubles.items():
+            seq = max((s for s, t in batch.events if t.call is None and t.detail.get("trouble") == tid), default=None)
+            items.append(Item(seq, "trouble", obj, e, Delivery(shown)))
         items += [Item(None, "rejected", {"topic": r.topic, "reason": r.reason, "excerpt": r.excerpt},
                        delivery=Delivery(shown)) for r in batch.rejected]
         if not items:
@@ -540,6 +552,9 @@ class StreamChannel:
             people = [Item(s, "associate", associate_object(views[who], self.tz, now), e)
                       for who, s in self.reader.associates_changed_since(seq).items() if who in views and s <= last]
             items = sorted(items + people, key=lambda i: i.seq)
+            # Troubles changed meanwhile (and any not stored yet: those have no id).
+            items += [Item(s if s is not None and s <= last else None, "trouble", obj, e)
+                      for s, obj in self.troubles_since(seq)]
             items.append(Item(last, "resumed", {"from": seq, "to": last, "calls": len(changed)}, e))
             return last, items
         last, calls, devices = self.reader.snapshot()
@@ -548,6 +563,7 @@ class StreamChannel:
             **self.info(),
             "calls": [call_object(r, self.tz) for r in calls],
             "associates": [associate_object(v, self.tz, now) for v in self.associates().values()],
+            "troubles": self.troubles(),
             "devices": [{"id": d["id"], "status": d["status"], "at": iso(d["status_at"], self.tz),
                          "health": json.loads(d["health"]) if d["health"] else None} for d in devices],
         }

@@ -1,10 +1,12 @@
 """The call object of the HTTP API, the SSE stream and the ``call/{call}`` MQTT topic
-(docs/spec/PROTOCOL.md): one shape, built here from a stored calls row. Times are ISO 8601 with the
-store's zone; durations are seconds."""
+(docs/spec/PROTOCOL.md): one shape, built here from a stored calls row; likewise the trouble
+object (hub.domain.troubles). Times are ISO 8601 with the store's zone; durations are seconds."""
 from __future__ import annotations
 
 import json
 from datetime import datetime, tzinfo
+
+from hub.domain.troubles import Trouble, text
 
 TIME_FIELDS = ("pressed_at", "acknowledged_at", "answered_at", "done_at", "closed_at")
 
@@ -55,6 +57,19 @@ def associate_object(view: dict, tz: tzinfo, now: float) -> dict:
         pos = {**pos, "at": iso(at, tz), "age_s": None if at is None else round(max(0.0, now - at), 1)}
     return {**view, "state_at": iso(view.get("state_at"), tz), "idle_since": iso(view.get("idle_since"), tz),
             "heard_at": iso(view.get("heard_at"), tz), "position": pos}
+
+
+def trouble_object(t: Trouble, tz: tzinfo) -> dict:
+    """A trouble → the API's, the SSE stream's and the webhook's trouble object."""
+    return {
+        "id": t.id, "kind": t.kind, "key": t.key, "device": t.device, "room": t.room, "detail": t.detail,
+        "since": iso(t.since, tz), "cleared_at": iso(t.cleared_at, tz), "duration_s": t.duration_s,
+        "alerted": [{"associate": a["associate"], "at": iso(a["at"], tz)} for a in t.alerted],
+        "acknowledged_by": t.acknowledged_by, "acknowledged_at": iso(t.acknowledged_at, tz),
+        "text": text(t),
+        # Seconds since the epoch too, so a page can run its timer without parsing dates.
+        "since_ts": t.since,
+    }
 
 
 #: Columns of the calls CSV export, in order.

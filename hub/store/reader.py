@@ -9,6 +9,8 @@ from typing import Iterable, Iterator
 from hub.domain import rollup
 from hub.domain.associates import REACH_EVENT, STATE_EVENT, ZONE_EVENT
 from hub.domain.call import ACTIVE
+from hub.domain.troubles import Trouble
+from hub.store import troubles as stored_troubles
 from hub.store.schema import STAT_FILTERS, connect
 
 #: Event kinds that change how an associate is shown (besides their state and zone events).
@@ -76,6 +78,10 @@ class Reader:
         sql = "SELECT * FROM calls" + (" WHERE " + " AND ".join(where) if where else "")
         sql += " ORDER BY pressed_at " + ("DESC" if newest_first else "ASC")
         return sql, args
+
+    def troubles_since(self, since: float) -> list[Trouble]:
+        """Every trouble that changed at or after ``since`` (epoch seconds), open or cleared."""
+        return stored_troubles.troubles_since(self._conn(), since)
 
     def iter_events(self, since: float | None = None, until: float | None = None) -> Iterator[dict]:
         where, args = [], []

@@ -11,6 +11,8 @@ import sqlite_utils
 from hub.domain import rollup
 from hub.domain.associates import AT_ROOM_KINDS, STATE_EVENT, ZONE_EVENT
 from hub.domain.call import ACTIVE, Call, Transition
+from hub.domain.troubles import Trouble
+from hub.store import troubles as stored_troubles
 from hub.store.rollups import prepare_rollups, put_rollup
 from hub.store.schema import CALL_COLUMNS, CLOSED_MARKS, call_from_row, call_row, connect, create_schema, create_tables
 
@@ -273,6 +275,13 @@ class Writer:
         marks = ", ".join("?" * len(ACTIVE))
         rows = self._conn.execute(f"SELECT * FROM calls WHERE status IN ({marks})", ACTIVE).fetchall()
         return [call_from_row(dict(r)) for r in rows]
+
+    def open_troubles(self) -> tuple[list[Trouble], int]:
+        """The troubles a stopped hub left open, and the highest trouble number handed out."""
+        return stored_troubles.open_troubles(self._conn)
+
+    def retired_devices(self) -> set[str]:
+        return stored_troubles.retired_devices(self._conn)
 
     def last_call_seq(self) -> int:
         return max(self._call_seq_base, self._conn.execute("SELECT COALESCE(MAX(seq), 0) FROM calls").fetchone()[0])

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends
 
 from hub.api.deps import HubContext, allow, hub
 from hub.domain.associates import PING_EVERY_FRACTION
+from hub.domain.troubles import DEGRADING
 from hub.stream import HEARTBEAT_S
 from hub.views import iso
 
@@ -20,8 +21,12 @@ def health(h: HubContext = Depends(hub)):
     database = h.database.health() if h.database else {"problem": None}
     broker = h.broker_connected()
     db = h.reader.ping() and h.dispatcher.healthy and database["problem"] is None
-    return {"status": "ok" if broker and db else "degraded", "broker": broker, "db": db,
-            "backlog": h.dispatcher.backlog, "stream_clients": h.stream.clients, "database": database}
+    troubles = h.dispatcher.open_troubles()
+    # The hub cannot do its work while one of these is open (docs/hub.md, "Troubles").
+    failing = any(t["kind"] in DEGRADING for t in troubles)
+    return {"status": "ok" if broker and db and not failing else "degraded", "broker": broker, "db": db,
+            "backlog": h.dispatcher.backlog, "stream_clients": h.stream.clients, "troubles": len(troubles),
+            "database": database}
 
 
 @router.get("/store", dependencies=[Depends(allow("display"))])
