@@ -116,7 +116,7 @@ class HubService:
         self.reader = Reader(c.database.path)
         parts = HubParts(config=c, topics=self.topics, clock=self.clock, broker_url=self._broker_url,
                          floor=lambda: self.dispatcher.floor, push_reachable=self._push_subscribed)
-        self.plugins = [p for p in (kind.for_hub(parts) for kind in PLUGINS) if p is not None]
+        self.plugins = [p for p in (self._make_plugin(kind, parts) for kind in PLUGINS) if p is not None]
         self.mqtt = MqttChannel(self._broker_url, self.topics, self.dispatcher, c.tz, plugins=self.plugins)
         self.stream = StreamChannel(self.reader, c.tz, self._stream_info, self.dispatcher.associates,
                                     self.clock, troubles=self.dispatcher.open_troubles,
@@ -133,8 +133,13 @@ class HubService:
                                       report=self.dispatcher.report_trouble,
                                       clear=self.dispatcher.clear_trouble, troubles=self.dispatcher.open_troubles,
                                       set_aside=set_aside).start()
-        for who in self.push.subscriptions.associates() if self.push else ():
-            self._push_subscribed(who, True)  # the roster's push flag, after a restart
+        try:
+            for who in self.push.subscriptions.associates() if self.push else ():
+                self._push_subscribed(who, True)  # the roster's push flag, after a restart
+        except Exception as e:  # a disk too full to open the file: Web Push waits for it
+            if damage.kind_of(e) is None:
+                raise
+            log.error("could not read the phones' Web Push subscriptions (%s); going on", e)
         self.mqtt.start()
         if not self.mqtt.link.wait_connected(FIRST_CONNECT_WAIT_S):
             log.warning("broker %s not reachable yet; serving anyway and retrying", self._broker_shown)
@@ -159,6 +164,18 @@ class HubService:
             return
         if self._lock_fd is None:
             log.error("ANOTHER PROCESS HOLDS %s: is a second hub running on the same database?", lock_path(path))
+
+    @staticmethod
+    def _make_plugin(kind: type[Plugin], parts: HubParts) -> Plugin | None:
+        """``kind`` made for this hub; None when the store does not use it, or when a full or
+        failing disk keeps it from starting (Web Push making its key): lamps come first."""
+        try:
+            return kind.for_hub(parts)
+        except Exception as e:
+            if damage.kind_of(e) is None:
+                raise
+            log.error("%s cannot start (%s): going on without it until the hub is restarted", kind.__name__, e)
+            return None
 
     def plugin(self, kind: type[Plugin]) -> Plugin | None:
         """The running plug-in of this kind, or None when the store does not use it."""

@@ -303,3 +303,31 @@ def test_db_recover_saves_every_row_that_can_still_be_read(tmp_path):
     restored = callbell("restore", "--config", str(store), "--from", str(out), cwd=tmp_path)
     assert restored.returncode == 0, restored.stderr
     assert count(db, "calls") == calls and list(tmp_path.glob("callbell.db.replaced-*[0-9Z]"))
+
+
+def test_a_hub_started_on_a_full_disk_lights_the_lamps_keeps_its_open_calls_and_stores_them_once_freed(
+        tmp_path, broker, device, small_disk):
+    db = small_disk / "callbell.db"
+    store = write_store(tmp_path / "store.toml", broker_url=broker.url, http_port=free_port(), db=str(db))
+    port = load_store_config(store).http.port
+    hub = HubProcess(store, port, tmp_path / "hub.log").start()
+    device.press("room-1")
+    wait_until(lambda: lit(device, "room-1"), timeout=10, what="room-1 lit")
+    wait_until(lambda: hub.api.ok("GET", "/api/v1/calls"), what="room-1's call stored")
+    hub.stop()
+    filler = fill(small_disk)
+    hub = HubProcess(store, port, tmp_path / "hub-full.log").start()
+    try:
+        print(f"started on a full disk: {hub.api.ok('GET', '/api/v1/health')}")
+        device.press("room-2")
+        wait_until(lambda: lit(device, "room-2"), timeout=10, what="room-2 lit by a hub started on a full disk")
+        assert lit(device, "room-1"), "the call open before the restart still shows"
+        health = hub.api.ok("GET", "/api/v1/health")
+        assert health["status"] == "degraded" and health["database"]["problem"].startswith("writing: ")
+        filler.unlink()
+        wait_until(lambda: hub.api.ok("GET", "/api/v1/health")["status"] == "ok", timeout=30,
+                   what="health ok once space is freed")
+        assert sorted(c["room"] for c in hub.api.ok("GET", "/api/v1/calls")) == ["room-1", "room-2"]
+    finally:
+        hub.stop()
+        print(hub.output()[-4000:])  # shown if the test fails

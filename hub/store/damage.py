@@ -56,12 +56,30 @@ def describe(error: BaseException) -> str:
     return f"{kind_of(error) or 'error'}: {error}"
 
 
+def open_read_only(path: Path, timeout_s: float = 5.0) -> sqlite3.Connection:
+    """A read-only connection to ``path``. On a full disk a WAL database cannot even be opened
+    (SQLite must make its ``-shm`` file): then it is read as ``immutable``, without locks or
+    the shared-memory file, which is right after a clean stop (the log was written back and
+    removed); a log left by a crash is not seen. Raises sqlite3.Error if neither works."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=timeout_s)
+    try:
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        return conn
+    except sqlite3.OperationalError as e:
+        conn.close()
+        if kind_of(e) not in ("io", "full"):
+            raise
+    conn = sqlite3.connect(f"file:{path}?immutable=1", uri=True, timeout=timeout_s)
+    conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+    return conn
+
+
 def quick_check(path: Path, *, timeout_s: float = 5.0) -> str | None:
     """Run SQLite's ``PRAGMA quick_check`` on ``path`` on a read-only connection of its own:
     None if the file is sound, else what is wrong (shortened). Reads the whole file: about
     0.5 s per 100 MB on a Raspberry Pi 4 (docs/benchmarks.md). Raises sqlite3.Error when the
     file cannot be read at all (its error says why: :func:`kind_of`)."""
-    conn = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True, timeout=timeout_s)
+    conn = open_read_only(Path(path), timeout_s)
     try:
         rows = [r[0] for r in conn.execute("PRAGMA quick_check").fetchall()]
     finally:

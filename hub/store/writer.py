@@ -13,6 +13,7 @@ from hub.domain.associates import AT_ROOM_KINDS, STATE_EVENT, ZONE_EVENT
 from hub.domain.call import ACTIVE, Call, Transition
 from hub.domain.troubles import Trouble
 from hub.store import troubles as stored_troubles
+from hub.store import damage
 from hub.store.rollups import prepare_rollups, put_rollup
 from hub.store.schema import CALL_COLUMNS, CLOSED_MARKS, call_from_row, call_row, connect, create_schema, create_tables
 
@@ -76,7 +77,7 @@ class Writer:
         may give nothing): the open calls, the last numbers, the associates' history and
         the newest device event ids."""
         try:
-            src = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            src = damage.open_read_only(path)
             src.row_factory = sqlite3.Row
         except sqlite3.Error as e:
             log.error("the database %s cannot be read (%s): the hub goes on in memory with no open calls", path, e)
