@@ -33,7 +33,7 @@ from hub.store import damage
 log = logging.getLogger("callbell.hub.database")
 
 #: Local store time of the daily integrity check, (hour, minute): before opening, when a check
-#: that reads the whole file (0.5 s per 100 MB on a Pi 4) disturbs nobody. It runs on a read
+#: that reads the whole file (0.44 s for 489 MB, cached, on the development machine) disturbs nobody. It runs on a read
 #: connection of its own, never on the dispatcher's thread, so presses are not held up.
 INTEGRITY_CHECK_AT = (3, 30)
 

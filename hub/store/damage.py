@@ -76,8 +76,8 @@ def open_read_only(path: Path, timeout_s: float = 5.0) -> sqlite3.Connection:
 
 def quick_check(path: Path, *, timeout_s: float = 5.0) -> str | None:
     """Run SQLite's ``PRAGMA quick_check`` on ``path`` on a read-only connection of its own:
-    None if the file is sound, else what is wrong (shortened). Reads the whole file: about
-    0.5 s per 100 MB on a Raspberry Pi 4 (docs/benchmarks.md). Raises sqlite3.Error when the
+    None if the file is sound, else what is wrong (shortened). Reads the whole file: 0.44 s
+    for 489 MB in the page cache on the development machine (docs/hub.md). Raises sqlite3.Error when the
     file cannot be read at all (its error says why: :func:`kind_of`)."""
     conn = open_read_only(Path(path), timeout_s)
     try:
