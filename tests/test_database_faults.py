@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -81,6 +82,41 @@ def count(db: Path, table: str) -> int:
         conn.close()
 
 
+def press_to_lamp_ms(recorder: Recorder, topics, room: str, presses: int = 10) -> list[float]:
+    """Milliseconds from an event published for ``room`` to its lamp's change arriving back
+    (a call, then a cancel, in turn), as a device would see it."""
+    # Nagle off, as on a device (callbell.mqtt): plain paho holds small packets back up to 40 ms.
+    recorder.client.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    taken = []
+    for i in range(presses):
+        kind, want = ("call", "called") if i % 2 == 0 else ("cancel", "idle")
+        before = len(recorder.of(topics.lamp(room)))
+        started = time.perf_counter()
+        # Straight to the client: Recorder.publish also waits for the broker's PUBACK, which
+        # is no part of a press's way to its lamp.
+        recorder.client.publish(topics.event(room), json.dumps(event(f"m-{room}-{time.time_ns()}", type=kind)), qos=1)
+        wait_until(lambda: len(recorder.of(topics.lamp(room))) > before
+                   and recorder.last(topics.lamp(room))["state"] == want, interval=0.0005, what=f"{room} {want}")
+        taken.append((time.perf_counter() - started) * 1000)
+    return taken
+
+
+def alerted_after_s(api_get, started: float, key: str | None = None) -> float:
+    """Seconds from ``started`` (perf_counter) until a database trouble has alerted someone:
+    what a phone page rings on (it gets the trouble by its stream at the same moment)."""
+    def alerted():
+        return [t for t in api_get("/api/v1/troubles")["troubles"]
+                if t["kind"] == "database" and t["alerted"] and key in (None, t["key"])]
+    wait_until(alerted, timeout=15, interval=0.005, what="a database trouble alerted")
+    return time.perf_counter() - started
+
+
+def figures(name: str, trouble_s: float, lamps_ms: list[float]) -> None:
+    lamps_ms = sorted(lamps_ms)
+    print(f"FIGURES {name}: trouble alerted {trouble_s:.2f} s after the fault; other rooms' press -> lamp "
+          f"median {lamps_ms[len(lamps_ms) // 2]:.1f} ms, max {lamps_ms[-1]:.1f} ms ({len(lamps_ms)} presses)")
+
+
 @pytest.fixture
 def device(tmp_path, broker):
     (tmp_path / "device").mkdir()
@@ -99,7 +135,7 @@ def lit(rig: Rig, room: str) -> bool:
 # -- at start ------------------------------------------------------------------------------
 @pytest.mark.parametrize("where", ["pages in the middle", "the header"])
 def test_a_hub_started_on_a_damaged_database_sets_it_aside_and_a_press_lights_the_lamp(
-        tmp_path, broker, device, where):
+        tmp_path, broker, device, recorder, topics, where):
     store = write_store(tmp_path / "store.toml", broker_url=broker.url, http_port=free_port())
     db = tmp_path / "callbell.db"
     history(db)
@@ -110,8 +146,12 @@ def test_a_hub_started_on_a_damaged_database_sets_it_aside_and_a_press_lights_th
         damage_middle(db, "events")
         damage_middle(db, "calls", 1)
     damaged = db.read_bytes()
+    started = time.perf_counter()
     hub = HubProcess(store, load_store_config(store).http.port, tmp_path / "hub.log").start()
     try:
+        figures(f"damaged database at start ({where}; from the hub's start)",
+                alerted_after_s(lambda path: hub.api.ok("GET", path), started),
+                press_to_lamp_ms(recorder, topics, "room-3"))
         device.press("room-1")
         wait_until(lambda: lit(device, "room-1"), timeout=10, what="room-1's lamp lit by the hub")
         [aside] = tmp_path.glob("callbell.db.damaged-*[0-9Z]")
@@ -126,29 +166,31 @@ def test_a_hub_started_on_a_damaged_database_sets_it_aside_and_a_press_lights_th
         hub.api.ok("POST", f"/api/v1/troubles/{trouble['id']}/acknowledge", {"associate": "maria"})
         wait_until(lambda: hub.api.ok("GET", "/api/v1/health")["status"] == "ok", timeout=10,
                    what="health ok once the set-aside file is acknowledged")
-        [call] = hub.api.ok("GET", "/api/v1/calls")
+        [call] = hub.api.ok("GET", "/api/v1/calls?status=open")
         assert call["room"] == "room-1", "the new database holds the call made since"
     finally:
         hub.stop()
 
 
 # -- while running -------------------------------------------------------------------------
-def test_damage_found_while_running_answers_503_degrades_health_and_is_found_by_the_integrity_check(tmp_path, broker):
+def test_damage_found_while_running_answers_503_degrades_health_and_is_found_by_the_integrity_check(
+        tmp_path, broker, recorder, topics):
     store = write_store(tmp_path / "store.toml", broker_url=broker.url, http_port=free_port())
     db = tmp_path / "callbell.db"
     history(db)
     with running_hub(store) as hub:
         assert hub.api.ok("GET", "/api/v1/health")["status"] == "ok"
         damage_middle(db, "calls", 2)
+        started = time.perf_counter()
         status, body = hub.api.get("/api/v1/calls?status=all&limit=5000")
         print(f"/api/v1/calls on a damaged file: {status} {body}")
         assert status == 503 and body["error"]["code"] == "database" and "damaged" in body["error"]["message"]
         health = hub.api.ok("GET", "/api/v1/health")
         assert health["status"] == "degraded" and health["db"] is False
         assert health["database"]["problem"].startswith("reading: damaged")
-        wait_until(lambda: any(t["kind"] == "database" and t["key"] == "db"
-                               for t in hub.api.ok("GET", "/api/v1/troubles")["troubles"]),
-                   what="a database trouble")
+        figures("damage found while running (from the first request that meets it)",
+                alerted_after_s(lambda path: hub.api.ok("GET", path), started, "db"),
+                press_to_lamp_ms(recorder, topics, "room-3"))
         assert hub.database.check_now() is False, "the integrity check finds the damage"
         assert health_check_failed(hub.api.ok("GET", "/api/v1/health"))
 
@@ -192,7 +234,7 @@ def fill(folder: Path) -> Path:
 
 
 def test_on_a_full_disk_lamps_keep_working_health_is_degraded_sign_in_is_503_and_all_is_stored_once_freed(
-        tmp_path, broker, device, small_disk):
+        tmp_path, broker, device, small_disk, recorder, topics):
     db = small_disk / "callbell.db"
     store = write_store(tmp_path / "store.toml", broker_url=broker.url, http_port=free_port(), db=str(db),
                         demo=False)
@@ -205,7 +247,11 @@ def test_on_a_full_disk_lamps_keep_working_health_is_degraded_sign_in_is_503_and
         device.press("room-1")
         wait_until(lambda: lit(device, "room-1"), timeout=10, what="room-1 lit before the disk fills")
         filler = fill(small_disk)
+        started = time.perf_counter()
         print(f"disk full: {os.statvfs(small_disk).f_bavail} blocks free")
+        figures("disk full while running (from the disk filling)",
+                alerted_after_s(lambda path: hub.api.request("GET", path, headers=auth)[1], started),
+                press_to_lamp_ms(recorder, topics, "room-3"))
 
         device.press("room-2")
         wait_until(lambda: lit(device, "room-2"), timeout=10, what="room-2 lit on a full disk")
@@ -223,8 +269,10 @@ def test_on_a_full_disk_lamps_keep_working_health_is_degraded_sign_in_is_503_and
         filler.unlink()
         wait_until(lambda: hub.api.request("GET", "/api/v1/health", headers=auth)[1]["status"] == "ok", timeout=30,
                    what="health ok once space is freed")
-        calls = hub.api.request("GET", "/api/v1/calls", headers=auth)[1]
+        calls = hub.api.request("GET", "/api/v1/calls?status=open", headers=auth)[1]
         assert sorted(c["room"] for c in calls) == ["room-1", "room-2"], "the call made in memory is on disk"
+        cancelled = hub.api.request("GET", "/api/v1/calls?status=closed&room=room-3", headers=auth)[1]
+        assert len(cancelled) == 5 and {c["status"] for c in cancelled} == {"cancelled"}
         assert hub.api.post("/api/v1/session", {"associate": "ana", "pin": "1234"})[0] == 200
         assert not any(t["kind"] == "database" for t in
                        hub.api.request("GET", "/api/v1/troubles", headers=auth)[1]["troubles"])
