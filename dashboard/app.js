@@ -333,6 +333,7 @@ function renderPeople() {
 
 function deviceTrouble(d) {
   if (d.status === "offline") return "offline";
+  if (d.status === "never") return "never connected";  // configured, never heard of
   if (d.health_at && live.now() - Date.parse(d.health_at) / 1000 > TROUBLE_SILENT_S) return "silent";
   return null;
 }
@@ -348,7 +349,8 @@ function renderDevices() {
     if (problem) trouble.push(`${d.id} ${problem}`);
     const h = d.health || {};
     const extra = [h.version && `v${h.version}`, h.outbox ? `${h.outbox} queued` : null].filter(Boolean).join(", ");
-    li.textContent = problem ? `⚠ ${d.id}: ${problem === "offline" ? "OFFLINE" : "SILENT (no heartbeat)"}`
+    const said = { offline: "OFFLINE", "never connected": "NEVER CONNECTED" }[problem] || "SILENT (no heartbeat)";
+    li.textContent = problem ? `⚠ ${d.id}: ${said}`
                              : `● ${d.id}: online${extra ? ` (${extra})` : ""}`;
     return li;
   }));

@@ -99,6 +99,19 @@ def test_the_dashboard_shows_associates_device_faults_and_today_s_figures(hub, d
     device.device.stop()  # a clean stop publishes offline, as the last will would
     expect(page.locator("#devices li")).to_contain_text("pi-floor: OFFLINE", timeout=3000)
     expect(page.locator("#trouble-banner")).to_contain_text("pi-floor offline")
+    hub.api.ok("POST", "/api/v1/devices/pi-floor/retire")  # taken out of service: no longer OFFLINE for ever
+    expect(page.locator("#devices li")).to_have_count(0, timeout=3000)
+    expect(page.locator("#trouble-banner")).to_be_hidden()
+
+
+def test_a_configured_device_that_never_connected_is_listed_as_such(tmp_path, broker, page):
+    from tests.helpers import write_store
+    store = write_store(tmp_path / "store.toml", broker_url=broker.url, http_port=free_port(),
+                        extra='[[devices]]\nid = "pi-gone"\nrooms = ["room-1"]\n')
+    with running_hub(store) as hub:
+        page.goto(f"http://127.0.0.1:{hub.http_port}/")
+        expect(page.locator("#devices li")).to_have_text("⚠ pi-gone: NEVER CONNECTED", timeout=3000)
+        expect(page.locator("#trouble-banner")).to_contain_text("pi-gone never connected")
 
 
 def test_the_list_view_is_the_default_on_a_small_screen(hub, browser):

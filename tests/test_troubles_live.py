@@ -86,6 +86,9 @@ def test_a_killed_device_a_frozen_one_and_one_never_connected_reach_a_person_and
             assert never[0]["alerted"][0]["associate"] == "maria", "the manager (off shift, but the only one)"
             wait_until(lambda: not open_troubles(hub, "device_silent"), what="pi-proc heard")
 
+            listed = {d["id"]: d["status"] for d in hub.api.ok("GET", "/api/v1/devices")}
+            assert listed == {"pi-proc": "online", "pi-never": "never"}, "a device never heard of is listed"
+
             stream = TroubleEvents(hub.http_port)
             assert [t["device"] for t in stream.snapshot["troubles"]] == ["pi-never"]
             assert hub.api.ok("GET", "/api/v1/health")["troubles"] == 1
@@ -131,13 +134,94 @@ def test_a_killed_device_a_frozen_one_and_one_never_connected_reach_a_person_and
             assert devices.get("pi-never") == "retired"
             assert hub.api.post("/api/v1/devices/nobody/retire")[0] == 404
 
+            # A retired device that is heard again is expected again, and the log says so.
+            hub.api.ok("POST", "/api/v1/devices/pi-proc/retire")
+            wait_until(lambda: {d["id"]: d["status"] for d in hub.api.ok("GET", "/api/v1/devices")}["pi-proc"]
+                       == "online", timeout=3 * HEARTBEAT_S, what="pi-proc back from retirement at its next heartbeat")
+
             _, export = hub.api.get("/api/v1/events.csv")
             rows = list(csv.DictReader(io.StringIO(export.decode() if isinstance(export, bytes) else export)))
             cleared = [json.loads(r["detail"]) for r in rows if r["kind"] == "trouble_cleared"]
             assert {c["kind"] for c in cleared} == {"device_silent", "device_never_connected"}
             assert all(c["duration_s"] > 0 for c in cleared)
-            assert [r["kind"] for r in rows if r["kind"].startswith("device_re")] == ["device_retired"]
+            assert [(r["kind"], json.loads(r["detail"])["device"]) for r in rows if r["kind"].startswith(
+                ("device_retired", "device_unretired"))] == [
+                ("device_retired", "pi-never"), ("device_retired", "pi-proc"), ("device_unretired", "pi-proc")]
             stream.close()
         finally:
             device.proc.send_signal(signal.SIGCONT)
             device.quit()
+
+
+def test_a_broker_gone_for_longer_than_its_grace_is_a_trouble_and_health_says_degraded_until_it_is_back(
+        tmp_path, broker):
+    from hub.domain.troubles import BROKER_GRACE_S
+    store = write_store(tmp_path / "store.toml", broker_url=broker.url, http_port=free_port())
+    with running_hub(store) as hub:
+        assert hub.api.ok("GET", "/api/v1/health")["troubles"] == 0
+        broker.kill()
+        gone = time.monotonic()
+        [t] = wait_until(lambda: open_troubles(hub, "broker"), timeout=BROKER_GRACE_S + 5,
+                         what="the broker trouble")
+        took = time.monotonic() - gone
+        print(f"measured: broker kill -9 → broker trouble in {took:.1f} s (grace {BROKER_GRACE_S:.0f} s)")
+        assert took >= BROKER_GRACE_S - 0.5, "a blip within the grace is no trouble"
+        assert t["text"].startswith("The hub cannot reach the MQTT broker")
+        health = hub.api.ok("GET", "/api/v1/health")
+        assert health["status"] == "degraded" and health["troubles"] == 1
+        broker.start()
+        wait_until(lambda: not open_troubles(hub), timeout=15, what="cleared on reconnect")
+        wait_until(lambda: hub.api.ok("GET", "/api/v1/health")["status"] == "ok", what="health ok again")
+
+
+def test_the_troubles_api_keeps_to_roles_acknowledging_stops_the_alerts_and_the_others_ring_again(
+        tmp_path, broker, monkeypatch):
+    from callbell.clock import FakeClock
+    from hub.api.routes import session
+    from hub.domain.troubles import REALERT_S
+    from tests.test_auth import bearer, make_token, secured_store
+    monkeypatch.setattr(session, "_failures", session._Failures())
+    clock = FakeClock(time.time())
+    with running_hub(secured_store(tmp_path, broker.url), clock=clock) as hub:
+        manager, associate, display = (bearer(make_token(hub, r)) for r in ("manager", "associate", "display"))
+        hub.dispatcher.report_trouble("stuck_line", "pi-1/room-1/call", device="pi-1", room="room-1",
+                                      detail={"button": "call", "held_s": 31})
+        hub.dispatcher.report_trouble("storm", "pi-2", device="pi-2")
+
+        def listed(headers=display) -> list[dict]:
+            status, body = hub.api.request("GET", "/api/v1/troubles", headers=headers)
+            assert status == 200, body
+            return body["troubles"]
+        stuck, storm = wait_until(lambda: len(listed()) == 2 and listed(), what="two troubles")
+        assert [a["associate"] for a in stuck["alerted"]] == ["maria"]
+        assert stuck["text"] == "The call line of room room-1 on device pi-1 is held or shorted"
+
+        ack = f"/api/v1/troubles/{stuck['id']}/acknowledge"
+        assert hub.api.request("POST", ack, {"associate": "maria"}, headers=display)[0] == 403
+        assert hub.api.request("POST", "/api/v1/devices/pi-1/retire", headers=associate)[0] == 403
+        status, body = hub.api.request("POST", ack, {"associate": "maria", "source": "dashboard"}, headers=manager)
+        assert status == 200 and body["acknowledged_by"] == "maria" and body["acknowledged_at"]
+        assert hub.api.request("POST", ack, {"associate": "maria"}, headers=manager)[0] == 200  # a repeat
+        assert hub.api.request("POST", ack, {"associate": "ana"}, headers=manager)[0] == 409
+        assert hub.api.request("POST", "/api/v1/troubles/t-000099/acknowledge", {"associate": "maria"},
+                               headers=manager)[0] == 404
+        assert hub.api.request("POST", "/api/v1/troubles/nonsense/acknowledge", {"associate": "maria"},
+                               headers=manager)[0] == 422
+
+        clock.advance(REALERT_S + 1)
+        rung = wait_until(lambda: [t for t in listed() if len(t["alerted"]) == 2], timeout=5,
+                          what="the unacknowledged trouble alerted again")
+        assert [t["id"] for t in rung] == [storm["id"]], "the acknowledged one is not rung again"
+        assert len([t for t in listed() if t["id"] == stuck["id"]][0]["alerted"]) == 1
+
+        # A retired device's troubles clear, whatever their kind.
+        assert hub.api.request("POST", "/api/v1/devices/pi-2/retire", headers=manager)[0] == 200
+        wait_until(lambda: [t["id"] for t in listed()] == [stuck["id"]], what="the storm cleared by retiring")
+        status, every = hub.api.request("GET", "/api/v1/troubles?all=1", headers=display)
+        assert [t["id"] for t in every["troubles"]] == [stuck["id"], storm["id"]]
+        assert every["troubles"][1]["duration_s"] == REALERT_S + 1
+
+        status, doc = hub.api.request("GET", "/openapi.json", headers=display)
+        schema = doc["paths"]["/api/v1/troubles"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+        assert schema["$ref"].endswith("/TroubleList")
+        assert "text" in doc["components"]["schemas"]["TroubleObject"]["properties"]

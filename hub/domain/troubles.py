@@ -18,7 +18,8 @@ them (:func:`rebuild`). A trouble is about one thing (``key``): at most one trou
 open for a key, so reporting a fault again changes nothing.
 
 Device supervision (:class:`DeviceWatch`) decides from what the hub hears when a configured
-device is silent or never connected, and raises and clears those troubles.
+device is silent or never connected, and raises and clears those troubles; :class:`BrokerWatch`
+does the same for the hub's link to the broker. Who is alerted: :func:`pick_alerted`.
 """
 from __future__ import annotations
 
@@ -333,8 +334,11 @@ class DeviceWatch:
         return out
 
     def offline(self, device: str, now: float) -> list[Transition]:
-        """Its last will (or its own goodbye): silent at once, no need to wait out the grace."""
+        """Its last will (or its own goodbye): silent at once, no need to wait out the grace.
+        A device going offline is a fault until it is retired."""
         self._heard.setdefault(device, now)
+        if device not in self.expected and self.adopt_heartbeat_s is not None:
+            self.expected[device] = Expected((), self.adopt_heartbeat_s)
         if device not in self.expected or device in self.retired:
             return []
         return self.troubles.report("device_silent", device, now, device=device, room=self._room(device),
@@ -365,6 +369,8 @@ class DeviceWatch:
             grace = self.grace_s(device)
             last = self._heard.get(device)
             if last is None:
+                if self.troubles.is_open("device_silent", device):
+                    continue  # silent before the hub (re)started: one trouble is enough
                 if now >= self.started_at + grace:
                     out += self.troubles.report(
                         "device_never_connected", device, now, device=device, room=self._room(device),
@@ -382,7 +388,8 @@ class DeviceWatch:
                 continue
             last = self._heard.get(device)
             if last is None:
-                if not self.troubles.is_open("device_never_connected", device):
+                if not (self.troubles.is_open("device_never_connected", device)
+                        or self.troubles.is_open("device_silent", device)):
                     due.append(self.started_at + self.grace_s(device))
             elif not self.troubles.is_open("device_silent", device):
                 due.append(last + self.grace_s(device))
