@@ -582,17 +582,23 @@ class Dispatcher:
             self._restore()
             for c in early:
                 self._safely(c, c.undone)
-            self._send(Batch(lamps=self._changed_lamps(Batch(), all_lamps=True)))  # undo what went out
+            if not to_memory:  # (going on in memory the same lamps follow at once: no flicker)
+                self._send(Batch(lamps=self._changed_lamps(Batch(), all_lamps=True)))  # undo what went out
             if batch.troubles:  # not stored, but they must reach people: sent regardless
                 for tid in batch.troubles:
                     self._trouble_views[tid] = (None, batch.troubles[tid])
                 self._send(Batch(troubles=batch.troubles))
             self._answer_troubles(trouble_replies)
+            if to_memory:
+                # Gone on in memory: the inputs are worked again at once and in order, so none
+                # is put behind a later one (a cancel behind its press) and no lamp goes dark.
+                self._work([i for i in items if not isinstance(i, _TroubleCommand)], all_lamps)
+                return
             for cmd, _ in replies:
                 cmd.future.set_exception(DomainError("unavailable", f"could not store the change: {e}"))
             # Worked again one by one: should one of them be what fails (an input nobody
             # foresaw), the others are stored at the next try rather than failing with it forever.
-            self._retry_later([i for i in items if isinstance(i, (Received, _Rejected))], 0.0 if to_memory else None)
+            self._retry_later([i for i in items if isinstance(i, (Received, _Rejected))])
             return
         self.healthy = self._unstored == 0 and self.db_problem is None
         self.counters["batches"] += 1
@@ -708,15 +714,14 @@ class Dispatcher:
         except Exception:
             log.exception("%s failed in %s", type(c).__name__, note.__name__)
 
-    def _retry_later(self, items: list, after_s: float | None = None) -> None:
-        """Queue ``items`` again after ``after_s`` (default RETRY_AFTER_FAILED_WRITE_S; at once
-        when the hub has just gone on in memory), each to be worked in a batch of its own."""
+    def _retry_later(self, items: list) -> None:
+        """Queue ``items`` again after RETRY_AFTER_FAILED_WRITE_S (a failed write), each to be
+        worked in a batch of its own."""
         if not items:
             return
         items = [_Alone(i) for i in items]
         self._unstored += len(items)
-        delay = RETRY_AFTER_FAILED_WRITE_S if after_s is None else after_s
-        timer = threading.Timer(delay, lambda: [self._put(i) for i in items])
+        timer = threading.Timer(RETRY_AFTER_FAILED_WRITE_S, lambda: [self._put(i) for i in items])
         timer.daemon = True
         timer.start()
 

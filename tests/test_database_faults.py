@@ -248,10 +248,14 @@ def test_on_a_full_disk_lamps_keep_working_health_is_degraded_sign_in_is_503_and
         wait_until(lambda: lit(device, "room-1"), timeout=10, what="room-1 lit before the disk fills")
         filler = fill(small_disk)
         started = time.perf_counter()
+        shown = len(recorder.of(topics.lamp("room-3")))
         print(f"disk full: {os.statvfs(small_disk).f_bavail} blocks free")
         figures("disk full while running (from the disk filling)",
                 alerted_after_s(lambda path: hub.api.request("GET", path, headers=auth)[1], started),
                 press_to_lamp_ms(recorder, topics, "room-3"))
+        # The first of those presses met the full disk: its batch was worked again in memory at
+        # once, so its lamp never went dark in between and its cancel came after it.
+        assert [m["state"] for m in recorder.json_of(topics.lamp("room-3"))[shown:]] == ["called", "idle"] * 5
 
         device.press("room-2")
         wait_until(lambda: lit(device, "room-2"), timeout=10, what="room-2 lit on a full disk")
