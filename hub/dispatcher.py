@@ -382,6 +382,12 @@ class Dispatcher:
                 if isinstance(i, _Alone):
                     self._unstored -= 1  # counted again if it fails again
                     self._work([i.item], retry=True)
+        if self._writer.memory:  # a last try to keep what only memory holds
+            self._file_tried_at = float("-inf")
+            self._back_to_file()
+            if self._writer.memory:
+                log.error("stopping with what happened since the database failed in memory only: it is lost (%s)",
+                          self.db_problem)
         self._writer.close()
 
     # -- a database file that cannot be written (hub.store.damage) -----------------------------

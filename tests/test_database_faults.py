@@ -358,7 +358,7 @@ def test_db_recover_saves_every_row_that_can_still_be_read(tmp_path):
 
 
 def test_a_hub_started_on_a_full_disk_lights_the_lamps_keeps_its_open_calls_and_stores_them_once_freed(
-        tmp_path, broker, device, small_disk):
+        tmp_path, broker, device, small_disk, recorder, topics):
     db = small_disk / "callbell.db"
     store = write_store(tmp_path / "store.toml", broker_url=broker.url, http_port=free_port(), db=str(db))
     port = load_store_config(store).http.port
@@ -368,9 +368,13 @@ def test_a_hub_started_on_a_full_disk_lights_the_lamps_keeps_its_open_calls_and_
     wait_until(lambda: hub.api.ok("GET", "/api/v1/calls"), what="room-1's call stored")
     hub.stop()
     filler = fill(small_disk)
+    started = time.perf_counter()
     hub = HubProcess(store, port, tmp_path / "hub-full.log").start()
     try:
         print(f"started on a full disk: {hub.api.ok('GET', '/api/v1/health')}")
+        figures("disk full at start (from the hub's start)",
+                alerted_after_s(lambda path: hub.api.ok("GET", path), started),
+                press_to_lamp_ms(recorder, topics, "room-3"))
         device.press("room-2")
         wait_until(lambda: lit(device, "room-2"), timeout=10, what="room-2 lit by a hub started on a full disk")
         assert lit(device, "room-1"), "the call open before the restart still shows"
