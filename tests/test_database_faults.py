@@ -383,7 +383,8 @@ def test_a_hub_started_on_a_full_disk_lights_the_lamps_keeps_its_open_calls_and_
         filler.unlink()
         wait_until(lambda: hub.api.ok("GET", "/api/v1/health")["status"] == "ok", timeout=30,
                    what="health ok once space is freed")
-        assert sorted(c["room"] for c in hub.api.ok("GET", "/api/v1/calls")) == ["room-1", "room-2"]
+        assert sorted(c["room"] for c in hub.api.ok("GET", "/api/v1/calls?status=open")) == ["room-1", "room-2"]
+        assert len(hub.api.ok("GET", "/api/v1/calls?status=closed&room=room-3")) == 5
     finally:
         hub.stop()
         print(hub.output()[-4000:])  # shown if the test fails
