@@ -7,6 +7,7 @@ hub as a process, a real Mosquitto and a device on gpiozero's mock pins.
 """
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import socket
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -193,6 +195,24 @@ def test_damage_found_while_running_answers_503_degrades_health_and_is_found_by_
                 press_to_lamp_ms(recorder, topics, "room-3"))
         assert hub.database.check_now() is False, "the integrity check finds the damage"
         assert health_check_failed(hub.api.ok("GET", "/api/v1/health"))
+
+
+def test_an_export_of_a_damaged_log_answers_503_or_breaks_off_visibly_never_a_shorter_file(tmp_path, broker):
+    store = write_store(tmp_path / "store.toml", broker_url=broker.url, http_port=free_port())
+    db = tmp_path / "callbell.db"
+    history(db)
+    pages = [p for p, _ in leaf_pages(db, "events")]
+    with running_hub(store) as hub:
+        overwrite_pages(db, [pages[len(pages) // 2]])  # midway: the export starts well
+        with pytest.raises(http.client.IncompleteRead):
+            with urllib.request.urlopen(f"{hub.api.base}/api/v1/events.csv", timeout=10) as r:
+                assert r.status == 200
+                r.read()
+        assert hub.api.ok("GET", "/api/v1/health")["database"]["problem"].startswith("reading: damaged")
+        overwrite_pages(db, [pages[1]])  # among its first rows: refused before it starts
+        status, body = hub.api.get("/api/v1/events.csv")
+        print(f"events.csv, damaged among its first rows: {status} {body}")
+        assert status == 503 and body["error"]["code"] == "database"
 
 
 def health_check_failed(health: dict) -> bool:
