@@ -11,9 +11,9 @@ import sqlite_utils
 from hub.domain import rollup
 from hub.domain.associates import AT_ROOM_KINDS, STATE_EVENT, ZONE_EVENT
 from hub.domain.call import ACTIVE, Call, Transition
-from hub.domain.troubles import Trouble
-from hub.store import troubles as stored_troubles
+from hub.domain.troubles import TRANSITIONS as TROUBLE_TRANSITIONS, Trouble
 from hub.store import damage
+from hub.store import troubles as stored_troubles
 from hub.store.rollups import prepare_rollups, put_rollup
 from hub.store.schema import CALL_COLUMNS, CLOSED_MARKS, call_from_row, call_row, connect, create_schema, create_tables
 
@@ -84,7 +84,8 @@ class Writer:
             return
         try:
             steps = (("numbers", self._seed_numbers), ("open calls", self._seed_calls),
-                     ("device event ids", self._seed_inbox), ("associates", self._seed_associates))
+                     ("device event ids", self._seed_inbox), ("associates", self._seed_associates),
+                     ("troubles", self._seed_troubles))
             for what, step in steps:
                 try:
                     step(src)
@@ -109,6 +110,16 @@ class Writer:
     def _seed_inbox(self, src: sqlite3.Connection) -> None:
         rows = src.execute("SELECT * FROM inbox ORDER BY rowid DESC LIMIT ?", (SEED_INBOX_ROWS,)).fetchall()
         self._conn.executemany("INSERT OR IGNORE INTO inbox VALUES (?, ?, ?, ?, ?, ?, ?)", [tuple(r) for r in rows])
+
+    def _seed_troubles(self, src: sqlite3.Connection) -> None:
+        """The troubles' and retired devices' events (up to base_seq: never written back), so
+        open troubles are taken up and trouble numbers go on from the file's."""
+        kinds = (*TROUBLE_TRANSITIONS, stored_troubles.RETIRED, stored_troubles.UNRETIRED)
+        rows = src.execute(f"SELECT seq, at, recorded_at, kind, call, room, actor, source, detail FROM events "
+                           f"WHERE kind IN ({', '.join('?' * len(kinds))}) AND seq <= ?",
+                           (*kinds, self.base_seq)).fetchall()
+        self._conn.executemany("INSERT OR REPLACE INTO events (seq, at, recorded_at, kind, call, room, actor, source, detail) "
+                               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", [tuple(r) for r in rows])
 
     def _seed_associates(self, src: sqlite3.Connection) -> None:
         mine, self._conn = self._conn, src
