@@ -197,6 +197,30 @@ def test_damage_found_while_running_answers_503_degrades_health_and_is_found_by_
         assert health_check_failed(hub.api.ok("GET", "/api/v1/health"))
 
 
+def test_a_write_that_meets_damage_while_running_goes_on_in_memory_and_the_next_start_sets_the_file_aside(
+        tmp_path, broker, recorder, topics):
+    store = write_store(tmp_path / "store.toml", broker_url=broker.url, http_port=free_port())
+    db = tmp_path / "callbell.db"
+    history(db)
+    with running_hub(store) as hub:
+        # The last page of the events' index by call: where the next call's events go, and a
+        # page the hub has not read since it started (one it holds in its cache would not fail).
+        overwrite_pages(db, [leaf_pages(db, "idx_events_call")[-1][0]])
+        recorder.client.publish(topics.event("room-1"), json.dumps(event("e-dmg-1")), qos=1)
+        wait_until(lambda: (recorder.last(topics.lamp("room-1")) or {}).get("state") == "called",
+                   what="room-1 lit though its call cannot be written")
+        wait_until(lambda: hub.dispatcher.db_problem, what="the dispatcher in memory")
+        health = hub.api.ok("GET", "/api/v1/health")
+        print(f"health after a write met damage: {health['database']}")
+        assert health["status"] == "degraded" and health["database"]["problem"].startswith("writing: damaged")
+        press_to_lamp_ms(recorder, topics, "room-2", 4)  # the other rooms go on, in memory
+        assert recorder.last(topics.lamp("room-1"))["state"] == "called"
+    # Stopped: the memory is not written into a damaged file. The next start sets it aside.
+    with running_hub(store) as hub:
+        assert hub.api.ok("GET", "/api/v1/health")["database"]["set_aside"]
+        assert list(tmp_path.glob("callbell.db.damaged-*[0-9Z]"))
+
+
 def test_an_export_of_a_damaged_log_answers_503_or_breaks_off_visibly_never_a_shorter_file(tmp_path, broker):
     store = write_store(tmp_path / "store.toml", broker_url=broker.url, http_port=free_port())
     db = tmp_path / "callbell.db"
