@@ -432,3 +432,17 @@ def test_a_hub_started_on_a_full_disk_lights_the_lamps_keeps_its_open_calls_and_
     finally:
         hub.stop()
         print(hub.output()[-4000:])  # shown if the test fails
+
+
+def test_errors_of_the_file_itself_are_told_apart_from_errors_of_one_input():
+    from hub.store.damage import kind_of
+    import errno
+    assert kind_of(sqlite3.OperationalError("database or disk is full")) == "full"
+    assert kind_of(OSError(errno.ENOSPC, "No space left on device")) == "full"
+    assert kind_of(sqlite3.DatabaseError("database disk image is malformed")) == "damaged"
+    assert kind_of(sqlite3.DatabaseError("file is not a database")) == "damaged"
+    assert kind_of(sqlite3.OperationalError("disk I/O error")) == "io"
+    # one input's fault, or a mistake: the dispatcher's retry of each input alone, or a crash
+    assert kind_of(sqlite3.IntegrityError("injected: this input cannot be stored")) is None
+    assert kind_of(sqlite3.OperationalError("no such table: calls")) is None
+    assert kind_of(PermissionError(errno.EACCES, "Permission denied")) is None

@@ -16,6 +16,7 @@ handled by the dispatcher's retry of each input alone.
 """
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import sqlite3
@@ -39,14 +40,16 @@ _IO = ("disk i/o error", "unable to open database file", "readonly database", "r
 def kind_of(error: BaseException) -> str | None:
     """``"full"``, ``"damaged"`` or ``"io"`` when ``error`` is about the database file itself
     (docstring above), else None (an error about one input, or not a database error)."""
-    if isinstance(error, sqlite3.IntegrityError) or not isinstance(error, (sqlite3.DatabaseError, OSError)):
+    if isinstance(error, OSError):  # a file beside the database (a key, a lock)
+        return {errno.ENOSPC: "full", errno.EDQUOT: "full", errno.EIO: "io", errno.EROFS: "io"}.get(error.errno)
+    if isinstance(error, sqlite3.IntegrityError) or not isinstance(error, sqlite3.DatabaseError):
         return None
     text = str(error).lower()
-    if any(s in text for s in _FULL) or getattr(error, "errno", None) == 28:  # ENOSPC
+    if any(s in text for s in _FULL):
         return "full"
     if any(s in text for s in _DAMAGED):
         return "damaged"
-    if any(s in text for s in _IO) or isinstance(error, OSError):
+    if any(s in text for s in _IO):
         return "io"
     return None
 
