@@ -19,8 +19,10 @@ router = APIRouter(prefix="/api/v1", tags=["status"])
 @router.get("/health", dependencies=[Depends(allow("device"))])
 def health(h: HubContext = Depends(hub)):
     database = h.database.health() if h.database else {"problem": None}
-    broker = h.broker_connected()
-    db = h.reader.ping() and h.dispatcher.healthy and database["problem"] is None
+    broker, readable = h.broker_connected(), h.reader.ping()
+    if not readable and database["problem"] is None:
+        database["problem"] = "reading: the database cannot be read"
+    db = readable and h.dispatcher.healthy and database["problem"] is None
     troubles = h.dispatcher.open_troubles()
     # The hub cannot do its work while one of these is open (docs/hub.md, "Troubles").
     failing = any(t["kind"] in DEGRADING for t in troubles)
