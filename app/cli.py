@@ -11,6 +11,9 @@
     callbell device provision --config store.toml --device pi-a --out device.toml
     callbell token create --config store.toml --role manager --name grafana   # an API token
     callbell password --associate maria        # a manager's password_hash for store.toml
+    callbell backup --config store.toml --to /var/backups/callbell   # safe while the hub runs
+    callbell restore --config store.toml --from BACKUP     # the hub stopped (docs/hub.md)
+    callbell db recover --config store.toml                # readable rows of a damaged database
     callbell chain broker-config --config chain.toml --make-certs   # a chain's central RabbitMQ and bridges
     callbell chain run --config chain.toml     # head office: events into ClickHouse, the chain page
 
@@ -354,6 +357,75 @@ def cmd_seed_history(args) -> int:
     return 0
 
 
+def cmd_backup(args) -> int:
+    """A backup of the database (online, safe while the hub runs), the Web Push key, the
+    config and the broker's files (app/backup.py; docs/hub.md, "Backup, restore and recovery")."""
+    import time
+    from app.backup import backup
+    from hub.config import load_store_config
+    config = load_store_config(args.config)
+    folder = backup(config.database.path, args.config, args.to, broker_dir=args.broker_dir, now=time.time(),
+                    say=_say, store=config.store.id)
+    print(folder)
+    return 0
+
+
+def cmd_restore(args) -> int:
+    """Put a backup in place, the hub stopped; the replaced files are kept aside."""
+    import shutil
+    import time
+    from app.backup import CONFIG_NAME, RestoreError, hub_running, restore
+    from hub.config import load_store_config
+    if not args.config.exists() and (args.source / CONFIG_NAME).exists():
+        shutil.copy2(args.source / CONFIG_NAME, args.config)  # a new machine: the backup's config
+        _say(f"store config: {args.config} (from the backup)")
+    config = load_store_config(args.config)
+    running = hub_running(config.database.path, config.http.host, config.http.port)
+    if running:
+        raise ConfigError(f"the hub seems to run ({running}): stop it first (sudo systemctl stop callbell-hub), "
+                          "then restore")
+    try:
+        done = restore(args.source, config.database.path, now=time.time(), say=_say, broker_dir=args.broker_dir)
+    except RestoreError as e:
+        raise ConfigError(str(e)) from None
+    for path in done.set_aside:
+        _say(f"  kept aside: {path}")
+    for note in done.notes:
+        _say(f"note: {note}")
+    print(f"restored {done.database}; start the hub (sudo systemctl start callbell-hub)")
+    return 0
+
+
+def cmd_db(args) -> int:
+    """``callbell db recover``: save the readable rows of a damaged database into a new file."""
+    import time
+    from app.backup import recover
+    from hub.config import load_store_config
+    from hub.store import damage
+    config = load_store_config(args.config)
+    db = config.database.path
+    source = args.source
+    if source is None:  # the live file, else the newest one the hub set aside at start
+        aside = sorted(db.parent.glob(f"{db.name}.damaged-*[0-9Z]"), key=lambda p: p.stat().st_mtime)
+        source = db if db.exists() and not aside else (aside[-1] if aside else db)
+    if not source.exists():
+        raise ConfigError(f"{source}: no such database file (give --from FILE)")
+    target = args.to or db.with_name(f"{db.name}.recovered-{damage.stamp(time.time())}")
+    _say(f"recovering the readable rows of {source} into {target}")
+    results = recover(source, target, _say)
+    lost = sum(len(r.skipped) for r in results.values()) + sum(bool(r.error) for t, r in results.items() if t != "rollup")
+    saved = sum(r.saved for r in results.values())
+    print(f"saved {saved:,} rows into {target}; "
+          f"{'nothing found unreadable' if not lost else f'{lost} part(s) could not be read (listed above)'}")
+    print(f"to use it: stop the hub, then: callbell restore --config {args.config} --from {target}")
+    return 0
+
+
+def _say(line: str) -> None:
+    """Progress of a long command, on stderr (stdout keeps the result, for scripts)."""
+    print(line, file=sys.stderr, flush=True)
+
+
 def _broker_address_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default=f"{socket.gethostname()}.local",
                    help="the broker's name as devices reach it, in its certificate (default: %(default)s)")
@@ -489,9 +561,43 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--fresh", action="store_true", help="start with an empty database")
     m.set_defaults(func=cmd_demo)
 
+    _add_backup_parsers(sub)
+
     from chain.cli import add_parser as add_chain  # head office: docs/chain.md
     add_chain(sub)
     return p
+
+
+def _add_backup_parsers(sub) -> None:
+    """backup, restore, db recover (docs/hub.md, "Backup, restore and recovery")."""
+    k = sub.add_parser("backup", help="back up the database (while the hub runs), Web Push key, config, broker files",
+                       description="Copy the database with SQLite's online backup API (safe while the hub "
+                                   "runs), the Web Push key, the store config and the broker's files into "
+                                   "one timestamped folder with a manifest of SHA-256 checksums.")
+    k.add_argument("--config", "-c", required=True, type=Path, help="store config (TOML)")
+    k.add_argument("--to", required=True, type=Path, help="folder to put the backup folder in")
+    k.add_argument("--broker-dir", type=Path, default=DEFAULT_BROKER_DIR,
+                   help="the folder broker-config wrote, included if it exists (default: %(default)s)")
+    k.set_defaults(func=cmd_backup)
+
+    r = sub.add_parser("restore", help="put a backup in place (the hub stopped)",
+                       description="Restore a backup folder (or a database file, e.g. from 'db recover'). "
+                                   "Refuses while the hub runs; the files it replaces are kept aside.")
+    r.add_argument("--config", "-c", required=True, type=Path,
+                   help="store config (TOML); if missing, the backup's copy is put there")
+    r.add_argument("--from", dest="source", required=True, type=Path, help="backup folder or database file")
+    r.add_argument("--broker-dir", type=Path, help="also put the broker's files back into this folder")
+    r.set_defaults(func=cmd_restore)
+
+    db = sub.add_parser("db", help="database repair: db recover",
+                        description="'db recover' reads every row it still can from a damaged database "
+                                    "into a new file and reports what was saved and lost.")
+    db.add_argument("action", choices=("recover",))
+    db.add_argument("--config", "-c", required=True, type=Path, help="store config (TOML)")
+    db.add_argument("--from", dest="source", type=Path,
+                    help="the damaged file (default: the newest the hub set aside, else the database)")
+    db.add_argument("--to", type=Path, help="the new file (default: beside the database, .recovered-TIME)")
+    db.set_defaults(func=cmd_db)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -51,7 +51,7 @@ from hub.domain.layout import Layout, Place, Point
 from hub.domain.troubles import (DEFAULT_ALERT_ROLE, TRANSITIONS as TROUBLE_TRANSITIONS, BrokerWatch, DeviceWatch,
                                   Expected, Troubles, pick_alerted)
 from hub.inputs import DeviceEvent, DeviceHealth, DeviceStatus, LocationFix, Received, Unreadable
-from hub.store import Writer, call_row
+from hub.store import Writer, call_row, damage
 from hub.views import trouble_object
 
 log = logging.getLogger("callbell.hub")
@@ -66,6 +66,11 @@ MAX_IDLE_S = 1.0
 #: Seconds before the inputs of a batch that could not be stored are worked again (a disk
 #: that failed for a moment). The broker would redeliver them only after a reconnect.
 RETRY_AFTER_FAILED_WRITE_S = 1.0
+
+#: Seconds between tries to write back to the database file while the hub works in memory
+#: (a full or failing disk: hub.store.damage). Each try costs a file open and, once it works,
+#: one transaction with everything held in memory.
+RETRY_FILE_EVERY_S = 10.0
 
 #: Transitions held in memory while the database cannot be written, stored once it can:
 #: troubles must reach people whatever the disk does (hub.domain.troubles).
@@ -197,6 +202,10 @@ class Dispatcher:
         self._announced: dict[str, tuple] = {}  # associate → what of it was last announced
         #: False while a write fails, and until every input it held back has been stored.
         self.healthy = True
+        #: Why the database file cannot be written (hub.store.damage.describe), while the hub
+        #: works in memory; None when it writes to the file.
+        self.db_problem: str | None = None
+        self._file_tried_at = 0.0  # monotonic time of the last try to go back to the file
         self._unstored = 0  # inputs of failed writes not stored since (dispatcher thread only)
         self.counters = {"received": 0, "duplicates": 0, "rejected": 0, "batches": 0, "failed_writes": 0}
         #: Rejections since start, by channel ("mqtt", "http", "buttons"), for /metrics.
@@ -350,7 +359,7 @@ class Dispatcher:
     # -- the dispatcher thread --------------------------------------------------------------
     def _run(self) -> None:
         try:
-            self._writer = Writer(self.db_path, self.rollup_rules)
+            self._writer = self._open_writer()
             self._restore()
             self._restore_troubles()
             self.device_watch = self._new_device_watch(self.clock.time(), self._writer.retired_devices())
@@ -371,6 +380,8 @@ class Dispatcher:
             items = self._next_items()
             if items is None:
                 break
+            if self._writer.memory:
+                self._back_to_file()
             together = [i for i in items if not isinstance(i, _Alone)]
             if together or not items:
                 self._work(together)
@@ -378,7 +389,59 @@ class Dispatcher:
                 if isinstance(i, _Alone):
                     self._unstored -= 1  # counted again if it fails again
                     self._work([i.item], retry=True)
+        if self._writer.memory:  # a last try to keep what only memory holds
+            self._file_tried_at = float("-inf")
+            self._back_to_file()
+            if self._writer.memory:
+                log.error("stopping with what happened since the database failed in memory only: it is lost (%s)",
+                          self.db_problem)
         self._writer.close()
+
+    # -- a database file that cannot be written (hub.store.damage) -----------------------------
+    def _open_writer(self) -> Writer:
+        """The file's writer, or one in memory if the file cannot be written (a full disk)."""
+        try:
+            return Writer(self.db_path, self.rollup_rules)
+        except Exception as e:
+            if damage.kind_of(e) is None:
+                raise
+            return self._to_memory(e)
+
+    def _to_memory(self, e: BaseException) -> Writer:
+        """Go on with a writer in memory: the lamps, calls and alerts keep working; what
+        happens is written to the file once it can be (:meth:`_back_to_file`)."""
+        self.db_problem = damage.describe(e)
+        self.healthy = False
+        self._file_tried_at = time.monotonic()
+        log.error("THE DATABASE %s CANNOT BE WRITTEN (%s): working in memory; lamps, calls and alerts go on, "
+                  "the record is written to the file once it can be (tried every %.0f s)",
+                  self.db_path, self.db_problem, RETRY_FILE_EVERY_S)
+        return Writer(self.db_path, memory=True)
+
+    def _back_to_file(self) -> None:
+        """While in memory: now and then try to write everything held into the file; on
+        success go on with the file's writer."""
+        if time.monotonic() - self._file_tried_at < RETRY_FILE_EVERY_S or self.db_problem.startswith("damaged"):
+            return  # a damaged file is not written again: the hub sets it aside at its next start
+        self._file_tried_at = time.monotonic()
+        memory = self._writer
+        try:
+            target = Writer(self.db_path, self.rollup_rules)
+        except Exception as e:
+            log.warning("the database file still cannot be opened for writing: %s", e)
+            return
+        try:
+            n = memory.replay_into(target)
+        except Exception as e:
+            target.close()
+            log.warning("the database file still cannot be written: %s", e)
+            return
+        memory.close()
+        self._writer = target
+        log.warning("the database %s can be written again: %d event(s) held in memory are stored; "
+                    "working on the file", self.db_path, n)
+        self.db_problem = None
+        self.healthy = self._unstored == 0
 
     def _restore(self) -> None:
         """Rebuild the floor and the roster from what is stored (start, or after a failed write)."""
@@ -515,29 +578,42 @@ class Dispatcher:
             else:
                 log.exception("could not store a batch of %d input(s); state reloaded from the database; "
                               "retrying in %.0f s, each input alone", len(items), RETRY_AFTER_FAILED_WRITE_S)
-            w.rollback()
+            try:
+                w.rollback()
+            except Exception:  # a file that failed may fail this too; the memory writer follows
+                log.exception("could not roll back")
             # Troubles are held in memory and must reach people even while nothing can be
             # stored (a database trouble among them): their transitions wait for the next commit.
             self._troubles_unstored = carried + self._held
             self._take_troubles(batch)
             self.healthy = False
             self.counters["failed_writes"] += 1
+            to_memory = not w.memory and damage.kind_of(e) is not None  # the file failed, not an input
+            if to_memory:
+                self._writer = self._to_memory(e)
+                w.close()
             self._restore()
             for c in early:
                 self._safely(c, c.undone)
-            self._send(Batch(lamps=self._changed_lamps(Batch(), all_lamps=True)))  # undo what went out
+            if not to_memory:  # (going on in memory the same lamps follow at once: no flicker)
+                self._send(Batch(lamps=self._changed_lamps(Batch(), all_lamps=True)))  # undo what went out
             if batch.troubles:  # not stored, but they must reach people: sent regardless
                 for tid in batch.troubles:
                     self._trouble_views[tid] = (None, batch.troubles[tid])
                 self._send(Batch(troubles=batch.troubles))
             self._answer_troubles(trouble_replies)
+            if to_memory:
+                # Gone on in memory: the inputs are worked again at once and in order, so none
+                # is put behind a later one (a cancel behind its press) and no lamp goes dark.
+                self._work([i for i in items if not isinstance(i, _TroubleCommand)], all_lamps)
+                return
             for cmd, _ in replies:
                 cmd.future.set_exception(DomainError("unavailable", f"could not store the change: {e}"))
             # Worked again one by one: should one of them be what fails (an input nobody
             # foresaw), the others are stored at the next try rather than failing with it forever.
             self._retry_later([i for i in items if isinstance(i, (Received, _Rejected))])
             return
-        self.healthy = self._unstored == 0
+        self.healthy = self._unstored == 0 and self.db_problem is None
         self.counters["batches"] += 1
         self._note_troubles(batch)
         self._answer_troubles(trouble_replies)

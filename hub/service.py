@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import threading
 from pathlib import Path
@@ -24,6 +25,7 @@ from hub.api.refusals import Refusals
 from hub.api.deps import HubContext
 from hub.api.page_writer import noting_server_send
 from hub.config import StoreConfig
+from hub.database_watch import DatabaseWatch
 from hub.dispatcher import Dispatcher
 from hub.home_assistant import HomeAssistant
 from hub.plugins import HubParts, Plugin
@@ -33,7 +35,8 @@ from hub.notify import Notifier
 from hub.push import WebPush
 from hub.domain import rollup
 from hub.domain.admission import Admission
-from hub.store import Reader, prepare_rollups
+from hub.store import Reader, damage, prepare_rollups
+from hub.store.lock import hold_lock, lock_path
 from hub.stream import HEARTBEAT_S, StreamChannel
 from hub.third_party_buttons import ButtonMap
 from hub.uplink import Uplink
@@ -98,9 +101,17 @@ class HubService:
             self.broker.start()
             self.broker.supervise()
             self._broker_url = self.broker.url
+        self._take_lock()
+        # A damaged file is set aside before anything opens it: lamps never wait on a repair.
+        set_aside = damage.check_at_start(c.database.path, self.clock.time())
         rules = rollup.Rules(c.tz, c.store.standard_s)
-        if prepare_rollups(c.database.path, rules, progress=_rollup_progress):
-            log.info("statistics roll-ups ready (%s)", rules.signature())
+        try:
+            if prepare_rollups(c.database.path, rules, progress=_rollup_progress):
+                log.info("statistics roll-ups ready (%s)", rules.signature())
+        except Exception as e:
+            if damage.kind_of(e) is None:
+                raise
+            log.error("could not prepare the statistics roll-ups (%s); going on without", e)
         self.dispatcher = Dispatcher(rollup_rules=rules, rooms=c.domain_rooms(), timing=c.timing, db_path=c.database.path,
                                      topics=self.topics, clock=self.clock, layout=c.layout, ladder=c.ladder,
                                      associates=c.domain_associates(), presence_s=c.alerts.presence_s,
@@ -112,7 +123,7 @@ class HubService:
         self.reader = Reader(c.database.path)
         parts = HubParts(config=c, topics=self.topics, clock=self.clock, broker_url=self._broker_url,
                          floor=lambda: self.dispatcher.floor, push_reachable=self._push_subscribed)
-        self.plugins = [p for p in (kind.for_hub(parts) for kind in PLUGINS) if p is not None]
+        self.plugins = [p for p in (self._make_plugin(kind, parts) for kind in PLUGINS) if p is not None]
         self.mqtt = MqttChannel(self._broker_url, self.topics, self.dispatcher, c.tz, plugins=self.plugins,
                                 admission=Admission(c.mqtt.device_rate_per_s, c.mqtt.device_burst))
         self.stream = StreamChannel(self.reader, c.tz, self._stream_info, self.dispatcher.associates,
@@ -127,19 +138,55 @@ class HubService:
             self.dispatcher.communicators.append(plugin.start())
         self.push = self.plugin(WebPush)  # /api/v1/push needs it (hub/api/routes/push.py)
         self.dispatcher.start()
-        for who in self.push.subscriptions.associates() if self.push else ():
-            self._push_subscribed(who, True)  # the roster's push flag, after a restart
+        self.database = DatabaseWatch(c.database.path, self.clock, c.tz, written=lambda: self.dispatcher.db_problem,
+                                      report=self.dispatcher.report_trouble,
+                                      clear=self.dispatcher.clear_trouble, troubles=self.dispatcher.open_troubles,
+                                      set_aside=set_aside).start()
+        try:
+            for who in self.push.subscriptions.associates() if self.push else ():
+                self._push_subscribed(who, True)  # the roster's push flag, after a restart
+        except Exception as e:  # a disk too full to open the file: Web Push waits for it
+            if damage.kind_of(e) is None:
+                raise
+            log.error("could not read the phones' Web Push subscriptions (%s); going on", e)
         self.mqtt.start()
         if not self.mqtt.link.wait_connected(FIRST_CONNECT_WAIT_S):
             log.warning("broker %s not reachable yet; serving anyway and retrying", self._broker_shown)
         self.refusals = Refusals(self.dispatcher.reject, self.clock).start()
         self.app = create_app(HubContext(config=c, reader=self.reader, dispatcher=self.dispatcher,
                                          stream=self.stream, clock=self.clock,
-                                         broker_connected=lambda: self.mqtt.connected, refusals=self.refusals))
+                                         broker_connected=lambda: self.mqtt.connected, refusals=self.refusals,
+                                         database=self.database))
         self.app.state.metrics = self.metrics  # GET /metrics (hub/api/routes/metrics.py)
         self.app.state.push = self.push        # /api/v1/push (hub/api/routes/push.py)
         # The key that signs ntfy alerts' buttons, checked at /api/v1/push/act (hub/notify.py).
         self.app.state.alert_keys = self.notifier.keys if self.notifier else None
+
+    def _take_lock(self) -> None:
+        """Hold the database's lock while running (hub.store.lock): ``callbell restore``
+        refuses while it is held. A hub that cannot take it still runs (lamps first)."""
+        self._lock_fd = None
+        path = self.config.database.path
+        try:
+            self._lock_fd = hold_lock(path)
+        except OSError as e:
+            log.warning("could not make the lock file beside %s (%s); 'callbell restore' cannot tell this hub runs",
+                        path, e)
+            return
+        if self._lock_fd is None:
+            log.error("ANOTHER PROCESS HOLDS %s: is a second hub running on the same database?", lock_path(path))
+
+    @staticmethod
+    def _make_plugin(kind: type[Plugin], parts: HubParts) -> Plugin | None:
+        """``kind`` made for this hub; None when the store does not use it, or when a full or
+        failing disk keeps it from starting (Web Push making its key): lamps come first."""
+        try:
+            return kind.for_hub(parts)
+        except Exception as e:
+            if damage.kind_of(e) is None:
+                raise
+            log.error("%s cannot start (%s): going on without it until the hub is restarted", kind.__name__, e)
+            return None
 
     def plugin(self, kind: type[Plugin]) -> Plugin | None:
         """The running plug-in of this kind, or None when the store does not use it."""
@@ -217,6 +264,8 @@ class HubService:
             self.refusals.stop()  # its last counts go to the dispatcher, still running
         if hasattr(self, "mqtt"):
             self.mqtt.stop()
+        if hasattr(self, "database"):
+            self.database.stop()
         if hasattr(self, "dispatcher"):
             self.dispatcher.stop()
         for plugin in getattr(self, "plugins", ()):
@@ -226,3 +275,6 @@ class HubService:
                 log.exception("plug-in %s did not stop cleanly", type(plugin).__name__)
         if self.broker:
             self.broker.stop()
+        if getattr(self, "_lock_fd", None) is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None

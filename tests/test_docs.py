@@ -24,7 +24,7 @@ SOURCES = [p for p in ROOT.rglob("*") if p.suffix in {".py", ".md", ".js", ".htm
 STALE = ("no sign-in yet", "Not implemented yet:** authentication", "`unauthenticated`", "an interactive page at\n`/docs`",
          "5 wrong in a row", "**not implemented**. Everything is open", "no Web Push",
          "also refused HTTP requests (`topic`", "A silent device raises no `trouble` alert",
-         "the hub itself does not raise a `trouble` alert")
+         "the hub itself does not raise a `trouble` alert", '".backup backup.db"')
 
 
 def _resolves(mention: str, where: Path) -> bool:
@@ -141,3 +141,21 @@ def test_the_service_docs_give_the_units_watchdog_periods_and_the_section_the_hu
     assert f"`WatchdogSec={setting('hub/deploy/callbell-hub.service', 'WatchdogSec')}`" in hub_doc
     assert f"`WatchdogSec={setting('firmware/deploy/callbell-device.service', 'WatchdogSec')}`" in firmware_doc
     assert f"`RuntimeWatchdogSec={setting('scripts/install-device', 'RuntimeWatchdogSec')}`" in firmware_doc
+
+
+def test_the_database_fault_docs_quote_the_constants_in_the_code_and_commands_that_exist():
+    from app.cli import build_parser
+    from hub import database_watch, dispatcher
+    section = (ROOT / "docs" / "hub.md").read_text().split("### When the database fails", 1)[1].split("\n## ", 1)[0]
+    quoted = dict(re.findall(r"`([A-Z][A-Z_]+)` = ([0-9][0-9:.]*)", section))
+    hour, minute = database_watch.INTEGRITY_CHECK_AT
+    assert quoted == {"RETRY_FILE_EVERY_S": f"{dispatcher.RETRY_FILE_EVERY_S:.0f}",
+                      "READ_ERROR_SHOWN_S": f"{database_watch.READ_ERROR_SHOWN_S:.0f}",
+                      "INTEGRITY_CHECK_AT": f"{hour:02d}:{minute:02d}",
+                      "MIN_FREE_BYTES": f"{database_watch.MIN_FREE_BYTES // (1024 * 1024)}"}
+    recovery = (ROOT / "docs" / "hub.md").read_text().split("## Backup, restore and recovery", 1)[1].split("\n## ", 1)[0]
+    parser = build_parser()
+    commands = re.findall(r"^callbell (.+)$", recovery, re.M)
+    assert len(commands) == 4
+    for line in commands:  # the commands a store's IT types parse
+        assert parser.parse_args(line.split()).func, line

@@ -12,6 +12,7 @@ from hub.api.errors import ApiError
 from hub.api.refusals import Refusals
 from hub.auth import CSRF_HEADER, DEMO, RANK, SESSION_COOKIE, Authenticator, Principal
 from hub.config import StoreConfig
+from hub.database_watch import DatabaseWatch
 from hub.dispatcher import Dispatcher
 from hub.store import Reader
 from hub.stream import StreamChannel
@@ -26,6 +27,7 @@ class HubContext:
     clock: Clock
     broker_connected: Callable[[], bool]
     refusals: Refusals  # refused requests, summed per client and minute
+    database: DatabaseWatch | None = None  # the database file's health (hub.database_watch)
 
 
 def hub(request: Request) -> HubContext:

@@ -3,6 +3,7 @@ status, never a 500 for bad input. Bad requests are also recorded in the ``rejec
 from __future__ import annotations
 
 import logging
+import sqlite3
 
 import fastapi.routing
 from fastapi import FastAPI, Request
@@ -12,6 +13,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub.domain.call import DomainError
+from hub.store import damage
 
 log = logging.getLogger("callbell.hub.http")
 
@@ -146,6 +148,22 @@ def install(app: FastAPI) -> None:
         if e.status_code == 405:  # RFC 9110: a 405 lists the methods that would work
             response.headers["Allow"] = ", ".join(allowed_methods(request.app, request.url.path))
         return response
+
+    @app.exception_handler(sqlite3.Error)
+    async def database_error(request: Request, e: sqlite3.Error):
+        # A full disk or a damaged file: the hub's fault, not the caller's, and it passes (a
+        # disk is cleared, a file restored): 503 with the reason, health and a trouble.
+        kind = damage.kind_of(e)
+        if kind is None:
+            return await unexpected(request, e)
+        hub = getattr(request.app.state, "hub", None)
+        if hub is not None and hub.database is not None:
+            hub.database.read_failed(e)
+        log.error("%s %s: the database failed: %s", request.method, request.url.path, damage.describe(e))
+        what = {"full": "the hub's disk is full", "damaged": "the hub's database is damaged",
+                "io": "the hub's disk failed"}[kind]
+        return error_response("database", f"{what} ({e}); the store's IT is told (docs/hub.md, "
+                                          "'When the database fails')", 503)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, e: Exception):

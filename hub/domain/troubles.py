@@ -121,8 +121,10 @@ def text(t: Trouble) -> str:
         return f"A door lamp on device {t.device} draws no current{where}"
     if t.kind == "storm":
         return f"Device {t.device} is flooding the hub with messages{where}"
+    if t.kind == "database" and d.get("moved_to"):
+        return f"The database was damaged and moved aside to {d['moved_to']}; the hub started on a new one"
     if t.kind == "database":
-        return "The hub cannot write its database" + (f": {d['error']}" if d.get("error") else "")
+        return "The hub's database is failing" + (f": {d['error']}" if d.get("error") else "")
     if t.kind == "broker":
         return "The hub cannot reach the MQTT broker: buttons and lamps are cut off"
     if t.kind == "broker_dropping":

@@ -32,9 +32,14 @@ one writer at a time hold the file and makes the others wait (``BUSY_TIMEOUT_S``
 are single-row and rare, so the dispatcher waits microseconds at most; and each Reader query
 starts a new WAL snapshot, so a running hub sees a new or revoked token on its next request.
 
+A file that cannot be written (full disk, damage: damage.py) does not stop the hub: the
+dispatcher goes on with a :class:`Writer` in memory and writes back once it can; a damaged
+file is set aside at start. lock.py is the lock a running hub holds, so ``callbell restore``
+knows it runs.
+
 Files: schema.py (tables, connections, a call as a row), writer.py, reader.py, rollups.py,
-credentials.py, push_subscriptions.py, history_loader.py; lean_sqlite_utils.py imports sqlite-utils
-without the pandas and numpy it would pull in.
+credentials.py, push_subscriptions.py, history_loader.py, damage.py, lock.py; lean_sqlite_utils.py
+imports sqlite-utils without the pandas and numpy it would pull in.
 """
 from hub.store.credentials import BROWSERS_PER_ASSOCIATE, Credentials
 from hub.store.history_loader import HistoryLoader

@@ -2,14 +2,18 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import sqlite3
 from pathlib import Path
 
+from hub.store import damage
 from hub.store.schema import CREDENTIAL_TABLES, connect, transaction
 
 #: Browsers remembered per associate (hub/api/routes/session.py): a phone or two, the shared
 #: tablets; the oldest beyond this are forgotten.
 BROWSERS_PER_ASSOCIATE = 20
+
+log = logging.getLogger("callbell.hub.database")
 
 
 class Credentials:
@@ -19,12 +23,17 @@ class Credentials:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = connect(self.path)
-        try:  # the CLI may come first, on a new file: WAL as create_schema would set it
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.executescript(CREDENTIAL_TABLES)
-        finally:
-            conn.close()
+        try:
+            conn = connect(self.path)
+            try:  # the CLI may come first, on a new file: WAL as create_schema would set it
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.executescript(CREDENTIAL_TABLES)
+            finally:
+                conn.close()
+        except sqlite3.Error as e:  # a full or failing disk: the hub still starts (hub.store.damage)
+            if damage.kind_of(e) is None:
+                raise
+            log.error("could not prepare %s (%s); going on", self.path, e)
 
     def _write(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         return transaction(self.path)

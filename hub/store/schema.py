@@ -73,53 +73,58 @@ def create_schema(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = connect(path)
     try:
-        # WAL: readers never block the writer. synchronous=FULL: a commit survives a power cut,
-        # which matters because the hub acknowledges a press to the broker only after it.
-        conn.execute("PRAGMA journal_mode = WAL")
-        db = sqlite_utils.Database(conn)
-        db["events"].create({
-            "seq": int, "at": float, "recorded_at": float, "kind": str, "call": str, "room": str,
-            "actor": str, "source": str, "detail": str,
-        }, pk="seq", if_not_exists=True)
-        db["calls"].create(CALL_COLUMNS, pk="id", if_not_exists=True)
-        # A database from an older hub: add the columns it lacks (never drops or changes one).
-        have = db["calls"].columns_dict
-        for name, kind in CALL_COLUMNS.items():
-            if name not in have:
-                db["calls"].add_column(name, kind)
-        _inbox_per_device(conn)
-        db["rejected"].create({
-            "seq": int, "at": float, "channel": str, "topic": str, "reason": str, "excerpt": str,
-            "source": str, "count": int,
-        }, pk="seq", if_not_exists=True)
-        have = db["rejected"].columns_dict
-        for name, kind in (("source", str), ("count", int)):  # added by issue 17
-            if name not in have:
-                db["rejected"].add_column(name, kind)
-        db["devices"].create({
-            "id": str, "status": str, "status_at": float, "health": str, "health_at": float,
-        }, pk="id", if_not_exists=True)
-        db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
-        conn.executescript(CREDENTIAL_TABLES)
-        have = {r[1] for r in conn.execute("PRAGMA table_info(rollup)")}
-        if have and have != {"grain", "dim", "value", "start", *ROLLUP_FIELDS}:
-            # Roll-ups of another shape (an older hub): derived data, so made again.
-            conn.executescript("DROP TABLE rollup; DELETE FROM meta WHERE key = 'rollup';")
-        conn.executescript(ROLLUP_TABLE)
-        for table, cols in (("events", ["call"]), ("events", ["kind"]), ("calls", ["pressed_at"]), ("rejected", ["at"]),
-                            ("rejected", ["channel", "seq"]),
-                            ("calls", ["status"]), ("calls", ["room", "pressed_at"])):
-            db[table].create_index(cols, if_not_exists=True)
-        db["calls"].create_index(STATS_INDEX_COLUMNS, index_name="calls_stats", if_not_exists=True)
-        # Associates' sign-ins over a period (staffing) without visiting the rest of the log: a
-        # small covering index of just those events (thousands a year among millions).
-        conn.execute(f"CREATE INDEX IF NOT EXISTS events_states ON events (at, seq, actor, detail) "
-                     f"WHERE kind = '{STATE_EVENT}'")
-        # Alerts and their receipts over a period (hub.domain.receipts), likewise apart.
-        conn.execute("CREATE INDEX IF NOT EXISTS events_alerted ON events (at, actor) WHERE kind = 'alerted'")
-        conn.execute("CREATE INDEX IF NOT EXISTS events_receipts ON events (at, actor, detail) WHERE kind = 'receipt'")
+        create_tables(conn)
     finally:
         conn.close()
+
+
+def create_tables(conn: sqlite3.Connection) -> None:
+    """Create the tables on an open connection if missing (a file's, or one in memory)."""
+    # WAL: readers never block the writer. synchronous=FULL: a commit survives a power cut,
+    # which matters because the hub acknowledges a press to the broker only after it.
+    conn.execute("PRAGMA journal_mode = WAL")
+    db = sqlite_utils.Database(conn)
+    db["events"].create({
+        "seq": int, "at": float, "recorded_at": float, "kind": str, "call": str, "room": str,
+        "actor": str, "source": str, "detail": str,
+    }, pk="seq", if_not_exists=True)
+    db["calls"].create(CALL_COLUMNS, pk="id", if_not_exists=True)
+    # A database from an older hub: add the columns it lacks (never drops or changes one).
+    have = db["calls"].columns_dict
+    for name, kind in CALL_COLUMNS.items():
+        if name not in have:
+            db["calls"].add_column(name, kind)
+    _inbox_per_device(conn)
+    db["rejected"].create({
+        "seq": int, "at": float, "channel": str, "topic": str, "reason": str, "excerpt": str,
+        "source": str, "count": int,
+    }, pk="seq", if_not_exists=True)
+    have = db["rejected"].columns_dict
+    for name, kind in (("source", str), ("count", int)):  # added by issue 17
+        if name not in have:
+            db["rejected"].add_column(name, kind)
+    db["devices"].create({
+        "id": str, "status": str, "status_at": float, "health": str, "health_at": float,
+    }, pk="id", if_not_exists=True)
+    db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
+    conn.executescript(CREDENTIAL_TABLES)
+    have = {r[1] for r in conn.execute("PRAGMA table_info(rollup)")}
+    if have and have != {"grain", "dim", "value", "start", *ROLLUP_FIELDS}:
+        # Roll-ups of another shape (an older hub): derived data, so made again.
+        conn.executescript("DROP TABLE rollup; DELETE FROM meta WHERE key = 'rollup';")
+    conn.executescript(ROLLUP_TABLE)
+    for table, cols in (("events", ["call"]), ("events", ["kind"]), ("calls", ["pressed_at"]), ("rejected", ["at"]),
+                        ("rejected", ["channel", "seq"]),
+                        ("calls", ["status"]), ("calls", ["room", "pressed_at"])):
+        db[table].create_index(cols, if_not_exists=True)
+    db["calls"].create_index(STATS_INDEX_COLUMNS, index_name="calls_stats", if_not_exists=True)
+    # Associates' sign-ins over a period (staffing) without visiting the rest of the log: a
+    # small covering index of just those events (thousands a year among millions).
+    conn.execute(f"CREATE INDEX IF NOT EXISTS events_states ON events (at, seq, actor, detail) "
+                 f"WHERE kind = '{STATE_EVENT}'")
+    # Alerts and their receipts over a period (hub.domain.receipts), likewise apart.
+    conn.execute("CREATE INDEX IF NOT EXISTS events_alerted ON events (at, actor) WHERE kind = 'alerted'")
+    conn.execute("CREATE INDEX IF NOT EXISTS events_receipts ON events (at, actor, detail) WHERE kind = 'receipt'")
 
 
 INBOX_TABLE = """CREATE TABLE IF NOT EXISTS inbox (

@@ -2,17 +2,26 @@
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from pathlib import Path
 
 from hub.domain import rollup
 from hub.domain.associates import AT_ROOM_KINDS, STATE_EVENT, ZONE_EVENT
 from hub.domain.call import ACTIVE, Call, Transition
-from hub.domain.troubles import Trouble
+from hub.domain.troubles import TRANSITIONS as TROUBLE_TRANSITIONS, Trouble
+from hub.store import damage
 from hub.store import troubles as stored_troubles
 from hub.store.lean_sqlite_utils import sqlite_utils
 from hub.store.rollups import prepare_rollups, put_rollup
-from hub.store.schema import CLOSED_MARKS, call_from_row, call_row, connect, create_schema
+from hub.store.schema import CALL_COLUMNS, CLOSED_MARKS, call_from_row, call_row, connect, create_schema, create_tables
+
+log = logging.getLogger("callbell.hub.database")
+
+#: Device event ids a memory writer takes from the file (the newest): a device resends an
+#: event for a few seconds only (firmware/outbox.py, LINGER_S), so the last few thousand
+#: ids are enough to know a repeat.
+SEED_INBOX_ROWS = 5000
 
 #: Refusals older than this are deleted, seconds: a month is enough to look into a problem.
 REJECTED_KEEP_S = 30 * 86400
@@ -28,13 +37,30 @@ REJECTED_PRUNE_EVERY_S = 3600
 class Writer:
     """The single writing connection. Use only from the thread that created it."""
 
-    def __init__(self, path: Path, rules: rollup.Rules | None = None):
+    def __init__(self, path: Path, rules: rollup.Rules | None = None, *, memory: bool = False):
         """``rules``: keep the statistics roll-ups for this zone and standard (rebuilt first if
-        they were made with others); None leaves them alone (tools that write no calls)."""
-        create_schema(path)
-        if rules is not None:
-            prepare_rollups(path, rules)
-        self._conn = connect(path)
+        they were made with others); None leaves them alone (tools that write no calls).
+        ``memory``: write into a database in memory instead, for while ``path`` cannot be
+        written (a full disk, a damaged file: hub.store.damage). It starts with the file's open
+        calls and the numbers it had reached, if the file can still be read; :meth:`replay_into`
+        writes what it holds into the file once it can be written again. Roll-ups are not kept
+        in memory: the file's writer works them out as it takes the calls."""
+        self.path = Path(path)
+        self.memory = memory
+        #: The last event seq the file had when this memory writer began (events above it are new).
+        self.base_seq = 0
+        self._call_seq_base = 0
+        self._seed_history: dict | None = None
+        if memory:
+            rules = None
+            self._conn = connect(Path(":memory:"))
+            create_tables(self._conn)
+            self._seed_from(self.path)
+        else:
+            create_schema(path)
+            if rules is not None:
+                prepare_rollups(path, rules)
+            self._conn = connect(path)
         self._conn.execute("PRAGMA synchronous = FULL")
         self.db = sqlite_utils.Database(self._conn)
         self._rules = rules
@@ -45,6 +71,94 @@ class Writer:
 
     def close(self) -> None:
         self._conn.close()
+
+    # -- in memory, while the file cannot be written ------------------------------------------
+    def _seed_from(self, path: Path) -> None:
+        """Take what a hub needs to go on from ``path`` (read only, best effort: a damaged file
+        may give nothing): the open calls, the last numbers, the associates' history and
+        the newest device event ids."""
+        try:
+            src = damage.open_read_only(path)
+            src.row_factory = sqlite3.Row
+        except sqlite3.Error as e:
+            log.error("the database %s cannot be read (%s): the hub goes on in memory with no open calls", path, e)
+            return
+        try:
+            steps = (("numbers", self._seed_numbers), ("open calls", self._seed_calls),
+                     ("device event ids", self._seed_inbox), ("associates", self._seed_associates),
+                     ("troubles", self._seed_troubles))
+            for what, step in steps:
+                try:
+                    step(src)
+                except sqlite3.Error as e:
+                    log.error("could not read the %s from %s (%s): going on without them", what, path, e)
+        finally:
+            src.close()
+
+    def _seed_numbers(self, src: sqlite3.Connection) -> None:
+        self.base_seq = src.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
+        self._call_seq_base = src.execute("SELECT COALESCE(MAX(seq), 0) FROM calls").fetchone()[0]
+        # A marker row at the file's last seq: SQLite numbers the next event after it.
+        self._conn.execute("INSERT INTO events (seq, at, recorded_at, kind) VALUES (?, 0, 0, 'memory_base')",
+                           (self.base_seq,))
+
+    def _seed_calls(self, src: sqlite3.Connection) -> None:
+        marks = ", ".join("?" * len(ACTIVE))
+        cols = ", ".join(CALL_COLUMNS)
+        for row in src.execute(f"SELECT {cols} FROM calls WHERE status IN ({marks})", ACTIVE):
+            self._conn.execute(f"INSERT INTO calls ({cols}) VALUES ({', '.join('?' * len(CALL_COLUMNS))})", tuple(row))
+
+    def _seed_inbox(self, src: sqlite3.Connection) -> None:
+        rows = src.execute("SELECT * FROM inbox ORDER BY rowid DESC LIMIT ?", (SEED_INBOX_ROWS,)).fetchall()
+        self._conn.executemany("INSERT OR IGNORE INTO inbox VALUES (?, ?, ?, ?, ?, ?, ?)", [tuple(r) for r in rows])
+
+    def _seed_troubles(self, src: sqlite3.Connection) -> None:
+        """The troubles' and retired devices' events (up to base_seq: never written back), so
+        open troubles are taken up and trouble numbers go on from the file's."""
+        kinds = (*TROUBLE_TRANSITIONS, stored_troubles.RETIRED, stored_troubles.UNRETIRED)
+        rows = src.execute(f"SELECT seq, at, recorded_at, kind, call, room, actor, source, detail FROM events "
+                           f"WHERE kind IN ({', '.join('?' * len(kinds))}) AND seq <= ?",
+                           (*kinds, self.base_seq)).fetchall()
+        self._conn.executemany("INSERT OR REPLACE INTO events (seq, at, recorded_at, kind, call, room, actor, source, detail) "
+                               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", [tuple(r) for r in rows])
+
+    def _seed_associates(self, src: sqlite3.Connection) -> None:
+        mine, self._conn = self._conn, src
+        try:
+            self._seed_history = self.associate_history()
+        finally:
+            self._conn = mine
+
+    def replay_into(self, target: "Writer") -> int:
+        """Write what this memory writer holds into ``target`` (the file's writer), in one
+        transaction: the new events with their numbers, the calls (roll-ups kept right by
+        ``target``), device event ids, refusals and device states. Returns the events written.
+        Raises the database's error if the file still cannot be written (nothing is then kept)."""
+        conn = self._conn
+        target.begin()
+        try:
+            events = conn.execute("SELECT seq, at, recorded_at, kind, call, room, actor, source, detail FROM events "
+                                  "WHERE seq > ? ORDER BY seq", (self.base_seq,)).fetchall()
+            target._conn.executemany("INSERT INTO events (seq, at, recorded_at, kind, call, room, actor, source, "
+                                     "detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", [tuple(r) for r in events])
+            cols = ", ".join(CALL_COLUMNS)
+            for row in conn.execute(f"SELECT {cols} FROM calls"):
+                target.save_row(dict(row))
+            target._conn.executemany("INSERT OR IGNORE INTO inbox VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                     [tuple(r) for r in conn.execute("SELECT * FROM inbox")])
+            target._conn.executemany(
+                "INSERT INTO rejected (at, channel, topic, reason, excerpt, source, count) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [tuple(r) for r in conn.execute("SELECT at, channel, topic, reason, excerpt, source, count FROM rejected")])
+            for r in conn.execute("SELECT * FROM devices"):
+                if r["status"] is not None:
+                    target.device_status(r["id"], r["status"], r["status_at"])
+                if r["health"] is not None:
+                    target.device_health(r["id"], json.loads(r["health"]), r["health_at"])
+            target.commit()
+        except BaseException:
+            target.rollback()
+            raise
+        return len(events)
 
     # Everything for one batch of work goes through one transaction.
     def begin(self) -> None:
@@ -197,7 +311,7 @@ class Writer:
         return stored_troubles.retired_devices(self._conn)
 
     def last_call_seq(self) -> int:
-        return self._conn.execute("SELECT COALESCE(MAX(seq), 0) FROM calls").fetchone()[0]
+        return max(self._call_seq_base, self._conn.execute("SELECT COALESCE(MAX(seq), 0) FROM calls").fetchone()[0])
 
     def associate_history(self) -> dict:
         """What a restarted hub needs to know of its associates, the latest of each per associate:
@@ -218,4 +332,7 @@ class Writer:
                     f"SELECT {column}, MAX(closed_at) FROM calls WHERE {column} IS NOT NULL AND closed_at IS NOT NULL "
                     f"GROUP BY {column}"):
                 idle[who] = max(at, idle.get(who, at))
-        return {"states": states, "zones": zones, "presences": presences, "idle": idle}
+        found = {"states": states, "zones": zones, "presences": presences, "idle": idle}
+        if self._seed_history:  # in memory: the file's history, then what happened since
+            found = {k: {**self._seed_history[k], **found[k]} for k in found}
+        return found

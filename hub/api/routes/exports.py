@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
+import sqlite3
 from typing import Iterable, Iterator
 
 from fastapi import APIRouter, Depends, Query
@@ -13,7 +15,10 @@ from fastapi.responses import StreamingResponse
 from hub.api.deps import HubContext, allow, hub
 from hub.api.errors import error_responses
 from hub.api.params import parse_time, time_query
+from hub.store import damage
 from hub.views import CSV_CALL_COLUMNS, CSV_EVENT_COLUMNS, csv_call, csv_event, iso
+
+log = logging.getLogger("callbell.hub.http")
 
 router = APIRouter(prefix="/api/v1", tags=["exports"], dependencies=[Depends(allow("manager"))],
                    responses=error_responses(401, 403))
@@ -48,6 +53,25 @@ class JsonLinesResponse(StreamingResponse):
     media_type = "application/x-ndjson"
 
 
+def _checked(h: HubContext, body: Iterator[bytes]) -> Iterator[bytes]:
+    """``body`` with its first chunk read before the response starts: a database that cannot be
+    read answers 503 (hub/api/errors.py), not a 200 that breaks off. Should it fail later, the
+    transfer is cut short without its last chunk (a client sees it incomplete, not a shorter
+    file), and health and the ``database`` trouble are told."""
+    first = next(body, b"")  # a database error here is the route's: 503
+
+    def rest() -> Iterator[bytes]:
+        yield first
+        try:
+            yield from body
+        except sqlite3.Error as e:
+            if h.database is not None and damage.kind_of(e):
+                h.database.read_failed(e)
+            log.error("an export broke off: the database failed: %s", damage.describe(e))
+            raise
+    return rest()
+
+
 def _download(name: str, body: Iterator[bytes]) -> StreamingResponse:
     return CsvResponse(body, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
@@ -65,7 +89,8 @@ def calls_csv(h: HubContext = Depends(hub), since: str | None = time_query("Pres
     tz = h.config.tz
     start, end = parse_time(since, "since", tz), parse_time(until, "until", tz)
     reader = h.reader
-    return _download("calls.csv", _csv(CSV_CALL_COLUMNS, (csv_call(r, tz) for r in reader.iter_calls(start, end))))
+    return _download("calls.csv", _checked(h, _csv(CSV_CALL_COLUMNS,
+                                                   (csv_call(r, tz) for r in reader.iter_calls(start, end)))))
 
 
 @router.get("/events.csv", response_class=CsvResponse,
@@ -74,7 +99,8 @@ def events_csv(h: HubContext = Depends(hub), since: str | None = time_query("Hap
                until: str | None = time_query("Happened before")):
     tz = h.config.tz
     start, end = parse_time(since, "since", tz), parse_time(until, "until", tz)
-    return _download("events.csv", _csv(CSV_EVENT_COLUMNS, (csv_event(r, tz) for r in h.reader.iter_events(start, end))))
+    return _download("events.csv", _checked(h, _csv(CSV_EVENT_COLUMNS,
+                                                    (csv_event(r, tz) for r in h.reader.iter_events(start, end)))))
 
 
 def _jsonl(rows: Iterator[dict]) -> Iterator[bytes]:
@@ -104,5 +130,5 @@ def events_jsonl(h: HubContext = Depends(hub), since: str | None = time_query("H
     """The raw event log, one JSON object per line, oldest first."""
     tz = h.config.tz
     start, end = parse_time(since, "since", tz), parse_time(until, "until", tz)
-    return JsonLinesResponse(_jsonl(event_object(r, tz) for r in h.reader.iter_events(start, end)),
+    return JsonLinesResponse(_checked(h, _jsonl(event_object(r, tz) for r in h.reader.iter_events(start, end))),
                              headers={"Content-Disposition": 'attachment; filename="events.jsonl"'})

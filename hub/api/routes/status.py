@@ -19,12 +19,17 @@ router = APIRouter(prefix="/api/v1", tags=["status"], responses=error_responses(
 
 @router.get("/health", dependencies=[Depends(allow("device"))])
 def health(h: HubContext = Depends(hub)):
-    broker, db = h.broker_connected(), h.reader.ping() and h.dispatcher.healthy
+    database = h.database.health() if h.database else {"problem": None}
+    broker, readable = h.broker_connected(), h.reader.ping()
+    if not readable and database["problem"] is None:
+        database["problem"] = "reading: the database cannot be read"
+    db = readable and h.dispatcher.healthy and database["problem"] is None
     troubles = h.dispatcher.open_troubles()
     # The hub cannot do its work while one of these is open (docs/hub.md, "Troubles").
     failing = any(t["kind"] in DEGRADING for t in troubles)
     return {"status": "ok" if broker and db and not failing else "degraded", "broker": broker, "db": db,
-            "backlog": h.dispatcher.backlog, "stream_clients": h.stream.clients, "troubles": len(troubles)}
+            "backlog": h.dispatcher.backlog, "stream_clients": h.stream.clients, "troubles": len(troubles),
+            "database": database}
 
 
 @router.get("/store", dependencies=[Depends(allow("display"))])
