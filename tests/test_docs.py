@@ -126,7 +126,7 @@ def test_the_troubles_docs_name_every_kind_and_quote_the_rules_in_the_code():
     quoted = dict(re.findall(r"`([A-Z][A-Z_]+)` = ([0-9.]+)", hub_doc))
     assert {k: float(v) for k, v in quoted.items()} == {
         "SILENT_AFTER_BEATS": troubles.SILENT_AFTER_BEATS, "BROKER_GRACE_S": troubles.BROKER_GRACE_S,
-        "REALERT_S": troubles.REALERT_S}
+        "REALERT_S": troubles.REALERT_S, "OFFLINE_GRACE_BEATS": troubles.OFFLINE_GRACE_BEATS}
     api_kinds = PROTOCOL.split("`GET /api/v1/troubles`", 1)[1].split("\n", 1)[0]
     assert all(f"`{k}`" in api_kinds for k in troubles.KINDS)
 

@@ -170,12 +170,23 @@ def test_a_device_not_heard_for_three_heartbeats_is_silent_and_hearing_it_clears
     assert troubles.open() == [] and w.next_deadline() == T0 + 91
 
 
-def test_a_last_will_makes_a_device_silent_at_once():
+def test_a_last_will_makes_a_device_silent_after_one_heartbeat_unless_it_is_back():
     w, troubles = watch(pi1=["r1"])
     w.heard("pi1", T0)
-    [opened] = w.offline("pi1", T0 + 2)
-    assert opened.detail["kind"] == "device_silent" and opened.room == "r1"
+    assert w.offline("pi1", T0 + 2) == [] and w.next_deadline() == T0 + 12, "one heartbeat (10 s) of grace"
+    assert w.check(T0 + 11.9) == []
+    [opened] = w.check(T0 + 12)
+    assert opened.detail["kind"] == "device_silent" and opened.room == "r1" and troubles.open()[0].detail["last_will"]
     assert text(troubles.open()[0]) == "Device pi1 went offline (room r1)"
+
+
+def test_a_device_that_restarts_within_a_heartbeat_of_its_goodbye_pages_nobody():
+    w, troubles = watch(pi1=["r1"])
+    w.heard("pi1", T0)
+    w.offline("pi1", T0 + 2)
+    w.heard("pi1", T0 + 6)  # back: its 'online' after a restart
+    assert w.check(T0 + 12) == [] and troubles.open() == []
+    assert w.next_deadline() == T0 + 36, "watched for silence again, from when it was heard"
 
 
 def test_a_configured_device_never_heard_since_the_start_is_a_trouble_after_the_same_grace():
@@ -207,6 +218,7 @@ def test_without_configured_devices_a_device_heard_once_is_expected_from_then_on
     [opened] = w.check(T0 + 16)
     assert opened.detail["kind"] == "device_silent" and troubles.open()[0].detail["rooms"] == ["r1", "r2"]
     w.offline("pi8", T0 + 17)
+    w.check(T0 + 22)
     assert [t.key for t in troubles.open()] == ["pi9", "pi8"], "one that goes offline is expected too"
 
 

@@ -52,6 +52,12 @@ DEFAULT_ALERT_ROLE = "manager"
 #: heartbeat to a Wi-Fi roam; the device's health message is QoS 0.
 SILENT_AFTER_BEATS = 3
 
+#: A device that said goodbye (its last will, or ``offline`` as it stopped) is silent when it is
+#: not back within this many of its heartbeats. A restarted device program (an upgrade, a
+#: config change) is back within seconds and pages nobody; a dead or unplugged one is a trouble
+#: one heartbeat after its will (10 s by default), well inside 3 × heartbeat_s + 5 s.
+OFFLINE_GRACE_BEATS = 1
+
 #: The broker unreachable this long, seconds, is a trouble. A restarted Mosquitto is back within
 #: a second or two and the hub reconnects at once; a blip is logged, not rung on phones. Longer
 #: would leave every button and lamp cut off unnoticed for longer.
@@ -305,6 +311,7 @@ class DeviceWatch:
         self.retired: set[str] = set(retired)
         self.adopt_heartbeat_s = adopt_heartbeat_s
         self._heard: dict[str, float] = {}  # device → when last heard (this hub's run)
+        self._gone: dict[str, float] = {}  # device → when it said offline, not heard since
 
     def grace_s(self, device: str) -> float:
         return SILENT_AFTER_BEATS * self.expected[device].heartbeat_s
@@ -321,6 +328,7 @@ class DeviceWatch:
         """A message from ``device`` at ``now`` (about ``room``, if an event): it is alive. A
         retired device is un-retired."""
         self._heard[device] = max(now, self._heard.get(device, now))
+        self._gone.pop(device, None)
         if self.adopt_heartbeat_s is not None:
             e = self.expected.get(device)
             if e is None or (room and room not in e.rooms):
@@ -336,15 +344,19 @@ class DeviceWatch:
         return out
 
     def offline(self, device: str, now: float) -> list[Transition]:
-        """Its last will (or its own goodbye): silent at once, no need to wait out the grace.
+        """Its last will (or its own goodbye): silent unless it is back within
+        ``OFFLINE_GRACE_BEATS`` heartbeats (a restart), well before the grace of silence.
         A device going offline is a fault until it is retired."""
         self._heard.setdefault(device, now)
         if device not in self.expected and self.adopt_heartbeat_s is not None:
             self.expected[device] = Expected((), self.adopt_heartbeat_s)
         if device not in self.expected or device in self.retired:
             return []
-        return self.troubles.report("device_silent", device, now, device=device, room=self._room(device),
-                                    detail=self._facts(device, last_will=True, silent_s=0))
+        self._gone.setdefault(device, now)
+        return []  # check() opens it once the grace has passed
+
+    def offline_grace_s(self, device: str) -> float:
+        return OFFLINE_GRACE_BEATS * self.expected[device].heartbeat_s
 
     def retire(self, device: str, now: float, actor: str | None = None, source: str = "api") -> list[Transition]:
         """``device`` is taken out of service: no longer expected, its troubles clear."""
@@ -370,6 +382,12 @@ class DeviceWatch:
                 continue
             grace = self.grace_s(device)
             last = self._heard.get(device)
+            gone = self._gone.get(device)
+            if gone is not None and now >= gone + self.offline_grace_s(device):
+                if not self.troubles.is_open("device_silent", device):
+                    out += self.troubles.report("device_silent", device, now, device=device, room=self._room(device),
+                                                detail=self._facts(device, last_will=True, silent_s=round(now - gone, 1)))
+                continue
             if last is None:
                 if self.troubles.is_open("device_silent", device):
                     continue  # silent before the hub (re)started: one trouble is enough
@@ -389,6 +407,12 @@ class DeviceWatch:
             if device in self.retired:
                 continue
             last = self._heard.get(device)
+            if self.troubles.is_open("device_silent", device):
+                continue
+            if device in self._gone:
+                due.append(min(self._gone[device] + self.offline_grace_s(device), (last or self.started_at)
+                               + self.grace_s(device)))
+                continue
             if last is None:
                 if not (self.troubles.is_open("device_never_connected", device)
                         or self.troubles.is_open("device_silent", device)):
