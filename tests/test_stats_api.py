@@ -344,3 +344,25 @@ def test_seed_history_without_a_roster_signs_in_as_many_as_the_calls_need():
     assert sum(r["status"] == "missed" for r in rows) < 0.05 * len(rows)
     assert sum(x <= 90 for x in responses) / len(responses) > 0.8
     assert len({r.get("answered_by") for r in rows} - {None}) > 10  # more than the ten names it has
+
+
+def test_the_overview_gives_the_trend_by_hour_or_day_when_asked(seeded):
+    o = seeded.api.ok("GET", "/api/v1/stats/overview?from=2026-11-16&until=2026-11-17&trend=hour")
+    assert [(g["key"], g["calls"]) for g in o["trend"]["groups"]] == [(18, 2)]
+    assert o["trend"] == seeded.api.ok("GET", "/api/v1/stats?from=2026-11-16&until=2026-11-17&by=hour")
+    d = seeded.api.ok("GET", f"/api/v1/stats/overview?{PERIOD}&trend=day")["trend"]
+    assert d["by"] == "day" and [g["key"] for g in d["groups"]][:2] == ["2026-11-10", "2026-11-16"]
+
+
+def test_receipts_say_who_has_no_phone_page(store_file):
+    """Issue 32: "Alerts reaching people" showed 0.0 % for people with no phone page."""
+    with HistoryLoader(store_file.parent / "callbell.db") as load:
+        load.write([], [(at(2026, 11, 2, 10), "receipt", None, "room-1", "ana", "phone",
+                         '{"stage": "delivered", "via": "page", "latency_s": 0.1}'),  # her page, a week before
+                        (at(2026, 11, 10, 10), "alerted", None, "room-1", "ana", "hub", None),
+                        (at(2026, 11, 10, 11), "alerted", None, "room-1", "ben", "hub", None)])
+    with running_hub(store_file) as hub:
+        r = hub.api.ok("GET", "/api/v1/stats/receipts?from=2026-11-09&until=2026-11-16")
+        ana, ben = r["by_associate"]["ana"], r["by_associate"]["ben"]
+        assert (ana["phone_page"], ana["delivered_share"]) == (True, 0.0)  # a page that did not answer: 0 %
+        assert (ben["phone_page"], ben["alerts"]) == (False, 1)

@@ -46,9 +46,12 @@ def _group(alerts: int, receipts: list[tuple[str, str, float]], receipt_s: float
 
 
 def receipt_figures(alerts: Iterable[tuple[str, float]], receipts: Iterable[tuple[str, str, str, float]],
-                    receipt_s: float) -> dict:
+                    receipt_s: float, pages: Iterable[str] | None = None) -> dict:
     """``alerts``: (associate, at) of each alert; ``receipts``: (associate, stage, via,
-    latency_s) of each receipt. Latencies in seconds."""
+    latency_s) of each receipt. Latencies in seconds. ``pages``: the associates known to use a
+    phone page (one ever sent a receipt): each associate's ``phone_page`` says whether they are
+    among them (None when not given). An associate without one (floor screen, ntfy only) sends
+    no receipts by design, so their shares say nothing about their phone."""
     count: dict[str, int] = defaultdict(int)
     for who, _ in alerts:
         count[who] += 1
@@ -56,6 +59,8 @@ def receipt_figures(alerts: Iterable[tuple[str, float]], receipts: Iterable[tupl
     for who, stage, via, latency in receipts:
         mine[who].append((stage, via, latency))
     everyone = [r for rs in mine.values() for r in rs]
+    pages = None if pages is None else set(pages)
     return {"receipt_s": receipt_s, "total": _group(sum(count.values()), everyone, receipt_s),
-            "by_associate": {who: _group(count.get(who, 0), mine.get(who, []), receipt_s)
+            "by_associate": {who: {**_group(count.get(who, 0), mine.get(who, []), receipt_s),
+                                   "phone_page": None if pages is None else (who in pages or who in mine)}
                              for who in sorted(set(count) | set(mine))}}

@@ -255,3 +255,9 @@ class Reader:
             "json_extract(detail, '$.latency_s') FROM events INDEXED BY events_receipts "
             "WHERE kind = 'receipt' AND at >= ? AND at < ?", (since, until)).fetchall()
         return [tuple(r) for r in alerts], [tuple(r) for r in receipts]
+
+    def receipt_senders(self, until: float) -> set[str]:
+        """Associates whose phone page sent a receipt before ``until``: those who use one."""
+        return {r[0] for r in self._conn().execute(
+            "SELECT DISTINCT actor FROM events INDEXED BY events_receipts WHERE kind = 'receipt' AND at < ? "
+            "AND actor IS NOT NULL", (until,))}

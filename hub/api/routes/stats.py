@@ -129,13 +129,15 @@ def stats_staffing(h: HubContext = Depends(hub), p: Period = Depends(period),
 
 
 @router.get("/stats/overview")
-def stats_overview(h: HubContext = Depends(hub), p: Period = Depends(period), by: By | None = Query(None)):
+def stats_overview(h: HubContext = Depends(hub), p: Period = Depends(period), by: By | None = Query(None),
+                   trend: Literal["hour", "day", "week"] = Query(
+                       "week", description="The trend's steps: hour (a day's), day or week")):
     """What the statistics page shows, from one read of the period's calls: ``stats`` (grouped
-    ``by``), ``trend`` (by week), ``heatmap``, ``distribution`` and ``staffing`` — each the same
-    as its own route's answer."""
+    ``by``), ``trend`` (by ``trend``: week unless told), ``heatmap``, ``distribution`` and
+    ``staffing`` — each the same as its own route's answer."""
     rows = _Rows(h, p)
     heat = _heatmap(h, p, rows)  # first: its hour roll-ups serve the busiest hours and staffing too
-    return {"stats": _stats(h, p, rows, by), "trend": _stats(h, p, rows, "week"),
+    return {"stats": _stats(h, p, rows, by), "trend": _stats(h, p, rows, trend),
             "heatmap": heat, "distribution": _distribution(h, p, rows, DIST_BIN_S, DIST_MAX_S),
             "staffing": _staffing(h, p, rows, None)}
 
