@@ -139,6 +139,7 @@ async function refresh() {
     trendChart(trend, step);
     staffing(staff, span.weekdays);
     groupsTable(stats);
+    serviceFigures(await get(`/api/v1/stats/service?${q}`));
     receiptsTable(await get(`/api/v1/stats/receipts?${q}`));
     const period = new URLSearchParams(q);
     const exp = new URLSearchParams();
@@ -342,6 +343,31 @@ function cell(key, value) {
   if (key === "within_standard_share") return pct(value);
   if (key.endsWith("_s")) return value.toFixed(1);
   return String(value);
+}
+
+// The service standards (GET /api/v1/stats/service): each figure with what it counts.
+function serviceFigures(f) {
+  const q = f.instant_vs_queued, h = f.handoffs, a = f.arrivals;
+  const of = (k, n) => (n ? `${k} of ${n}` : "no calls");
+  const figs = [
+    ["First-contact resolution", pct(f.first_contact.share), of(f.first_contact.resolved, f.first_contact.calls), "first-contact"],
+    ["Queued (waited for someone free)", pct(q.queued_share), of(q.queued, q.calls), "queued"],
+    ["Queued wait (median / p90)", q.queued_wait_median_s == null ? "–" : `${secs(q.queued_wait_median_s)} / ${secs(q.queued_wait_p90_s)}`,
+      `${q.instant} instant`, "queued-wait"],
+    ["Time to abandon (median / p90)", f.abandon.median_s == null ? "–" : `${secs(f.abandon.median_s)} / ${secs(f.abandon.p90_s)}`,
+      `${f.abandon.cancelled} cancelled`, "abandon"],
+    ["Handoffs per call", h.per_call == null ? "–" : h.per_call.toFixed(2), h.calls ? `${pct(h.with_handoff_share)} with one or more` : "no calls", "handoffs"],
+    ["Verified arrivals (at the door)", pct(a.verified_share), `${a.self_reported} tapped on a phone`, "verified"],
+  ];
+  $("service").replaceChildren(...figs.map(([k, val, sub, name]) => {
+    const d = document.createElement("div");
+    d.dataset.figure = name;
+    const dt = document.createElement("dt"); dt.textContent = k;
+    const dd = document.createElement("dd"); dd.textContent = val;
+    const small = document.createElement("small"); small.textContent = sub;
+    d.append(dt, dd, small);
+    return d;
+  }));
 }
 
 // Receipts (GET /api/v1/stats/receipts): one row per associate, then everyone.

@@ -52,6 +52,8 @@ EARLY_END_H, LATE_START_H, BREAK_H = 15, 14, 0.25
 #: Each shift is sized for this share of calls within the standard in its busiest hour (the
 #: staffing model); the breaks and the chance of an hour make the store fall a little short.
 STAFF_TARGET_SHARE = 0.9
+#: Share of arrivals tapped as "Arrived" on the phone rather than pressed at the door.
+ARRIVED_ON_PHONE_SHARE = 0.2
 #: Names of the associates made up when a shop without a roster needs more than it has.
 EXTRA_ASSOCIATE = "assoc"
 #: Calls per batch written in one transaction (memory stays flat however many calls).
@@ -198,12 +200,17 @@ def _one_call(rng: random.Random, shop: Shop, seq: int, pressed: float, room: st
     done = ans + handling
     free_at[who] = done  # one call at a time
     reminders = int((ans - pressed) > 60 and rng.random() < 0.3) + int((ans - pressed) > 150 and rng.random() < 0.5)
+    # The hub alerts whoever becomes free first, the moment they do (at once if someone is).
+    alerted = max(pressed, start)
+    arrived = "device" if rng.random() >= ARRIVED_ON_PHONE_SHARE else "phone"
     row.update(status="done", acknowledged_at=ack, acknowledged_by=who, answered_at=ans, answered_by=who,
                done_at=done, done_by=who, closed_at=done, reminders=reminders, overdue=int(ans - pressed > 90),
-               response_s=ans - pressed, wait_ack_s=wait_ack, handling_s=handling)
+               response_s=ans - pressed, wait_ack_s=wait_ack, handling_s=handling,
+               alerted=f'[{{"associate": "{who}", "at": {alerted!r}, "step": 1}}]')
     events += [(pressed + 61 + 30 * i, "reminder", cid, room, None, "device", None) for i in range(reminders)]
-    events += [(ack, "acknowledged", cid, room, who, "phone", None),
-               (ans, "answered", cid, room, who, "device", None),
+    events += [(alerted, "alerted", cid, room, who, "hub", '{"step": 1}'),
+               (ack, "acknowledged", cid, room, who, "phone", None),
+               (ans, "answered", cid, room, who, arrived, None),
                (done, "done", cid, room, who, "phone", None)]
     return row, events
 

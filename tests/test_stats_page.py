@@ -3,6 +3,7 @@ real hub, on a generated history. With CALLBELL_SCREENSHOTS=1 it also saves
 docs/images/stats.png."""
 import csv
 import io
+import json
 import os
 import re
 import shutil
@@ -128,7 +129,14 @@ def today_hub(store_file):
     from hub.store import HistoryLoader
     calls = [call_row(1, today_at(10, 5), response=40, who="ana"), call_row(2, today_at(11, 20), response=130, who="ana"),
              call_row(3, today_at(11, 40), status="missed"), call_row(4, today_at(13, 10), status="cancelled")]
+    # Alerts: ana at once for the first call, after 60 s (everyone busy) for the second; ben at
+    # once for the missed one. She arrives at the door, then taps "Arrived" on her phone.
+    for c, who, after in ((calls[0], "ana", 1), (calls[1], "ana", 60), (calls[2], "ben", 1)):
+        c["alerted"] = json.dumps([{"associate": who, "at": c["pressed_at"] + after, "step": 1}])
     events = [(c["pressed_at"], "pressed", c["id"], "room-1", None, "device", None) for c in calls] + [
+        (today_at(11, 20) + 60, "alerted", "c-000002", "room-1", "ana", "hub", None),
+        (today_at(10, 5) + 40, "answered", "c-000001", "room-1", "ana", "device", None),
+        (today_at(11, 20) + 130, "answered", "c-000002", "room-1", "ana", "phone", None)] + [
         (today_at(10, 5) + 1, "alerted", "c-000001", "room-1", "ana", "hub", None),
         (today_at(10, 5) + 1.2, "receipt", "c-000001", "room-1", "ana", "phone",
          '{"stage": "delivered", "via": "page", "latency_s": 0.2}'),
@@ -187,6 +195,19 @@ def test_alerts_to_someone_without_a_phone_page_say_so_rather_than_0_percent(tod
     open_today(today_hub, page)
     rows = page.locator("#receipts tr")
     expect(rows).to_have_count(1 + 2 + 1)  # header, ana, ben, everyone
-    expect(rows.nth(1).locator("td")).to_have_text(["Ana", "1", "100.0 %", "100.0 %", "200 ms", "200 ms", "100.0 %", "500 ms", "page 1"])
+    expect(rows.nth(1).locator("td")).to_have_text(["Ana", "2", "50.0 %", "50.0 %", "200 ms", "200 ms", "50.0 %", "500 ms", "page 1"])
     expect(rows.nth(2).locator("td")).to_have_text(["Ben", "1", "no phone page"])
     expect(rows.nth(2)).not_to_contain_text("%")
+
+
+def test_the_service_standards_are_on_the_page(today_hub, page):
+    open_today(today_hub, page)
+    figure = lambda name: page.locator(f'#service div[data-figure="{name}"]')  # noqa: E731
+    expect(figure("first-contact").locator("dd")).to_have_text("100.0 %")
+    expect(figure("first-contact").locator("small")).to_have_text("2 of 2")
+    expect(figure("queued").locator("dd")).to_have_text("50.0 %")  # the second call, and the cancelled one
+    expect(figure("queued-wait").locator("dd")).to_have_text("60 s / 60 s")
+    expect(figure("abandon").locator("dd")).to_have_text("900 s / 900 s")
+    expect(figure("handoffs").locator("dd")).to_have_text("0.00")
+    expect(figure("verified").locator("dd")).to_have_text("50.0 %")
+    expect(figure("verified").locator("small")).to_have_text("1 tapped on a phone")

@@ -3,6 +3,7 @@ distribution and the staffing model (docs/statistics.md). Figures come from hub/
 and hub/domain/staffing.py over the calls the store reads for the period and filters."""
 from __future__ import annotations
 
+import json
 import statistics as pystats
 from typing import Literal
 
@@ -10,7 +11,7 @@ from fastapi import APIRouter, Depends, Query
 
 from hub.api.deps import HubContext, allow, hub
 from hub.api.params import parse_time
-from hub.domain import rollup, staffing
+from hub.domain import rollup, service_standards, staffing
 from hub.domain.stats import BUSIEST_TOP, WEEKDAYS, distribution, heatmap, statistics
 from hub.rollup_view import RollupView, supported
 from hub.views import iso
@@ -126,6 +127,17 @@ def stats_staffing(h: HubContext = Depends(hub), p: Period = Depends(period),
     """Associates needed per hour of the week (Erlang C with the walk), next to those signed in."""
     return _staffing(h, p, _Rows(h, p, ("pressed_at", "status", "response_s", "wait_ack_s", "handling_s",
                                         "auto_closed")), walk_s)
+
+
+@router.get("/stats/service")
+def stats_service(h: HubContext = Depends(hub), p: Period = Depends(period)):
+    """The service standards (hub.domain.service_standards): first-contact resolution, instant
+    vs queued calls, time to abandon, handoffs per call, verified vs self-reported arrivals.
+    Always exact, from the calls and their "answered" events (no roll-ups)."""
+    calls = h.reader.service_calls(p.start, p.end, p.filters)
+    for c in calls:
+        c["alerted"] = json.loads(c["alerted"] or "[]")
+    return {**p.head("exact"), **service_standards.service_standards(calls, p.now)}
 
 
 @router.get("/stats/overview")
