@@ -359,6 +359,12 @@ function serviceFigures(f) {
     ["Handoffs per call", h.per_call == null ? "–" : h.per_call.toFixed(2), h.calls ? `${pct(h.with_handoff_share)} with one or more` : "no calls", "handoffs"],
     ["Verified arrivals (at the door)", pct(a.verified_share), `${a.self_reported} tapped on a phone`, "verified"],
   ];
+  const o = f.occupancy;
+  if (o) {
+    const band = `${Math.round(o.band[0] * 100)}–${Math.round(o.band[1] * 100)} %`;
+    figs.push([`Occupancy (band ${band})`, pct(o.occupancy),
+      o.occupancy == null ? "nobody signed in" : `hours: ${o.hours_under} under, ${o.hours_over} over`, "occupancy"]);
+  }
   $("service").replaceChildren(...figs.map(([k, val, sub, name]) => {
     const d = document.createElement("div");
     d.dataset.figure = name;

@@ -149,3 +149,55 @@ def test_the_service_standards_agree_with_a_recomputation_from_the_csv_exports(s
     a = f["arrivals"]
     assert (a["verified"], a["answered"]) == (mine["verified"], mine["answered"])
     assert 0.7 < a["verified_share"] < 0.9  # a fifth of the seeded arrivals are tapped on the phone
+
+
+def test_occupancy_is_time_on_calls_over_time_signed_in_against_the_band():
+    from hub.domain.service_standards import busy_intervals, occupancy
+    from hub.domain.staffing import LocalHours, hours_in
+    mon10 = datetime(2026, 11, 16, 10, tzinfo=ZoneInfo("UTC")).timestamp()
+    calls = [{"acknowledged_at": mon10, "done_at": mon10 + 1800},                      # 10:00-10:30
+             {"acknowledged_at": None, "answered_at": mon10 + 2700, "closed_at": mon10 + 4500},  # 10:45-11:15
+             {"acknowledged_at": None, "answered_at": None, "closed_at": mon10 + 60}]   # missed: nobody busy
+    assert busy_intervals(calls) == [(mon10, mon10 + 1800), (mon10 + 2700, mon10 + 4500)]
+    busy = hours_in(busy_intervals(calls), LocalHours(mon10, mon10 + 7200, ZoneInfo("UTC")))
+    assert busy == {(0, 10): 0.75, (0, 11): 0.25}
+    o = occupancy(busy, {(0, 10): 1.0, (0, 11): 1.0, (0, 12): 0.0}, (0.6, 0.8), ("Mon",) * 7)
+    assert [(h["hour"], h["occupancy"], h["band"]) for h in o["hours"]] == [(10, 0.75, "in"), (11, 0.25, "under"),
+                                                                           (12, None, None)]
+    assert (o["occupancy"], o["band_of_total"], o["hours_under"], o["hours_over"]) == (0.5, "under", 1, 0)
+
+
+def test_occupancy_agrees_with_the_csv_exports_and_takes_the_band_from_the_config(store_file):
+    from hub.history import Shop, seed_history
+    store_file.write_text(store_file.read_text().replace("expiry_s = 900\n", "expiry_s = 900\noccupancy_band = [0.5, 0.7]\n"))
+    shop = Shop({"room-1": "a", "room-2": "a", "room-3": "b"}, ("ana", "ben", "chen"), ("help", "size"), BERLIN)
+    start, end = (datetime(2026, 11, d, tzinfo=BERLIN).timestamp() for d in (9, 23))
+    seed_history(store_file.parent / "callbell.db", shop, 1500, 14, until=end)
+    with running_hub(store_file) as hub:
+        o = hub.api.ok("GET", "/api/v1/stats/service?from=2026-11-09&until=2026-11-23")["occupancy"]
+        ana = hub.api.ok("GET", "/api/v1/stats/service?from=2026-11-09&until=2026-11-23&associate=ana")["occupancy"]
+        calls = list(csv.DictReader(io.StringIO(get(hub, "/api/v1/calls.csv?since=2026-11-09&until=2026-11-23"))))
+        events = list(csv.DictReader(io.StringIO(get(hub, "/api/v1/events.csv"))))
+    ts = lambda s: datetime.fromisoformat(s).timestamp() if s else None  # noqa: E731
+    clip = lambda a, b: max(0.0, min(b, end) - max(a, start)) / 3600  # noqa: E731
+
+    def busy(who=None):
+        return sum(clip(ts(c["acknowledged_at"] or c["answered_at"]), ts(c["done_at"] or c["closed_at"]))
+                   for c in calls if (c["acknowledged_at"] or c["answered_at"]) and (who is None or c["answered_by"] == who))
+
+    def signed(who=None):
+        total, since = 0.0, {}
+        for e in sorted((e for e in events if e["kind"] == "associate_state"), key=lambda e: int(e["seq"])):
+            if who is not None and e["actor"] != who:
+                continue
+            state = json.loads(e["detail"])["state"]
+            if state == "available":
+                since.setdefault(e["actor"], ts(e["at"]))
+            elif e["actor"] in since:
+                total += clip(since.pop(e["actor"]), ts(e["at"]))
+        return total + sum(clip(t, end) for t in since.values())
+    assert o["band"] == [0.5, 0.7]
+    assert o["busy_h"] == pytest.approx(busy(), abs=0.01) and o["signed_in_h"] == pytest.approx(signed(), abs=0.01)
+    assert ana["busy_h"] == pytest.approx(busy("ana"), abs=0.01)
+    assert ana["signed_in_h"] == pytest.approx(signed("ana"), abs=0.01) and ana["signed_in_h"] < o["signed_in_h"] / 2
+    assert 0 < o["occupancy"] < 1 and o["hours_under"] > 0  # staffed for a 90 s standard: slack

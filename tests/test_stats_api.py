@@ -305,7 +305,7 @@ def test_seed_history_gives_one_associate_one_call_at_a_time_and_only_while_on_t
     shop = Shop({"room-1": "a", "room-2": "b"}, ("ana", "ben"), ("help", "size"), BERLIN)
     seed_history(db, shop, 3000, 14, until=at(2026, 11, 23))  # ~210 a day: more than two can answer
     reader = Reader(db)
-    calls = reader.calls_between(0, 4e9, ("status", "pressed_at", "acknowledged_at", "answered_by", "done_at"))
+    calls = reader.calls_between(0, 4e9, ("status", "pressed_at", "acknowledged_at", "answered_by", "done_at", "alerted"))
     answered = [c for c in calls if c["answered_by"]]
     initial, changes = reader.associate_states(0, 4e9)
     for who in ("ana", "ben"):
@@ -320,9 +320,10 @@ def test_seed_history_gives_one_associate_one_call_at_a_time_and_only_while_on_t
                 elif new != "available" and state == "available":
                     on[-1][1] = t
                 state = new
-        outside = [c for c in answered if c["answered_by"] == who
-                   and not any(a <= c["acknowledged_at"] < b for a, b in on)]
-        assert not outside, f"{who} answered while off or on a break: {outside[:2]}"
+        # asked (alerted) only while on the floor; "on my way" a reaction later
+        asked = [json.loads(c["alerted"])[0]["at"] for c in answered if c["answered_by"] == who]
+        outside = [t for t in asked if not any(a <= t < b for a, b in on)]
+        assert not outside, f"{who} was asked while off or on a break: {outside[:2]}"
     from hub.domain.staffing import LocalHours, signed_in
     local = LocalHours(at(2026, 11, 9), at(2026, 11, 23), BERLIN)
     hours_on = signed_in(initial, changes, at(2026, 11, 9), at(2026, 11, 23), local)

@@ -211,3 +211,6 @@ def test_the_service_standards_are_on_the_page(today_hub, page):
     expect(figure("handoffs").locator("dd")).to_have_text("0.00")
     expect(figure("verified").locator("dd")).to_have_text("50.0 %")
     expect(figure("verified").locator("small")).to_have_text("1 tapped on a phone")
+    # nobody signed in today (the config starts everyone off): no occupancy to show
+    expect(figure("occupancy").locator("small")).to_have_text("nobody signed in")
+    expect(figure("occupancy").locator("dt")).to_have_text("Occupancy (band 60–80 %)")

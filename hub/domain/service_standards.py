@@ -20,6 +20,9 @@ came from: ``device`` for the button at the door, ``phone``/``dashboard``/``api`
 - **Handoffs per call**: answered calls, the distinct people alerted before the one who
   answered was (or, if they were never alerted, before they answered), them left out: the
   mean, and the share of calls with at least one.
+- **Occupancy** (:func:`occupancy`): per hour of the week, the time associates spent on
+  calls (from "on my way", or from arriving when they never said it, to done) ÷ the time they
+  were signed in (hub.domain.staffing's signed-in hours), against the store's band.
 - **Verified vs self-reported arrivals**: answered calls whose arrival came from the door
   (:data:`VERIFIED_SOURCES`: the staff button there, a badge reader) against an "Arrived"
   tapped on a phone or a screen, which could be tapped from anywhere.
@@ -117,3 +120,39 @@ def service_standards(calls: Iterable[dict], now: float) -> dict:
         "arrivals": {"answered": verified + self_reported, "verified": verified,
                      "self_reported": self_reported, "verified_share": _share(verified, verified + self_reported)},
     }
+
+
+def busy_intervals(calls: Iterable[dict]) -> list[tuple[float, float]]:
+    """(from, to) an associate was taken by each call: from "on my way" (``acknowledged_at``;
+    or ``answered_at`` when they never said it) to ``done_at`` (or ``closed_at``)."""
+    out = []
+    for c in calls:
+        a = c.get("acknowledged_at") or c.get("answered_at")
+        b = c.get("done_at") or c.get("closed_at")
+        if a is not None and b is not None and b > a:
+            out.append((a, b))
+    return out
+
+
+def occupancy(busy: dict[tuple[int, int], float], signed_in: dict[tuple[int, int], float],
+              band: tuple[float, float], weekdays: tuple[str, ...]) -> dict:
+    """Busy ÷ signed-in associate-hours per hour of the week (keys (weekday, hour), summed over
+    the period), each hour marked ``under``, ``in`` or ``over`` the ``band`` (low, high
+    shares); hours nobody was signed in have no occupancy. And the period's total."""
+    hours = []
+    for key in sorted(busy.keys() | signed_in.keys()):
+        b, s = busy.get(key, 0.0), signed_in.get(key, 0.0)
+        occ = b / s if s > 0 else None
+        hours.append({"weekday": weekdays[key[0]], "hour": key[1], "busy_h": round(b, 3), "signed_in_h": round(s, 3),
+                      "occupancy": _r(occ, 4), "band": _band(occ, band)})
+    b, s = sum(busy.values()), sum(signed_in.values())
+    total = b / s if s > 0 else None
+    return {"band": list(band), "busy_h": round(b, 3), "signed_in_h": round(s, 3), "occupancy": _r(total, 4),
+            "band_of_total": _band(total, band), "hours": hours,
+            "hours_under": sum(h["band"] == "under" for h in hours), "hours_over": sum(h["band"] == "over" for h in hours)}
+
+
+def _band(occ: float | None, band: tuple[float, float]) -> str | None:
+    if occ is None:
+        return None
+    return "under" if occ < band[0] else "over" if occ > band[1] else "in"

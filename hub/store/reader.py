@@ -272,7 +272,8 @@ class Reader:
                 where.append(f"c.{STAT_FILTERS[name]} = ?")
                 args.append(value)
         cur = self._conn().execute(
-            "SELECT c.id, c.pressed_at, c.status, c.closed_at, c.answered_at, c.answered_by, c.reopened_at, c.alerted, "
+            "SELECT c.id, c.pressed_at, c.status, c.closed_at, c.acknowledged_at, c.answered_at, c.answered_by, "
+            "c.done_at, c.reopened_at, c.alerted, "
             "(SELECT e.source FROM events e WHERE e.call = c.id AND e.kind = 'answered' ORDER BY e.seq DESC LIMIT 1) "
             f"AS answer_source FROM calls c WHERE {' AND '.join(where)}", args)
         return [dict(r) for r in cur]

@@ -137,7 +137,23 @@ def stats_service(h: HubContext = Depends(hub), p: Period = Depends(period)):
     calls = h.reader.service_calls(p.start, p.end, p.filters)
     for c in calls:
         c["alerted"] = json.loads(c["alerted"] or "[]")
-    return {**p.head("exact"), **service_standards.service_standards(calls, p.now)}
+    # Occupancy: time on calls against time signed in, per hour of the week, for the whole
+    # store or one associate (people are not signed in to a zone, room or reason: those
+    # filters do not apply to it). A call pressed in the period counts its busy time,
+    # clipped to the period.
+    who = p.filters["associate"]
+    local = staffing.LocalHours(p.start, p.end, p.tz)
+    initial, changes = h.reader.associate_states(p.start, p.end)
+    if who is not None:
+        initial = {k: v for k, v in initial.items() if k == who}
+        changes = [c for c in changes if c[1] == who]
+    on = staffing.signed_in(initial, changes, p.start, p.end, local)
+    others = any(v is not None for k, v in p.filters.items() if k != "associate")
+    mine = h.reader.service_calls(p.start, p.end, {"associate": who}) if others else calls
+    busy = staffing.hours_in(service_standards.busy_intervals(mine), local)
+    band = tuple(h.config.store.occupancy_band)
+    return {**p.head("exact"), **service_standards.service_standards(calls, p.now),
+            "occupancy": service_standards.occupancy(busy, on, band, WEEKDAYS)}
 
 
 @router.get("/stats/overview")
