@@ -227,6 +227,8 @@ function heatmap(h, weekdays) {
   const cols = hi - lo + 1, L = 40, T = 18, S = Math.min(36, Math.floor(520 / cols));
   const W = L + cols * S + 10, H = T + weekdays.length * S + 6 + (oneDay ? 16 : 0);
   svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+  // Never drawn larger than its natural size: a few hours' squares would fill the card.
+  svg.style.maxWidth = `${W * 1.2}px`;
   const byKey = new Map(h.cells.map((c) => [`${c.weekday} ${c.hour}`, c]));
   const kids = [];
   for (let x = 0; x < cols; x++) kids.push(text(L + x * S + S / 2, T - 5, String(lo + x), { class: "tick", "text-anchor": "middle" }));
@@ -389,7 +391,8 @@ function receiptsTable(r) {
   const names = new Map((state.store.associates || []).map((a) => [a.id, a.name]));
   const head = document.createElement("tr");
   head.append(...cols.map(([label]) => th(label)));
-  const rows = [...Object.entries(r.by_associate).map(([who, g]) => [names.get(who) || who, g]), ["Everyone", r.total]];
+  const everyone = r.alerts_without_phone_page ? "Everyone with a phone page" : "Everyone";
+  const rows = [...Object.entries(r.by_associate).map(([who, g]) => [names.get(who) || who, g]), [everyone, r.total]];
   $("receipts").replaceChildren(head, ...rows.map(([who, g], i) => {
     const tr = document.createElement("tr");
     if (i === rows.length - 1) tr.className = "total";

@@ -165,6 +165,8 @@ def test_today_shows_its_hours_only_in_the_heat_map_the_trend_and_the_staffing(t
     expect(cells).to_have_count(13 - 10 + 1)  # 10:00 to 13:00, one row
     assert {c.get_attribute("data-weekday") for c in cells.all()} == {weekday}
     expect(page.locator("#chart-heatmap text.calls")).to_have_text(["1", "2", "", "1"])  # calls per hour
+    square = cells.first.bounding_box()
+    assert square["width"] < 60, f"four hours drawn as {square['width']:.0f} px squares"
     expect(page.locator("#trend-title")).to_have_text("Trend by hour")
     expect(page.locator("#chart-trend rect.bar")).to_have_count(4)  # 10, 11, 12 (none), 13
     expect(page.locator("#staffing tr").first.locator("th")).to_have_text(["hour", weekday])
@@ -197,6 +199,8 @@ def test_alerts_to_someone_without_a_phone_page_say_so_rather_than_0_percent(tod
     expect(rows).to_have_count(1 + 2 + 1)  # header, ana, ben, everyone
     expect(rows.nth(1).locator("td")).to_have_text(["Ana", "2", "50.0 %", "50.0 %", "200 ms", "200 ms", "50.0 %", "500 ms", "page 1"])
     expect(rows.nth(2).locator("td")).to_have_text(["Ben", "1", "no phone page"])
+    expect(rows.nth(3).locator("td").first).to_have_text("Everyone with a phone page")
+    expect(rows.nth(3).locator("td").nth(1)).to_have_text("2")  # ana's: ben's alert is not among them
     expect(rows.nth(2)).not_to_contain_text("%")
 
 
