@@ -399,6 +399,9 @@ class Dispatcher:
         self._announce_associates(extra, batch.events, now)
         if extra:
             self._send(extra)
+            # Committed already: else a page connecting now would wait for the next commit.
+            for c in early:
+                self._safely(c, c.stored)
         for cmd, error in replies:
             if error is not None:
                 cmd.future.set_exception(error)
