@@ -71,6 +71,24 @@ async function get(path) {
   return body;
 }
 
+// The weekdays the period on the page covers (Mon … Sun, as the API names them): all seven
+// for a week or more. The heat map and the staffing table show only these.
+const WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+function periodDays() {
+  const from = $("from").value, until = $("until").value;
+  if (!from || !until) return { days: 7, weekdays: WEEKDAYS };
+  const a = new Date(`${from}T12:00:00`), b = new Date(`${until}T12:00:00`);
+  const days = Math.max(1, Math.round((b - a) / DAY_MS) + 1);
+  if (days >= 7) return { days, weekdays: WEEKDAYS };
+  const seen = new Set();
+  for (let i = 0; i < days; i++) seen.add(WEEKDAYS[(new Date(a.getTime() + i * DAY_MS).getDay() + 6) % 7]);
+  return { days, weekdays: WEEKDAYS.filter((w) => seen.has(w)) };
+}
+
+// The trend's step for the period: a day by hour, up to a month by day, longer by week.
+const TREND_DAYS_BY_DAY = 31;
+function trendStep(days) { return days <= 1 ? "hour" : days <= TREND_DAYS_BY_DAY ? "day" : "week"; }
+
 function fillSelect(id, items) {
   const sel = $(id);
   for (const [value, label] of items) sel.append(new Option(label, value));
@@ -108,17 +126,20 @@ async function refresh() {
   const q = query();
   try {
     // One request: the hub reads the period's calls once for every chart and table.
-    const all = await get(`/api/v1/stats/overview?${query({ by: $("by").value })}`);
+    const span = periodDays();
+    const step = trendStep(span.days);
+    const all = await get(`/api/v1/stats/overview?${query({ by: $("by").value, trend: step })}`);
     const { stats, trend, heatmap: heat, distribution: dist, staffing: staff } = all;
     if (mine !== generation) return; // a newer request is on its way
     state.stats = stats;
     $("error").hidden = true;
     summary(stats);
     distribution(dist);
-    heatmap(heat);
-    trendChart(trend);
-    staffing(staff);
+    heatmap(heat, span.weekdays);
+    trendChart(trend, step);
+    staffing(staff, span.weekdays);
     groupsTable(stats);
+    serviceFigures(await get(`/api/v1/stats/service?${q}`));
     receiptsTable(await get(`/api/v1/stats/receipts?${q}`));
     const period = new URLSearchParams(q);
     const exp = new URLSearchParams();
@@ -192,18 +213,26 @@ function distribution(d) {
   svg.replaceChildren(...kids);
 }
 
-// Share within standard by weekday (rows) × hour (columns).
-function heatmap(h) {
+// Share within standard by weekday (rows) × hour (columns), one row per weekday of the period:
+// "Today" is a single row of hours.
+function heatmap(h, weekdays) {
   const svg = $("chart-heatmap");
+  const oneDay = weekdays.length === 1;
+  $("heat-title").textContent = oneDay ? `Share within standard by hour, ${weekdays[0]}` : "Share within standard, hour × weekday";
+  $("heat-note").textContent = oneDay
+    ? "Each square is one hour of the day, with its calls below; red is below the target share."
+    : "Each square is one hour of the week over the period; red is below the target share.";
   const hoursWith = h.cells.map((c) => c.hour);
   const lo = hoursWith.length ? Math.min(...hoursWith) : 9, hi = hoursWith.length ? Math.max(...hoursWith) : 20;
   const cols = hi - lo + 1, L = 40, T = 18, S = Math.min(36, Math.floor(520 / cols));
-  const W = L + cols * S + 10, H = T + 7 * S + 6;
+  const W = L + cols * S + 10, H = T + weekdays.length * S + 6 + (oneDay ? 16 : 0);
   svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+  // Never drawn larger than its natural size: a few hours' squares would fill the card.
+  svg.style.maxWidth = `${W * 1.2}px`;
   const byKey = new Map(h.cells.map((c) => [`${c.weekday} ${c.hour}`, c]));
   const kids = [];
   for (let x = 0; x < cols; x++) kids.push(text(L + x * S + S / 2, T - 5, String(lo + x), { class: "tick", "text-anchor": "middle" }));
-  h.weekdays.forEach((wd, row) => {
+  weekdays.forEach((wd, row) => {
     kids.push(text(L - 6, T + row * S + S / 2 + 4, wd, { class: "tick", "text-anchor": "end" }));
     for (let x = 0; x < cols; x++) {
       const c = byKey.get(`${wd} ${lo + x}`);
@@ -215,6 +244,9 @@ function heatmap(h) {
       kids.push(r);
       if (share != null && S >= 30) {
         kids.push(text(L + x * S + S / 2, T + row * S + S / 2 + 4, String(Math.round(share * 100)), { class: "cell-label", "text-anchor": "middle" }));
+      }
+      if (oneDay) {
+        kids.push(text(L + x * S + S / 2, T + S + 14, c ? String(c.calls) : "", { class: "tick calls", "text-anchor": "middle" }));
       }
     }
   });
@@ -230,25 +262,35 @@ function shareColour(share, target) {
   return `hsl(${hue}, 85%, ${80 - 20 * gap}%)`;
 }
 
-// Calls per week (bars) and share within standard (line) against the target (dashed).
-function trendChart(s) {
+// Calls per step (bars: hour, day or week) and share within standard (line) against the
+// target (dashed). By hour, the hours between the first and last with calls are all shown.
+const TREND_TITLE = { hour: "Trend by hour", day: "Trend by day", week: "Trend by week" };
+function trendChart(s, step) {
   const svg = $("chart-trend");
   const W = 560, H = 220, L = 40, R = 40, T = 10, B = 30;
   svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
-  const g = s.groups || [];
+  $("trend-title").textContent = TREND_TITLE[step];
+  $("trend-note").textContent = `Bars: calls per ${step}. Line: share within standard; dashed: the target.`;
+  let g = s.groups || [];
+  if (step === "hour" && g.length) {
+    const have = new Map(g.map((x) => [x.key, x]));
+    const lo = Math.min(...g.map((x) => x.key)), hi = Math.max(...g.map((x) => x.key));
+    g = Array.from({ length: hi - lo + 1 }, (_, i) => have.get(lo + i) || { key: lo + i, calls: 0, within_standard_share: null });
+  }
+  const label = (k) => (step === "hour" ? String(k).padStart(2, "0") : String(k).slice(5)); // 14, 12-06, W49
   const kids = [el("line", { x1: L, y1: H - B, x2: W - R, y2: H - B, class: "axis" })];
   if (!g.length) { svg.replaceChildren(...kids, text(W / 2, H / 2, "No calls in this period", { class: "tick", "text-anchor": "middle" })); return; }
   const max = Math.max(1, ...g.map((x) => x.calls));
-  const step = (W - L - R) / g.length;
+  const dx = (W - L - R) / g.length;
   const yShare = (v) => H - B - v * (H - B - T);
   g.forEach((w, i) => {
     const h = (w.calls / max) * (H - B - T);
-    const r = el("rect", { x: L + i * step + step * 0.15, y: H - B - h, width: step * 0.7, height: h, class: "bar week", "data-week": w.key });
+    const r = el("rect", { x: L + i * dx + dx * 0.15, y: H - B - h, width: dx * 0.7, height: h, class: "bar week", "data-key": w.key });
     r.append(el("title", {}, `${w.key}: ${w.calls} calls, ${pct(w.within_standard_share)} within standard, median ${secs(w.response_median_s)}`));
     kids.push(r);
-    if (g.length <= 14 || i % Math.ceil(g.length / 10) === 0) kids.push(text(L + i * step + step / 2, H - B + 16, w.key.slice(5), { class: "tick", "text-anchor": "middle" }));
+    if (g.length <= 14 || i % Math.ceil(g.length / 10) === 0) kids.push(text(L + i * dx + dx / 2, H - B + 16, label(w.key), { class: "tick", "text-anchor": "middle" }));
   });
-  const pts = g.map((w, i) => [L + i * step + step / 2, w.within_standard_share]).filter(([, v]) => v != null);
+  const pts = g.map((w, i) => [L + i * dx + dx / 2, w.within_standard_share]).filter(([, v]) => v != null);
   if (pts.length) {
     kids.push(el("polyline", { points: pts.map(([x, v]) => `${x},${yShare(v)}`).join(" "), class: "share-line" }));
     for (const [x, v] of pts) kids.push(el("circle", { cx: x, cy: yShare(v), r: 3, class: "share-dot" }));
@@ -260,8 +302,9 @@ function trendChart(s) {
   svg.replaceChildren(...kids);
 }
 
-function staffing(s) {
+function staffing(s, weekdays) {
   const table = $("staffing");
+  $("staff-title").textContent = weekdays.length === 1 ? `Staffing per hour, ${weekdays[0]}` : "Staffing per hour of the week";
   const active = s.slots.filter((x) => x.rate_per_h > 0 || x.signed_in > 0);
   $("staff-note").textContent = `Associates needed for ${pct(s.target_share)} of calls within ${s.standard_s} s ` +
     `(Erlang C; walk ${s.walk_s} s ${s.walk_measured ? "measured" : "assumed"}, handling ${s.handling_s} s on average) ` +
@@ -270,11 +313,11 @@ function staffing(s) {
   const hours = [...new Set(active.map((x) => x.hour))].sort((a, b) => a - b);
   const bySlot = new Map(s.slots.map((x) => [`${x.weekday} ${x.hour}`, x]));
   const head = document.createElement("tr");
-  head.append(th("hour"), ...s.weekdays.map((w) => th(w)));
+  head.append(th("hour"), ...weekdays.map((w) => th(w)));
   const rows = hours.map((h) => {
     const tr = document.createElement("tr");
     tr.append(th(`${String(h).padStart(2, "0")}:00`));
-    for (const wd of s.weekdays) {
+    for (const wd of weekdays) {
       const x = bySlot.get(`${wd} ${h}`);
       const td = document.createElement("td");
       if (x && (x.rate_per_h > 0 || x.signed_in > 0)) {
@@ -304,6 +347,37 @@ function cell(key, value) {
   return String(value);
 }
 
+// The service standards (GET /api/v1/stats/service): each figure with what it counts.
+function serviceFigures(f) {
+  const q = f.instant_vs_queued, h = f.handoffs, a = f.arrivals;
+  const of = (k, n) => (n ? `${k} of ${n}` : "no calls");
+  const figs = [
+    ["First-contact resolution", pct(f.first_contact.share), of(f.first_contact.resolved, f.first_contact.calls), "first-contact"],
+    ["Queued (waited for someone free)", pct(q.queued_share), of(q.queued, q.calls), "queued"],
+    ["Queued wait (median / p90)", q.queued_wait_median_s == null ? "–" : `${secs(q.queued_wait_median_s)} / ${secs(q.queued_wait_p90_s)}`,
+      `${q.instant} instant`, "queued-wait"],
+    ["Time to abandon (median / p90)", f.abandon.median_s == null ? "–" : `${secs(f.abandon.median_s)} / ${secs(f.abandon.p90_s)}`,
+      `${f.abandon.cancelled} cancelled`, "abandon"],
+    ["Handoffs per call", h.per_call == null ? "–" : h.per_call.toFixed(2), h.calls ? `${pct(h.with_handoff_share)} with one or more` : "no calls", "handoffs"],
+    ["Verified arrivals (at the door)", pct(a.verified_share), `${a.self_reported} tapped on a phone`, "verified"],
+  ];
+  const o = f.occupancy;
+  if (o) {
+    const band = `${Math.round(o.band[0] * 100)}–${Math.round(o.band[1] * 100)} %`;
+    figs.push([`Occupancy (band ${band})`, pct(o.occupancy),
+      o.occupancy == null ? "nobody signed in" : `hours: ${o.hours_under} under, ${o.hours_over} over`, "occupancy"]);
+  }
+  $("service").replaceChildren(...figs.map(([k, val, sub, name]) => {
+    const d = document.createElement("div");
+    d.dataset.figure = name;
+    const dt = document.createElement("dt"); dt.textContent = k;
+    const dd = document.createElement("dd"); dd.textContent = val;
+    const small = document.createElement("small"); small.textContent = sub;
+    d.append(dt, dd, small);
+    return d;
+  }));
+}
+
 // Receipts (GET /api/v1/stats/receipts): one row per associate, then everyone.
 function receiptsTable(r) {
   const ms = (x) => (x == null ? "–" : x < 10 ? `${Math.round(x * 1000)} ms` : `${Math.round(x)} s`);
@@ -317,10 +391,24 @@ function receiptsTable(r) {
   const names = new Map((state.store.associates || []).map((a) => [a.id, a.name]));
   const head = document.createElement("tr");
   head.append(...cols.map(([label]) => th(label)));
-  const rows = [...Object.entries(r.by_associate).map(([who, g]) => [names.get(who) || who, g]), ["Everyone", r.total]];
+  const everyone = r.alerts_without_phone_page ? "Everyone with a phone page" : "Everyone";
+  const rows = [...Object.entries(r.by_associate).map(([who, g]) => [names.get(who) || who, g]), [everyone, r.total]];
   $("receipts").replaceChildren(head, ...rows.map(([who, g], i) => {
     const tr = document.createElement("tr");
     if (i === rows.length - 1) tr.className = "total";
+    if (g.phone_page === false) {
+      // No phone page (floor screen, ntfy only): no receipts by design, so no shares to show.
+      const [name, alerts] = [document.createElement("td"), document.createElement("td")];
+      name.textContent = who;
+      alerts.textContent = String(g.alerts);
+      const none = document.createElement("td");
+      none.colSpan = cols.length - 2;
+      none.className = "no-page";
+      none.textContent = "no phone page";
+      none.title = "No receipt from a phone page of theirs yet: their alerts reach them another way (floor screen, ntfy)";
+      tr.append(name, alerts, none);
+      return tr;
+    }
     for (const [, value] of cols) {
       const td = document.createElement("td");
       td.textContent = value(who, g);
@@ -330,6 +418,11 @@ function receiptsTable(r) {
   }));
 }
 
+// The group of calls without a value (the API's key null), labelled for what it is. By
+// associate these are the calls nobody answered (cancelled, missed, still waiting): not a
+// person, so a line of their own, without the red or green of a verdict.
+const NO_KEY = { associate: "not answered", zone: "no zone", room: "no room", reason: "no reason" };
+
 function groupsTable(s) {
   const table = $("groups");
   $("table-title").textContent = "Figures by";
@@ -337,11 +430,15 @@ function groupsTable(s) {
   head.append(...COLUMNS.map(([, label]) => th(label)));
   const rows = [...(s.groups || []), { ...s.total, key: "all" }].map((g) => {
     const tr = document.createElement("tr");
+    const none = g.key == null;
     if (g.key === "all") tr.className = "total";
+    if (none) tr.className = "no-key";
     for (const [k] of COLUMNS) {
       const td = document.createElement("td");
-      td.textContent = k === "key" ? String(g.key ?? "(none)") : cell(k, g[k]);
-      if (k === "within_standard_share" && g.meets_target != null) td.dataset.verdict = g.meets_target ? "ok" : "late";
+      td.textContent = k === "key" ? (none ? NO_KEY[s.by] || "none" : String(g.key)) : cell(k, g[k]);
+      if (k === "within_standard_share" && g.meets_target != null && !(none && s.by === "associate")) {
+        td.dataset.verdict = g.meets_target ? "ok" : "late";
+      }
       tr.append(td);
     }
     return tr;

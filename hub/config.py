@@ -43,6 +43,16 @@ class StoreSection(Strict):
     expiry_s: float = Field(DEFAULT_EXPIRY_S, gt=0, description="A call nobody answered is missed after this many seconds")
     handling_limit_s: float = Field(DEFAULT_HANDLING_LIMIT_S, gt=0,
                                     description="An answered call not marked done is closed after this many seconds")
+    occupancy_band: tuple[float, float] = Field(
+        (0.6, 0.8), description="Occupancy (time on calls ÷ time signed in) the store aims for, low and high: "
+                                "below, more people than calls; above, no slack (docs/statistics.md)")
+
+    @field_validator("occupancy_band")
+    @classmethod
+    def _band(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not 0 <= v[0] < v[1] <= 1:
+            raise ValueError(f"occupancy_band must be two shares, low before high, between 0 and 1; got {list(v)}")
+        return v
 
     @field_validator("timezone")
     @classmethod

@@ -368,8 +368,11 @@ class Dispatcher:
             restored = self.floor.active_calls()
             if restored:
                 log.info("restored %d open call(s) from %s", len(restored), self.db_path)
-            # Catch up with time that passed while the hub was down, then publish every lamp.
-            self._work([], all_lamps=True)
+            # Record where this start put each associate, if the log does not hold it yet (the
+            # signed-in figures are read from the log); catch up with time that passed while
+            # the hub was down; publish every lamp.
+            start = _AssociateCommand(lambda roster, now: roster.record_start(now), concurrent.futures.Future(), "")
+            self._work([start], all_lamps=True)
         except BaseException as e:  # reported to start()
             self._start_error = e
             self._ready.set()
@@ -629,6 +632,9 @@ class Dispatcher:
         self._announce_associates(extra, batch.events, now)
         if extra:
             self._send(extra)
+            # Committed already: else a page connecting now would wait for the next commit.
+            for c in early:
+                self._safely(c, c.stored)
         for cmd, error in replies:
             if error is not None:
                 cmd.future.set_exception(error)

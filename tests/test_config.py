@@ -56,6 +56,8 @@ def test_defaults_fill_what_a_small_store_leaves_out(tmp_path):
     (lambda t: t.replace('id = "s1"', 'id = "s1"\ntimezone = "Mars/Olympus"'), "unknown time zone 'Mars/Olympus'"),
     (lambda t: t + "\n[mqtt]\nurl = \"http://x\"\n", "mqtt.url"),
     (lambda t: t.replace("[store]", "[store"), "not valid TOML"),
+    (lambda t: t.replace('id = "s1"', 'id = "s1"\noccupancy_band = [0.8, 0.6]'),
+     "line 4: store.occupancy_band: occupancy_band must be two shares, low before high"),
 ])
 def test_a_bad_store_config_names_line_and_key(tmp_path, change, expect):
     with pytest.raises(ConfigError) as e:

@@ -51,3 +51,11 @@ def test_the_statistics_page_shows_the_receipts_table(hub, broker, browser):
         expect(rows.nth(1).locator("td").nth(2)).to_have_text("100.0 %")
         expect(page.locator("#reach-note")).to_contain_text("within 5 s goes on to the next person")
 
+
+
+def test_associates_without_a_phone_page_are_marked_so():
+    f = receipt_figures([("ana", 1.0), ("ben", 2.0)], [("ana", "delivered", "page", 0.1)], receipt_s=5, pages={"ana"})
+    assert f["by_associate"]["ana"]["phone_page"] is True and f["by_associate"]["ben"]["phone_page"] is False
+    # the total is of the people with a phone page: ben's alert is left out, and counted apart
+    assert (f["total"]["alerts"], f["total"]["delivered_share"], f["alerts_without_phone_page"]) == (1, 1.0, 1)
+    assert receipt_figures([("ana", 1.0)], [], 5)["by_associate"]["ana"]["phone_page"] is None

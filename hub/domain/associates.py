@@ -4,7 +4,11 @@ State. An associate *declares* ``available``, ``break`` or ``off`` (off shift), 
 page or the API; the hub derives ``busy`` while they have a call they acknowledged or answered.
 A fresh hub starts everyone in the state the config gives (``off`` unless told otherwise), so
 nobody who is not at work is alerted; after that the last declared state is kept (stored as an
-event, restored on restart).
+event, restored on restart). The configured state applies until someone declares one; where a
+start puts someone in a state the log does not already hold for them (their first start, a
+changed config, an associate added or removed), the hub records it as a state event of its own
+(:meth:`Roster.record_start`), so the log holds every state anyone was in and the signed-in
+figures (docs/statistics.md) can be computed from it alone.
 
 Position. Up to four sources, each with the time it was seen:
 
@@ -74,6 +78,9 @@ PING_EVERY_FRACTION = 0.25
 
 #: Transition kinds stored for associates (besides the call transitions they act in).
 STATE_EVENT, ZONE_EVENT, REACH_EVENT = "associate_state", "associate_zone", "associate_reach"
+#: ``detail["from"]`` of a state event the hub wrote at start from the config (not declared):
+#: restored states skip these, so the config's state keeps applying until one is declared.
+FROM_CONFIG = "config"
 #: Call transitions that put the acting associate at the call's room (a presence position).
 AT_ROOM_KINDS = ("answered", "done", "presence")
 
@@ -179,6 +186,7 @@ class Roster:
         self.presence_s = presence_s  # seconds of silence before a tracked phone is unreachable
         self.receipt_s = receipt_s    # seconds an alert waits for its receipt (hub.domain.escalation)
         self._reach: dict[str, bool] = {}  # who → reachable, as last recorded (reach())
+        self._logged: dict[str, str] = {}  # who → the last state the event log holds (restore())
 
     def __contains__(self, associate: str) -> bool:
         return associate in self._all
@@ -272,8 +280,12 @@ class Roster:
             a.idle_since = at if a.idle_since is None else max(a.idle_since, at)
 
     def restore(self, states: Mapping[str, tuple[str, float]] = {}, zones: Mapping[str, tuple[str, float]] = {},
-                presences: Mapping[str, tuple[str, float]] = {}, idle: Mapping[str, float] = {}) -> None:
-        """Take back what was stored before a restart (the last of each per associate)."""
+                presences: Mapping[str, tuple[str, float]] = {}, idle: Mapping[str, float] = {},
+                logged: Mapping[str, str] = {}) -> None:
+        """Take back what was stored before a restart (the last of each per associate):
+        ``states`` declared (not the hub's own records of a start), ``logged`` the last state
+        event of any kind (for :meth:`record_start`)."""
+        self._logged = dict(logged)
         for who, (state, at) in states.items():
             if who in self._all and state in DECLARED:
                 a = self._all[who]
@@ -288,6 +300,23 @@ class Roster:
                 self._all[who].positions[PRESENCE] = Position(PRESENCE, Place(room=room), at)
         for who, at in idle.items():
             self.call_ended(who, at)
+
+    def record_start(self, at: float) -> list[Transition]:
+        """State events for everyone this start puts in a state the log does not hold for them
+        (no event counts as ``off``: nobody is on the floor before the hub knows them): the
+        config's starting state at a first start or after the config changed it, and ``off``
+        for associates no longer in the config. Nothing when the log already agrees, so a
+        restart writes nothing."""
+        out = []
+        for who in sorted(self._all.keys() | self._logged.keys()):
+            a = self._all.get(who)
+            state = a.state if a is not None else OFF
+            was = self._logged.get(who)
+            if state != (was or OFF):
+                self._logged[who] = state
+                out.append(Transition(STATE_EVENT, "", at, "hub", None, who,
+                                      {"state": state, "was": was, "from": FROM_CONFIG}))
+        return out
 
     # -- reach ------------------------------------------------------------------------------
     def reachable(self, a: Associate, calls: Iterable[Call], now: float) -> bool:

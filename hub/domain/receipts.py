@@ -46,9 +46,13 @@ def _group(alerts: int, receipts: list[tuple[str, str, float]], receipt_s: float
 
 
 def receipt_figures(alerts: Iterable[tuple[str, float]], receipts: Iterable[tuple[str, str, str, float]],
-                    receipt_s: float) -> dict:
+                    receipt_s: float, pages: Iterable[str] | None = None) -> dict:
     """``alerts``: (associate, at) of each alert; ``receipts``: (associate, stage, via,
-    latency_s) of each receipt. Latencies in seconds."""
+    latency_s) of each receipt. Latencies in seconds. ``pages``: the associates known to use a
+    phone page (one ever sent a receipt): each associate's ``phone_page`` says whether they are
+    among them (None when not given). An associate without one (floor screen, ntfy only) sends
+    no receipts by design, so their shares say nothing about their phone: with ``pages`` the
+    total is of the others, and ``alerts_without_phone_page`` counts the alerts left out."""
     count: dict[str, int] = defaultdict(int)
     for who, _ in alerts:
         count[who] += 1
@@ -56,6 +60,15 @@ def receipt_figures(alerts: Iterable[tuple[str, float]], receipts: Iterable[tupl
     for who, stage, via, latency in receipts:
         mine[who].append((stage, via, latency))
     everyone = [r for rs in mine.values() for r in rs]
-    return {"receipt_s": receipt_s, "total": _group(sum(count.values()), everyone, receipt_s),
-            "by_associate": {who: _group(count.get(who, 0), mine.get(who, []), receipt_s)
+    everyone_n = sum(count.values())
+    if pages is None:
+        total = _group(everyone_n, everyone, receipt_s)
+        no_page = None
+    else:  # the total is of the people with a phone page: the others send no receipts by design
+        pages = set(pages) | set(mine)
+        no_page = sum(n for who, n in count.items() if who not in pages)
+        total = _group(everyone_n - no_page, everyone, receipt_s)
+    return {"receipt_s": receipt_s, "total": total, "alerts_without_phone_page": no_page,
+            "by_associate": {who: {**_group(count.get(who, 0), mine.get(who, []), receipt_s),
+                                   "phone_page": None if pages is None else who in pages}
                              for who in sorted(set(count) | set(mine))}}

@@ -30,6 +30,7 @@ import functools
 import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Iterable
 
 #: The most associates :func:`needed` will try for one hour; beyond it the hour is reported as
 #: not reachable (a store hour needing more than this has a different problem).
@@ -322,6 +323,13 @@ def signed_in(initial: dict[str, str], changes: list[tuple[float, str, str]], st
             since[who] = max(at, start)
         state[who] = new
     intervals += [(since[a], end) for a, s in state.items() if s in ON_FLOOR_STATES]
+    return hours_in(intervals, local)
+
+
+def hours_in(intervals: Iterable[tuple[float, float]], local: "LocalHours") -> dict[tuple[int, int], float]:
+    """Hours covered by ``intervals`` (from, to: epoch s; overlapping ones count twice) per
+    hour of the week, summed over the local hours of ``local``'s period; time before its first
+    whole hour or after its end belongs to none."""
     # Per interval: its partial first and last hours as fractions, the whole hours between
     # counted per hour of the week (LocalHours.counts: no walk through the hours).
     out: dict[tuple[int, int], float] = {}
@@ -332,6 +340,7 @@ def signed_in(initial: dict[str, str], changes: list[tuple[float, str, str]], st
         return out
     for lo, hi in intervals:
         lo = max(lo, local.first)  # time before the first listed hour belongs to no hour
+        hi = min(hi, local.end)
         if hi <= lo:
             continue
         h = local.hour_start(lo)

@@ -261,3 +261,25 @@ class Reader:
             "json_extract(detail, '$.latency_s') FROM events INDEXED BY events_receipts "
             "WHERE kind = 'receipt' AND at >= ? AND at < ?", (since, until)).fetchall()
         return [tuple(r) for r in alerts], [tuple(r) for r in receipts]
+
+    def receipt_senders(self, until: float) -> set[str]:
+        """Associates whose phone page sent a receipt before ``until``: those who use one."""
+        return {r[0] for r in self._conn().execute(
+            "SELECT DISTINCT actor FROM events INDEXED BY events_receipts WHERE kind = 'receipt' AND at < ? "
+            "AND actor IS NOT NULL", (until,))}
+
+    def service_calls(self, since: float, until: float, filters: dict[str, str] | None = None) -> list[dict]:
+        """Calls pressed in [since, until) with what the service standards need
+        (hub.domain.service_standards): their alerts (JSON, as stored), re-opening, and where
+        their last "answered" came from (``answer_source``)."""
+        where, args = ["c.pressed_at >= ?", "c.pressed_at < ?"], [since, until]
+        for name, value in (filters or {}).items():
+            if value is not None:
+                where.append(f"c.{STAT_FILTERS[name]} = ?")
+                args.append(value)
+        cur = self._conn().execute(
+            "SELECT c.id, c.pressed_at, c.status, c.closed_at, c.acknowledged_at, c.answered_at, c.answered_by, "
+            "c.done_at, c.reopened_at, c.alerted, "
+            "(SELECT e.source FROM events e WHERE e.call = c.id AND e.kind = 'answered' ORDER BY e.seq DESC LIMIT 1) "
+            f"AS answer_source FROM calls c WHERE {' AND '.join(where)}", args)
+        return [dict(r) for r in cur]

@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 
 from hub.domain import rollup
-from hub.domain.associates import AT_ROOM_KINDS, STATE_EVENT, ZONE_EVENT
+from hub.domain.associates import AT_ROOM_KINDS, FROM_CONFIG, STATE_EVENT, ZONE_EVENT
 from hub.domain.call import ACTIVE, Call, Transition
 from hub.domain.troubles import TRANSITIONS as TROUBLE_TRANSITIONS, Trouble
 from hub.store import damage
@@ -315,15 +315,19 @@ class Writer:
 
     def associate_history(self) -> dict:
         """What a restarted hub needs to know of its associates, the latest of each per associate:
-        ``states`` and ``zones`` {id: (value, at)} from their events, ``presences`` {id: (room,
+        ``states`` (declared) and ``zones`` {id: (value, at)} from their events, ``logged`` {id:
+        state} of the last state event of any kind, ``presences`` {id: (room,
         at)} from the calls they answered or finished and presence presses, ``idle`` {id: at}
         when a call they had taken last closed."""
-        def latest(kinds: tuple[str, ...]) -> list[sqlite3.Row]:
+        def latest(kinds: tuple[str, ...], declared: bool = False) -> list[sqlite3.Row]:
             marks = ", ".join("?" * len(kinds))
+            # declared: leave out the states the hub recorded from the config at a start
+            only = (f"AND json_extract(detail, '$.from') IS NOT '{FROM_CONFIG}' " if declared else "")
             return self._conn.execute(
                 f"SELECT e.* FROM events e JOIN (SELECT actor, MAX(seq) AS seq FROM events WHERE kind IN ({marks}) "
-                f"AND actor IS NOT NULL GROUP BY actor) m ON e.seq = m.seq", kinds).fetchall()
-        states = {r["actor"]: (json.loads(r["detail"])["state"], r["at"]) for r in latest((STATE_EVENT,))}
+                f"AND actor IS NOT NULL {only}GROUP BY actor) m ON e.seq = m.seq", kinds).fetchall()
+        states = {r["actor"]: (json.loads(r["detail"])["state"], r["at"]) for r in latest((STATE_EVENT,), True)}
+        logged = {r["actor"]: json.loads(r["detail"])["state"] for r in latest((STATE_EVENT,))}
         zones = {r["actor"]: (json.loads(r["detail"])["zone"], r["at"]) for r in latest((ZONE_EVENT,))}
         presences = {r["actor"]: (r["room"], r["at"]) for r in latest(AT_ROOM_KINDS) if r["room"]}
         idle: dict[str, float] = {}
@@ -332,7 +336,7 @@ class Writer:
                     f"SELECT {column}, MAX(closed_at) FROM calls WHERE {column} IS NOT NULL AND closed_at IS NOT NULL "
                     f"GROUP BY {column}"):
                 idle[who] = max(at, idle.get(who, at))
-        found = {"states": states, "zones": zones, "presences": presences, "idle": idle}
+        found = {"states": states, "zones": zones, "presences": presences, "idle": idle, "logged": logged}
         if self._seed_history:  # in memory: the file's history, then what happened since
-            found = {k: {**self._seed_history[k], **found[k]} for k in found}
+            found = {k: {**self._seed_history.get(k, {}), **found[k]} for k in found}
         return found

@@ -28,4 +28,5 @@ def receipts(h: HubContext = Depends(hub),
     if start >= end:
         raise ApiError("bad_request", "from must come before until")
     alerts, got = h.reader.alerts_and_receipts(start, end)
-    return {"from": start, "until": end, **receipt_figures(alerts, got, h.config.alerts.receipt_s)}
+    return {"from": start, "until": end,
+            **receipt_figures(alerts, got, h.config.alerts.receipt_s, pages=h.reader.receipt_senders(end))}

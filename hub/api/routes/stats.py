@@ -3,6 +3,7 @@ distribution and the staffing model (docs/statistics.md). Figures come from hub/
 and hub/domain/staffing.py over the calls the store reads for the period and filters."""
 from __future__ import annotations
 
+import json
 import statistics as pystats
 from typing import Literal
 
@@ -11,7 +12,7 @@ from fastapi import APIRouter, Depends, Query
 from hub.api.deps import HubContext, allow, hub
 from hub.api.errors import error_responses
 from hub.api.params import parse_time, time_query
-from hub.domain import rollup, staffing
+from hub.domain import rollup, service_standards, staffing
 from hub.domain.stats import BUSIEST_TOP, WEEKDAYS, distribution, heatmap, statistics
 from hub.rollup_view import RollupView, supported
 from hub.views import iso
@@ -130,14 +131,43 @@ def stats_staffing(h: HubContext = Depends(hub), p: Period = Depends(period),
                                         "auto_closed")), walk_s)
 
 
+@router.get("/stats/service")
+def stats_service(h: HubContext = Depends(hub), p: Period = Depends(period)):
+    """The service standards (hub.domain.service_standards): first-contact resolution, instant
+    vs queued calls, time to abandon, handoffs per call, verified vs self-reported arrivals.
+    Always exact, from the calls and their "answered" events (no roll-ups)."""
+    calls = h.reader.service_calls(p.start, p.end, p.filters)
+    for c in calls:
+        c["alerted"] = json.loads(c["alerted"] or "[]")
+    # Occupancy: time on calls against time signed in, per hour of the week, for the whole
+    # store or one associate (people are not signed in to a zone, room or reason: those
+    # filters do not apply to it). A call pressed in the period counts its busy time,
+    # clipped to the period.
+    who = p.filters["associate"]
+    local = staffing.LocalHours(p.start, p.end, p.tz)
+    initial, changes = h.reader.associate_states(p.start, p.end)
+    if who is not None:
+        initial = {k: v for k, v in initial.items() if k == who}
+        changes = [c for c in changes if c[1] == who]
+    on = staffing.signed_in(initial, changes, p.start, p.end, local)
+    others = any(v is not None for k, v in p.filters.items() if k != "associate")
+    mine = h.reader.service_calls(p.start, p.end, {"associate": who}) if others else calls
+    busy = staffing.hours_in(service_standards.busy_intervals(mine), local)
+    band = tuple(h.config.store.occupancy_band)
+    return {**p.head("exact"), **service_standards.service_standards(calls, p.now),
+            "occupancy": service_standards.occupancy(busy, on, band, WEEKDAYS)}
+
+
 @router.get("/stats/overview")
-def stats_overview(h: HubContext = Depends(hub), p: Period = Depends(period), by: By | None = Query(None)):
+def stats_overview(h: HubContext = Depends(hub), p: Period = Depends(period), by: By | None = Query(None),
+                   trend: Literal["hour", "day", "week"] = Query(
+                       "week", description="The trend's steps: hour (a day's), day or week")):
     """What the statistics page shows, from one read of the period's calls: ``stats`` (grouped
-    ``by``), ``trend`` (by week), ``heatmap``, ``distribution`` and ``staffing`` — each the same
-    as its own route's answer."""
+    ``by``), ``trend`` (by ``trend``: week unless told), ``heatmap``, ``distribution`` and
+    ``staffing`` — each the same as its own route's answer."""
     rows = _Rows(h, p)
     heat = _heatmap(h, p, rows)  # first: its hour roll-ups serve the busiest hours and staffing too
-    return {"stats": _stats(h, p, rows, by), "trend": _stats(h, p, rows, "week"),
+    return {"stats": _stats(h, p, rows, by), "trend": _stats(h, p, rows, trend),
             "heatmap": heat, "distribution": _distribution(h, p, rows, DIST_BIN_S, DIST_MAX_S),
             "staffing": _staffing(h, p, rows, None)}
 
