@@ -21,7 +21,12 @@ ntfy: one JSON message per new alert, ``POST`` to the server root (docs.ntfy.sh/
 
 Webhook: ``POST`` JSON ``{"kind": "alert", "associate": {...}, "call": {...}}`` for each new
 alert and ``{"kind": "call", "call": {...}}`` for every other call change; ``call`` is the call
-object exactly as published on ``call/{call}`` (docs/spec/PROTOCOL.md). Headers: ``X-Callbell-Event``
+object exactly as published on ``call/{call}`` (docs/spec/PROTOCOL.md).
+
+Troubles (faults of the system itself, hub.domain.troubles) go out like alerts: an ntfy message
+at the top priority with an "Acknowledge" action to each associate the trouble alerted, and a
+webhook ``{"kind": "trouble", "trouble": {...}}`` for every change of it (opened, alerted,
+acknowledged, cleared), ``trouble`` the trouble object of ``GET /api/v1/troubles``. Headers: ``X-Callbell-Event``
 (the kind), ``X-Callbell-Delivery`` (one id per delivery, the same on its retries: a receiver
 that saw it already answers 2xx and does nothing), and with ``[notify] webhook_secret``::
 
@@ -45,6 +50,7 @@ import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from hub.dispatcher import Batch
@@ -75,6 +81,8 @@ FRESH_S = 30.0
 #: call past the standard (long vibration, pop-over).
 PRIORITY_FIRST = 4
 PRIORITY_URGENT = 5
+#: A trouble: the top priority from the first message (a fault can leave rooms that cannot call).
+PRIORITY_TROUBLE = 5
 
 #: Call ids whose latest status is remembered, to skip alerts already taken by someone.
 STATUS_MEMORY = 2000
@@ -123,6 +131,7 @@ class Notifier(Plugin):
         self._queue: queue.Queue[Delivery | None] = queue.Queue(QUEUE_SIZE)
         self._sent: set[tuple] = set()     # (call, associate, step, at) already pushed
         self._status: dict[str, str] = {}  # call → latest status
+        self._troubles_sent: set[tuple] = set()  # (trouble, associate, at) already pushed
         self._thread: threading.Thread | None = None
         self.delivered = 0
         self.failed = 0
@@ -177,6 +186,7 @@ class Notifier(Plugin):
     # -- the dispatcher thread: look, queue, return -----------------------------------------
     def send(self, batch: Batch) -> None:
         now = self.clock()
+        self._send_troubles(batch, now)
         for _, row in sorted(batch.calls.values(), key=lambda c: c[0]):
             call = call_object(row, self.tz)
             self._remember(call)
@@ -296,3 +306,50 @@ class Notifier(Plugin):
         req = urllib.request.Request(d.url, data=data, method="POST", headers=headers)
         with urllib.request.urlopen(req, timeout=TIMEOUT_S) as r:
             r.read()
+
+    # -- troubles (the dispatcher thread) ---------------------------------------------------
+    def _send_troubles(self, batch: Batch, now: float) -> None:
+        """Queue an ntfy message for each new alert of a trouble, and a webhook for each change."""
+        for trouble in batch.troubles.values():
+            waiting = trouble.get("cleared_at") is None and trouble.get("acknowledged_by") is None
+            for a in trouble.get("alerted") or []:
+                key = (trouble["id"], a["associate"], a["at"])
+                if key in self._troubles_sent:
+                    continue
+                self._troubles_sent.add(key)
+                if waiting and now - datetime.fromisoformat(a["at"]).timestamp() <= FRESH_S:
+                    self._trouble_ntfy(trouble, a["associate"])
+            if self.webhook_url:
+                self._put(Delivery(self.webhook_url, {"kind": "trouble", "trouble": trouble},
+                                   {"X-Callbell-Event": "trouble"}, what=f"webhook trouble {trouble['id']}", signed=True))
+            if not waiting:  # forget a closed trouble's alerts: its id is never used again
+                self._troubles_sent = {k for k in self._troubles_sent if k[0] != trouble["id"]}
+
+    def _trouble_ntfy(self, trouble: dict, associate: str) -> None:
+        person = self.people.get(associate, {})
+        if person.get("ntfy_topic") and person.get("ntfy_url"):
+            headers = {"Authorization": f"Bearer {self.ntfy_token}"} if self.ntfy_token else {}
+            self._put(Delivery(person["ntfy_url"] + "/", self.trouble_ntfy_message(trouble, associate), headers,
+                               what=f"ntfy trouble {trouble['id']} → {associate}"))
+
+    def trouble_ntfy_message(self, trouble: dict, associate: str) -> dict:
+        """The ntfy JSON message for a trouble that alerted ``associate``: top priority, and an
+        "Acknowledge" button that posts to the hub (docs/dashboard.md#troubles)."""
+        kind = trouble["kind"].replace("_", " ").capitalize()
+        since = trouble["since"][11:16]  # HH:MM of the ISO time, in the store's zone
+        msg = {"topic": self.people[associate]["ntfy_topic"],
+               "title": f"Trouble — {kind}",
+               "message": f"{trouble.get('text') or kind} Since {since}.",
+               "priority": PRIORITY_TROUBLE,
+               "tags": ["warning", trouble["kind"]]}
+        if self.public_url:
+            msg["click"] = f"{self.public_url}/phone"
+            msg["actions"] = [self._trouble_action(trouble, associate)]
+        return msg
+
+    def _trouble_action(self, trouble: dict, associate: str) -> dict:
+        """The "Acknowledge" http action of a trouble's ntfy message."""
+        body = json.dumps({"associate": associate}, separators=(",", ":"))
+        return {"action": "http", "label": "Acknowledge", "method": "POST",
+                "url": f"{self.public_url}/api/v1/troubles/{trouble['id']}/acknowledge",
+                "headers": {"Content-Type": "application/json"}, "body": body, "clear": True}

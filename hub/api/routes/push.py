@@ -1,7 +1,7 @@
 """Web Push (hub/push.py): the hub's public key, the phones' subscriptions, and what a phone's
-service worker posts back from a push — its delivery receipt and a tap on "On my way" or
-"Not me". Those two carry the subscription's token instead of a session: a locked phone's
-service worker has no page, so no session's CSRF token."""
+service worker posts back from a push — its delivery receipt and a tap on "On my way",
+"Not me" or a trouble's "Acknowledge". Those carry the subscription's token instead of a
+session: a locked phone's service worker has no page, so no session's CSRF token."""
 from __future__ import annotations
 
 import asyncio
@@ -69,10 +69,13 @@ class PushReceiptBody(BaseModel):
 
 
 class PushActBody(BaseModel):
+    """A tap on a pushed notification: about a ``call`` (On my way, Not me) or a ``trouble``
+    (Acknowledge), never both."""
     model_config = ConfigDict(extra="forbid")
     token: str = Field(min_length=20, max_length=100, description="The token the push carried")
-    call: str = Field(pattern=ID_PATTERN.pattern)
-    action: Literal["acknowledge", "decline"] = Field(description="On my way, or Not me")
+    call: str | None = Field(None, pattern=ID_PATTERN.pattern)
+    trouble: str | None = Field(None, pattern=ID_PATTERN.pattern, description="A trouble's id (t-000001)")
+    action: Literal["acknowledge", "decline"] = Field(description="On my way (or a trouble's Acknowledge), or Not me")
 
 
 @router.get("/key", summary="The hub's VAPID public key (applicationServerKey)",
@@ -126,10 +129,17 @@ async def push_receipt(body: PushReceiptBody, request: Request, h: HubContext = 
     return await receipt_for(h, body.call, sub["associate"], at, body.stage, "push")
 
 
-@router.post("/act", summary="On my way / Not me, tapped on a pushed notification")
+@router.post("/act", summary="On my way / Not me / Acknowledge, tapped on a pushed notification")
 async def push_act(body: PushActBody, request: Request, h: HubContext = Depends(hub)):
+    if (body.call is None) == (body.trouble is None):
+        raise ApiError("bad_request", "give either call or trouble")
+    if body.trouble is not None and body.action != "acknowledge":
+        raise ApiError("bad_request", "a trouble is acknowledged, not declined")
     sub = await asyncio.to_thread(_subscription, request, body.token)
     associate = sub["associate"]
+    if body.trouble is not None:
+        # The trouble object; a DomainError (not_found: cleared meanwhile; conflict) says why not.
+        return await asyncio.wrap_future(h.dispatcher.acknowledge_trouble(body.trouble, associate, "phone"))
 
     def action(floor: Floor, now: float):
         return getattr(floor, body.action)(body.call, associate, now, "phone")
