@@ -347,7 +347,9 @@ function renderDevices() {
   for (const t of live.troubles.values()) {
     if (t.device) faults.set(t.device, [...(faults.get(t.device) || []), t]);
   }
-  const ids = [...new Set([...live.devices.keys(), ...faults.keys()])].sort();
+  // A retired device (POST /api/v1/devices/{id}/retire) is no longer expected: not listed.
+  const listed = [...live.devices.values()].filter((d) => d.status !== "retired").map((d) => d.id);
+  const ids = [...new Set([...listed, ...faults.keys()])].sort();
   $("devices").replaceChildren(...ids.map((id) => {
     const d = live.devices.get(id) || { id, status: "never seen" };
     const troubles = faults.get(id) || [];

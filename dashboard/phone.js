@@ -446,7 +446,7 @@ async function acknowledgeTrouble(event, id) {
   error.hidden = true;
   button.disabled = true;
   try {
-    live.applyTrouble(await post(`/troubles/${encodeURIComponent(id)}/acknowledge`, { associate: me.id }));
+    live.applyTrouble(await post(`/troubles/${encodeURIComponent(id)}/acknowledge`, { associate: me.id, source: "phone" }));
     closeNotification(id);
     ringNow();
   } catch (e) {

@@ -108,7 +108,7 @@ self.addEventListener("notificationclick", (event) => {
       })
       : fetch(`/api/v1/troubles/${encodeURIComponent(trouble)}/acknowledge`, {
         method: "POST", headers: { "Content-Type": "application/json", ...(csrf ? { "X-Callbell-CSRF": csrf } : {}) },
-        body: JSON.stringify({ associate }),
+        body: JSON.stringify({ associate, source: "phone" }),
       });
     event.waitUntil(request.catch(() => self.clients.openWindow("/phone")));
     return;

@@ -349,7 +349,7 @@ class Notifier(Plugin):
 
     def _trouble_action(self, trouble: dict, associate: str) -> dict:
         """The "Acknowledge" http action of a trouble's ntfy message."""
-        body = json.dumps({"associate": associate}, separators=(",", ":"))
+        body = json.dumps({"associate": associate, "source": "phone"}, separators=(",", ":"))
         return {"action": "http", "label": "Acknowledge", "method": "POST",
                 "url": f"{self.public_url}/api/v1/troubles/{trouble['id']}/acknowledge",
                 "headers": {"Content-Type": "application/json"}, "body": body, "clear": True}
