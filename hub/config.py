@@ -19,6 +19,7 @@ from hub.domain import associates as staff
 from hub.domain.call import DEFAULT_EXPIRY_S, DEFAULT_HANDLING_LIMIT_S, DEFAULT_STANDARD_S, Room, Timing
 from hub.domain.escalation import DEFAULT_REACK_S, DEFAULT_RECEIPT_S, Ladder, Step
 from hub.domain.layout import Layout, LayoutError, Point, Spot, Walkway
+from hub.domain import troubles as trouble_rules
 from hub.third_party_buttons import Button, parse_meaning
 
 Id = Field(pattern=ID_PATTERN.pattern, description="1-64 characters of a-z 0-9 - _")
@@ -309,6 +310,26 @@ class DeviceConfig(Strict):
     id: str = Id
     name: str = ""
     rooms: list[str] = Field(min_length=1, description="Ids of the rooms this device serves")
+    heartbeat_s: float | None = Field(None, ge=0.05, le=300, allow_inf_nan=False,
+                                      description="How often this device sends its health, seconds (its own "
+                                      "heartbeat_s); default [troubles] device_heartbeat_s")
+
+
+#: What the firmware sends its health every, seconds, unless its config says otherwise
+#: (firmware/config.py DEFAULT_HEARTBEAT_S; the hub does not import the firmware).
+DEFAULT_DEVICE_HEARTBEAT_S = 10.0
+
+
+class TroublesSection(Strict):
+    """Faults of the system itself that must reach a person (docs/hub.md, "Troubles")."""
+    alert_role: Literal["associate", "manager"] = Field(
+        trouble_rules.DEFAULT_ALERT_ROLE, description="Who is alerted of a trouble: the associates with this role "
+        "on shift (not off); if none is, every one with it")
+    device_heartbeat_s: float = Field(DEFAULT_DEVICE_HEARTBEAT_S, ge=0.05, le=300, allow_inf_nan=False,
+                                      description="How often devices send their health, seconds (the firmware's "
+                                      "heartbeat_s); a device silent for 3 of them is a trouble")
+    history_days: int = Field(7, ge=1, le=366, description="GET /api/v1/troubles?all=1 lists troubles cleared "
+                              "within this many days")
 
 
 class ChainSection(Strict):
@@ -349,6 +370,7 @@ class StoreConfig(Strict):
     home_assistant: HomeAssistantSection = HomeAssistantSection()
     buttons: list[ButtonConfig] = Field([], description="Third-party buttons (Zigbee2MQTT, Shelly) as call buttons")
     chain: ChainSection = ChainSection()
+    troubles: TroublesSection = TroublesSection()
 
     _layout: Layout | None = PrivateAttr(None)
 

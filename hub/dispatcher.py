@@ -41,7 +41,8 @@ from hub.domain.associates import DEFAULT_PRESENCE_S, Associate, Roster
 from hub.domain.call import DomainError, Floor, Room, Timing, Transition
 from hub.domain.escalation import Escalation, Ladder
 from hub.domain.layout import Layout, Place, Point
-from hub.domain.troubles import TRANSITIONS as TROUBLE_TRANSITIONS, Troubles
+from hub.domain.troubles import (DEFAULT_ALERT_ROLE, TRANSITIONS as TROUBLE_TRANSITIONS, BrokerWatch, DeviceWatch,
+                                  Expected, Troubles, pick_alerted)
 from hub.inputs import DeviceEvent, DeviceHealth, DeviceStatus, LocationFix, Received, Unreadable
 from hub.store import Writer, call_row
 from hub.views import trouble_object
@@ -118,12 +119,12 @@ class _AssociateCommand:
 
 @dataclass
 class _TroubleCommand:
-    """A change to the troubles (hub.domain.troubles): ``action(troubles, now)``. ``future``
-    (if any) gets the trouble object of ``trouble`` once it is worked: troubles are held in
+    """A change to the troubles or the devices watched (hub.domain.troubles): ``action(now,
+    batch)``. ``future`` (if any) gets ``answer()`` once it is worked: troubles are held in
     memory, so the answer does not wait for the disk (their transitions are stored when it works)."""
-    action: Callable[[Troubles, float], list[Transition]]
+    action: Callable[[float, "Batch"], list[Transition]]
     future: concurrent.futures.Future | None = None
-    trouble: str | None = None
+    answer: Callable[[], object] = lambda: None
 
 
 @dataclass
@@ -151,7 +152,12 @@ class Dispatcher:
                  clock: Clock, ack: Callable[[Message], None] = lambda m: None,
                  layout: Layout | None = None, ladder: Ladder | None = None,
                  associates: Iterable[Associate] = (), devices: Mapping[str, Collection[str]] | None = None,
-                 rollup_rules: rollup.Rules | None = None, presence_s: float = DEFAULT_PRESENCE_S):
+                 rollup_rules: rollup.Rules | None = None, presence_s: float = DEFAULT_PRESENCE_S,
+                 device_heartbeat_s: float = 10.0, heartbeats: Mapping[str, float] | None = None,
+                 alert_role: str = DEFAULT_ALERT_ROLE):
+        """Troubles (hub.domain.troubles): ``devices`` are expected to send their health every
+        ``heartbeats[device]`` seconds (default ``device_heartbeat_s``; with no ``devices``,
+        any device heard is expected from then on); ``alert_role`` is alerted of them."""
         self.rooms = {r.id: r for r in rooms}
         #: The statistics roll-ups the writer keeps: the store's zone and standard (UTC if not given).
         self.rollup_rules = rollup_rules or rollup.Rules(timezone.utc, timing.standard_s)
@@ -193,6 +199,11 @@ class Dispatcher:
         self._start_error: BaseException | None = None
         #: Faults of the system itself (hub.domain.troubles); dispatcher thread only.
         self.troubles = Troubles()
+        self.device_heartbeat_s = device_heartbeat_s
+        self._heartbeats = dict(heartbeats or {})
+        self.alert_role = alert_role
+        self.device_watch = self._new_device_watch(0.0)  # made again at start, with the clock's time
+        self.broker_watch = BrokerWatch(self.troubles)
         #: Trouble transitions (and retirements) of batches whose commit failed: held in memory,
         #: stored with the next batch that commits (dispatcher thread only).
         self._troubles_unstored: list[Transition] = []
@@ -269,23 +280,41 @@ class Dispatcher:
         """Open a trouble (hub.domain.troubles.Troubles.report) unless one of (kind, key) is open;
         from any thread, queued. In the dispatcher thread use ``self.troubles`` directly."""
         at = self.clock.time()
-        self._put(_TroubleCommand(lambda troubles, now: troubles.report(kind, key, at, device=device, room=room,
-                                                                         detail=detail)))
+        self._put(_TroubleCommand(lambda now, batch: self.troubles.report(kind, key, at, device=device, room=room,
+                                                                           detail=detail)))
 
     def clear_trouble(self, kind: str, key: str) -> None:
         """Clear the open trouble of (kind, key), if any; from any thread, queued."""
         at = self.clock.time()
-        self._put(_TroubleCommand(lambda troubles, now: troubles.clear(kind, key, at)))
+        self._put(_TroubleCommand(lambda now, batch: self.troubles.clear(kind, key, at)))
 
     def acknowledge_trouble(self, trouble_id: str, associate: str, source: str = "api") -> concurrent.futures.Future:
         """``associate`` takes on an open trouble; the future gets the trouble object, or the
         DomainError (not_found, conflict, unknown_associate)."""
-        def action(troubles: Troubles, now: float) -> list[Transition]:
+        def action(now: float, batch: Batch) -> list[Transition]:
             self.roster.get(associate)  # an unknown associate is refused
-            return troubles.acknowledge(trouble_id, associate, now, source)
+            return self.troubles.acknowledge(trouble_id, associate, now, source)
         fut: concurrent.futures.Future = concurrent.futures.Future()
-        self._put(_TroubleCommand(action, fut, trouble_id))
+        self._put(_TroubleCommand(action, fut, lambda: self._trouble_views.get(trouble_id, (None, None))[1]))
         return fut
+
+    def retire_device(self, device: str, actor: str | None = None, source: str = "api") -> concurrent.futures.Future:
+        """``device`` is taken out of service: no longer expected, its troubles clear (until it
+        is heard again). The future gets ``{"id", "status": "retired", "at"}`` or the DomainError."""
+        def action(now: float, batch: Batch) -> list[Transition]:
+            out = self.device_watch.retire(device, now, actor, source)
+            if out:
+                self._device_row(device, "retired", now, batch, out[0])
+            return out[1:]
+        fut: concurrent.futures.Future = concurrent.futures.Future()
+        self._put(_TroubleCommand(action, fut, lambda: {"id": device, "status": "retired"}))
+        return fut
+
+    def broker_state(self, connected: bool) -> None:
+        """The hub's link to the broker is up or down (from the MQTT thread; queued)."""
+        at = self.clock.time()
+        watch = self.broker_watch
+        self._put(_TroubleCommand(lambda now, batch: watch.up(at) if connected else watch.down(at)))
 
     def open_troubles(self) -> list[dict]:
         """The open troubles' objects, oldest first (a snapshot; safe from any thread)."""
@@ -311,6 +340,7 @@ class Dispatcher:
             self._writer = Writer(self.db_path, self.rollup_rules)
             self._restore()
             self._restore_troubles()
+            self.device_watch = self._new_device_watch(self.clock.time(), self._writer.retired_devices())
             restored = self.floor.active_calls()
             if restored:
                 log.info("restored %d open call(s) from %s", len(restored), self.db_path)
@@ -354,6 +384,12 @@ class Dispatcher:
             log.warning("%d trouble(s) still open from before the start: %s", len(open_),
                         ", ".join(f"{t.id} {t.kind} {t.key}" for t in open_))
 
+    def _new_device_watch(self, started_at: float, retired: Collection[str] = ()) -> DeviceWatch:
+        expected = {d: Expected(tuple(rooms), self._heartbeats.get(d, self.device_heartbeat_s))
+                    for d, rooms in (self.devices or {}).items()}
+        return DeviceWatch(expected, self.troubles, started_at, retired,
+                           adopt_heartbeat_s=None if self.devices else self.device_heartbeat_s)
+
     def _new_roster(self) -> Roster:
         return Roster(self._staff, self.layout.zones, self.presence_s, self.escalation.ladder.receipt_s)
 
@@ -362,7 +398,8 @@ class Dispatcher:
         deadlines = [d for d in (self.floor.next_deadline(),
                                  self.escalation.next_deadline(self.floor.active_calls(), now),
                                  self.roster.next_deadline(now),
-                                 self.troubles.next_deadline()) if d is not None]
+                                 self.troubles.next_deadline(), self.device_watch.next_deadline(),
+                                 self.broker_watch.next_deadline()) if d is not None]
         deadline = min(deadlines, default=None)
         timeout = MAX_IDLE_S if deadline is None else min(MAX_IDLE_S, max(0.0, deadline - now))
         items = []
@@ -420,7 +457,7 @@ class Dispatcher:
                         replies.append((item, e))
                 elif isinstance(item, _TroubleCommand):
                     try:
-                        self._record(item.action(self.troubles, now), batch, now)
+                        self._record(item.action(now, batch), batch, now)
                         trouble_replies.append((item, None))
                     except DomainError as e:
                         trouble_replies.append((item, e))
@@ -433,6 +470,9 @@ class Dispatcher:
             self._record(self.floor.tick(now), batch, now)
             self._record(self.roster.reach(self.floor.active_calls(), now), batch, now)
             self._record(self.escalation.run(self.floor, self.roster, now), batch, now)
+            self._record(self.device_watch.check(now) + self.broker_watch.check(now), batch, now)
+            alerted = pick_alerted(((a.id, a.role, a.state) for a in self.roster), self.alert_role)
+            self._record(self.troubles.alert(alerted, now), batch, now)
             self._take_troubles(batch)
             changed = self.floor.take_changed()
             self.roster.settle(changed)
@@ -528,8 +568,7 @@ class Dispatcher:
             if error is not None:
                 cmd.future.set_exception(error)
             else:
-                t = self._trouble_views.get(cmd.trouble)
-                cmd.future.set_result(t[1] if t else None)
+                cmd.future.set_result(cmd.answer())
 
     def _changed_lamps(self, batch: Batch, all_lamps: bool = False) -> dict[str, LampState]:
         """Lamps that differ from what was last published (every lamp with ``all_lamps``)."""
@@ -630,10 +669,18 @@ class Dispatcher:
             try:
                 if isinstance(inp, DeviceEvent):
                     self._on_event(inp.room, inp.event, inp.sent_at, batch, configured=inp.configured)
+                    if not inp.configured and not msg.retain:
+                        self._heard(inp.event.device, item.at, batch, inp.room)
                 elif isinstance(inp, DeviceStatus):
                     self._on_status(inp.device, inp.status, item.at, batch)
+                    if inp.status == "offline":
+                        self._record(self.device_watch.offline(inp.device, item.at), batch, item.at)
+                    elif not msg.retain:
+                        self._heard(inp.device, item.at, batch)
                 elif isinstance(inp, DeviceHealth):
                     self._on_health(inp.device, inp.health, item.at)
+                    if not msg.retain:  # a retained heartbeat may be a dead device's last
+                        self._heard(inp.device, item.at, batch)
                 elif isinstance(inp, LocationFix):
                     self._on_location(inp.associate, inp.location, item.at)
             except (ProtocolError, DomainError) as e:  # e.g. a device not allowed in that room
@@ -670,12 +717,29 @@ class Dispatcher:
         outcome = ",".join(t.kind for t in transitions) or "no effect"
         w.remember(ev.id, ev.device, room, ev.type, received_at, ev.age_ms, outcome)
 
+    def _heard(self, device: str, at: float, batch: Batch, room: str | None = None) -> None:
+        """A live message from ``device``: its silence troubles clear; a retired one is back."""
+        out = self.device_watch.heard(device, at, room)
+        if out and out[0].kind == "device_unretired":
+            log.warning("retired device %s was heard again: expected again", device)
+            self._device_row(device, "online", at, batch, out.pop(0))
+        self._record(out, batch, at)
+
+    def _device_row(self, device: str, status: str, at: float, batch: Batch, t: Transition) -> None:
+        """Store ``t`` (a device's retirement or return) and show the device's new ``status``."""
+        self._record([t], batch, at)
+        self._writer.device_status(device, status, at)
+        batch.devices.append((batch.events[-1][0], {"id": device, "status": status, "at": at}))
+
     def _on_status(self, device: str, status: str, at: float, batch: Batch) -> None:
         check_device(device, None, self.devices)
-        self._writer.device_status(device, status, at)
+        shown = status
+        if status == "offline" and self.device_watch.status(device, at) == "retired":
+            shown = "retired"  # its last will after it was retired: it stays out of the list
+        self._writer.device_status(device, shown, at)
         t = Transition(f"device_{status}", "", at, "device", None, device)
         seq = self._writer.append(t, at)
-        batch.devices.append((seq, {"id": device, "status": status, "at": at}))
+        batch.devices.append((seq, {"id": device, "status": shown, "at": at}))
 
     def _on_health(self, device: str, health: dict, at: float) -> None:
         check_device(device, None, self.devices)

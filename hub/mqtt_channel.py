@@ -48,6 +48,7 @@ class MqttChannel:
             subscriptions=subscriptions,
             on_message=self._message,
             on_connected=self._connected,
+            on_disconnected=lambda: dispatcher.broker_state(False),  # a trouble if it lasts
             manual_ack=True,
         )
         dispatcher.acknowledge = self.link.ack  # only after the press is stored
@@ -55,6 +56,7 @@ class MqttChannel:
             plugin.attach(self.link.publish)
 
     def start(self) -> None:
+        self.dispatcher.broker_state(False)  # until connected: a broker not there at start is a trouble too
         self.link.start()
 
     def stop(self) -> None:
@@ -68,6 +70,7 @@ class MqttChannel:
         self.dispatcher.receive(self.decoder.decode(message, self.dispatcher.clock.time()))
 
     def _connected(self, session_present: bool) -> None:
+        self.dispatcher.broker_state(True)
         self.link.publish(self.topics.hub_status, ONLINE.encode(), qos=1, retain=True)
         for room, lamp in self.dispatcher.lamps().items():
             self.link.publish(self.topics.lamp(room), lamp.to_json(), qos=1, retain=True)

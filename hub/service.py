@@ -98,7 +98,10 @@ class HubService:
         self.dispatcher = Dispatcher(rollup_rules=rules, rooms=c.domain_rooms(), timing=c.timing, db_path=c.database.path,
                                      topics=self.topics, clock=self.clock, layout=c.layout, ladder=c.ladder,
                                      associates=c.domain_associates(), presence_s=c.alerts.presence_s,
-                                     devices={d.id: tuple(d.rooms) for d in c.devices} or None)
+                                     devices={d.id: tuple(d.rooms) for d in c.devices} or None,
+                                     device_heartbeat_s=c.troubles.device_heartbeat_s,
+                                     heartbeats={d.id: d.heartbeat_s for d in c.devices if d.heartbeat_s},
+                                     alert_role=c.troubles.alert_role)
         self.reader = Reader(c.database.path)
         parts = HubParts(config=c, topics=self.topics, clock=self.clock, broker_url=self._broker_url,
                          floor=lambda: self.dispatcher.floor, push_reachable=self._push_subscribed)

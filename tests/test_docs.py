@@ -23,7 +23,8 @@ SOURCES = [p for p in ROOT.rglob("*") if p.suffix in {".py", ".md", ".js", ".htm
 #: Claims that were true once and must not come back.
 STALE = ("no sign-in yet", "Not implemented yet:** authentication", "`unauthenticated`", "an interactive page at\n`/docs`",
          "5 wrong in a row", "**not implemented**. Everything is open", "no Web Push",
-         "also refused HTTP requests (`topic`")
+         "also refused HTTP requests (`topic`", "A silent device raises no `trouble` alert",
+         "the hub itself does not raise a `trouble` alert")
 
 
 def _resolves(mention: str, where: Path) -> bool:
@@ -115,3 +116,16 @@ def test_the_limits_in_the_security_docs_are_the_ones_in_the_code():
     security = (ROOT / "docs" / "security.md").read_text()
     unit = (ROOT / "hub" / "deploy" / "callbell-hub.service").read_text()
     assert "LimitNOFILE=65536" in unit and "`LimitNOFILE=65536`" in security
+
+
+def test_the_troubles_docs_name_every_kind_and_quote_the_rules_in_the_code():
+    from hub.domain import troubles
+    hub_doc = (ROOT / "docs" / "hub.md").read_text().split("## Troubles", 1)[1].split("\n## ", 1)[0]
+    table = re.findall(r"^\| `([a-z_]+)`(?:, `([a-z_]+)`)?(?:, `([a-z_]+)`)? \|", hub_doc, re.M)
+    assert sorted(k for row in table for k in row if k) == sorted(troubles.KINDS)
+    quoted = dict(re.findall(r"`([A-Z][A-Z_]+)` = ([0-9.]+)", hub_doc))
+    assert {k: float(v) for k, v in quoted.items()} == {
+        "SILENT_AFTER_BEATS": troubles.SILENT_AFTER_BEATS, "BROKER_GRACE_S": troubles.BROKER_GRACE_S,
+        "REALERT_S": troubles.REALERT_S}
+    api_kinds = PROTOCOL.split("`GET /api/v1/troubles`", 1)[1].split("\n", 1)[0]
+    assert all(f"`{k}`" in api_kinds for k in troubles.KINDS)

@@ -175,6 +175,28 @@ def test_a_configured_device_never_heard_since_the_start_is_a_trouble_after_the_
     assert troubles.open() == []
 
 
+def test_a_device_silent_before_a_restart_is_not_also_never_connected():
+    troubles = Troubles()
+    troubles.report("device_silent", "pi1", T0 - 100, device="pi1")
+    w = DeviceWatch({"pi1": Expected(("r1",), 10.0)}, troubles, T0)
+    assert w.next_deadline() is None and w.check(T0 + 60) == []
+    assert [t.kind for t in troubles.open()] == ["device_silent"]
+    w.heard("pi1", T0 + 61)
+    assert troubles.open() == []
+
+
+def test_without_configured_devices_a_device_heard_once_is_expected_from_then_on():
+    troubles = Troubles()
+    w = DeviceWatch({}, troubles, T0, adopt_heartbeat_s=5.0)
+    assert w.check(T0 + 1000) == [], "nothing configured, nothing heard: nothing expected"
+    w.heard("pi9", T0, room="r1")
+    w.heard("pi9", T0 + 1, room="r2")
+    [opened] = w.check(T0 + 16)
+    assert opened.detail["kind"] == "device_silent" and troubles.open()[0].detail["rooms"] == ["r1", "r2"]
+    w.offline("pi8", T0 + 17)
+    assert [t.key for t in troubles.open()] == ["pi9", "pi8"], "one that goes offline is expected too"
+
+
 def test_a_retired_device_is_not_expected_its_troubles_clear_and_it_is_unretired_when_heard():
     w, troubles = watch(pi1=["r1"])
     w.check(T0 + 30)

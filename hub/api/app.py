@@ -18,7 +18,7 @@ from hub.api.deps import HubContext, allow
 from hub.api.page_files import PageFiles
 from hub.api.security_headers import SecurityHeaders
 from hub.api.routes import (associates, calls, display, exports, metrics, push, receipts, session, stats, status,
-                            stream)
+                            stream, troubles)
 from hub.auth import RANK, Authenticator
 from hub.store import Credentials
 
@@ -54,7 +54,8 @@ def create_app(context: HubContext) -> FastAPI:
     # Bodies over the cap are refused before any route reads them, and recorded like other bad input.
     app.add_middleware(BodyLimit, on_refused=lambda method, path, reason, client: context.refusals.note(
         client, f"{method} {path}", reason))
-    for module in (status, calls, associates, session, display, stats, receipts, exports, stream, metrics, push):
+    for module in (status, calls, associates, session, display, stats, receipts, exports, stream, metrics, push,
+                   troubles):
         app.include_router(module.router)
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(allow("device"))])

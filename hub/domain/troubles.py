@@ -51,6 +51,11 @@ DEFAULT_ALERT_ROLE = "manager"
 #: heartbeat to a Wi-Fi roam; the device's health message is QoS 0.
 SILENT_AFTER_BEATS = 3
 
+#: The broker unreachable this long, seconds, is a trouble. A restarted Mosquitto is back within
+#: a second or two and the hub reconnects at once; a blip is logged, not rung on phones. Longer
+#: would leave every button and lamp cut off unnoticed for longer.
+BROKER_GRACE_S = 5.0
+
 
 def trouble_id(seq: int) -> str:
     return f"t-{seq:06d}"
@@ -284,14 +289,16 @@ class DeviceWatch:
     A device not heard for ``SILENT_AFTER_BEATS`` × its ``heartbeat_s`` is silent; one never
     heard since the hub started, after the same time, never connected. Hearing it again clears
     either. A retired device is no longer expected (its troubles clear); one heard again is
-    expected again. All times are seconds since the epoch."""
+    expected again. With ``adopt_heartbeat_s`` (a store that lists no devices), a device heard
+    once is expected from then on with that heartbeat. All times are seconds since the epoch."""
 
     def __init__(self, expected: Mapping[str, Expected], troubles: Troubles, started_at: float,
-                 retired: Iterable[str] = ()):
+                 retired: Iterable[str] = (), adopt_heartbeat_s: float | None = None):
         self.expected = dict(expected)
         self.troubles = troubles
         self.started_at = started_at
         self.retired: set[str] = set(retired)
+        self.adopt_heartbeat_s = adopt_heartbeat_s
         self._heard: dict[str, float] = {}  # device → when last heard (this hub's run)
 
     def grace_s(self, device: str) -> float:
@@ -305,9 +312,15 @@ class DeviceWatch:
         e = self.expected.get(device)
         return e.rooms[0] if e and len(e.rooms) == 1 else None
 
-    def heard(self, device: str, now: float) -> list[Transition]:
-        """A message from ``device`` at ``now``: it is alive. A retired device is un-retired."""
+    def heard(self, device: str, now: float, room: str | None = None) -> list[Transition]:
+        """A message from ``device`` at ``now`` (about ``room``, if an event): it is alive. A
+        retired device is un-retired."""
         self._heard[device] = max(now, self._heard.get(device, now))
+        if self.adopt_heartbeat_s is not None:
+            e = self.expected.get(device)
+            if e is None or (room and room not in e.rooms):
+                rooms = (e.rooms if e else ()) + ((room,) if room else ())
+                self.expected[device] = Expected(rooms, e.heartbeat_s if e else self.adopt_heartbeat_s)
         out: list[Transition] = []
         if device in self.retired:
             self.retired.discard(device)
@@ -318,8 +331,11 @@ class DeviceWatch:
         return out
 
     def offline(self, device: str, now: float) -> list[Transition]:
-        """Its last will (or its own goodbye): silent at once, no need to wait out the grace."""
+        """Its last will (or its own goodbye): silent at once, no need to wait out the grace.
+        A device going offline is a fault until it is retired."""
         self._heard.setdefault(device, now)
+        if device not in self.expected and self.adopt_heartbeat_s is not None:
+            self.expected[device] = Expected((), self.adopt_heartbeat_s)
         if device not in self.expected or device in self.retired:
             return []
         return self.troubles.report("device_silent", device, now, device=device, room=self._room(device),
@@ -327,7 +343,8 @@ class DeviceWatch:
 
     def retire(self, device: str, now: float, actor: str | None = None, source: str = "api") -> list[Transition]:
         """``device`` is taken out of service: no longer expected, its troubles clear."""
-        if device not in self.expected and device not in self._heard:
+        if (device not in self.expected and device not in self._heard
+                and not any(t.device == device for t in self.troubles.open())):
             raise DomainError("not_found", f"unknown device {device!r}")
         if device in self.retired:
             return []
@@ -349,6 +366,8 @@ class DeviceWatch:
             grace = self.grace_s(device)
             last = self._heard.get(device)
             if last is None:
+                if self.troubles.is_open("device_silent", device):
+                    continue  # silent before the hub (re)started: one trouble is enough
                 if now >= self.started_at + grace:
                     out += self.troubles.report(
                         "device_never_connected", device, now, device=device, room=self._room(device),
@@ -366,7 +385,8 @@ class DeviceWatch:
                 continue
             last = self._heard.get(device)
             if last is None:
-                if not self.troubles.is_open("device_never_connected", device):
+                if not (self.troubles.is_open("device_never_connected", device)
+                        or self.troubles.is_open("device_silent", device)):
                     due.append(self.started_at + self.grace_s(device))
             elif not self.troubles.is_open("device_silent", device):
                 due.append(last + self.grace_s(device))
@@ -382,3 +402,41 @@ class DeviceWatch:
         if device in self.expected and now >= last + self.grace_s(device):
             return "silent"
         return "ok"
+
+
+class BrokerWatch:
+    """The hub's link to the MQTT broker: a ``broker`` trouble once it has been down for
+    ``grace_s`` seconds (BROKER_GRACE_S), cleared when it is up again.
+
+        watch = BrokerWatch(troubles)
+        watch.down(now)          # not connected (yet, or any more)
+        watch.check(now + 5)     # → trouble_opened
+        watch.up(now + 9)        # → trouble_cleared
+
+    Nothing is watched until the first ``down`` or ``up``: a hub run without a broker link
+    (tests, tools) raises no broker trouble."""
+
+    def __init__(self, troubles: Troubles, grace_s: float = BROKER_GRACE_S):
+        self.troubles = troubles
+        self.grace_s = grace_s
+        self.down_since: float | None = None
+
+    def down(self, now: float) -> list[Transition]:
+        if self.down_since is None:
+            self.down_since = now
+        return []
+
+    def up(self, now: float) -> list[Transition]:
+        self.down_since = None
+        return self.troubles.clear("broker", "broker", now)
+
+    def check(self, now: float) -> list[Transition]:
+        if self.down_since is None or now < self.down_since + self.grace_s:
+            return []
+        return self.troubles.report("broker", "broker", now,
+                                    detail={"down_s": round(now - self.down_since, 1)})
+
+    def next_deadline(self) -> float | None:
+        if self.down_since is None or self.troubles.is_open("broker", "broker"):
+            return None
+        return self.down_since + self.grace_s

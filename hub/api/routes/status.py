@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends
 
 from hub.api.deps import HubContext, allow, hub
 from hub.domain.associates import PING_EVERY_FRACTION
+from hub.domain.troubles import DEGRADING
 from hub.stream import HEARTBEAT_S
 from hub.views import iso
 
@@ -18,8 +19,11 @@ router = APIRouter(prefix="/api/v1", tags=["status"])
 @router.get("/health", dependencies=[Depends(allow("device"))])
 def health(h: HubContext = Depends(hub)):
     broker, db = h.broker_connected(), h.reader.ping() and h.dispatcher.healthy
-    return {"status": "ok" if broker and db else "degraded", "broker": broker, "db": db,
-            "backlog": h.dispatcher.backlog, "stream_clients": h.stream.clients}
+    troubles = h.dispatcher.open_troubles()
+    # The hub cannot do its work while one of these is open (docs/hub.md, "Troubles").
+    failing = any(t["kind"] in DEGRADING for t in troubles)
+    return {"status": "ok" if broker and db and not failing else "degraded", "broker": broker, "db": db,
+            "backlog": h.dispatcher.backlog, "stream_clients": h.stream.clients, "troubles": len(troubles)}
 
 
 @router.get("/store", dependencies=[Depends(allow("display"))])
