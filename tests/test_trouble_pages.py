@@ -56,7 +56,7 @@ def test_a_trouble_rings_the_manager_until_acknowledged_shows_on_every_screen_an
         expect(floor.locator("body")).to_have_attribute("data-kiosk", "yes")
         expect(dashboard.locator("#troubles")).to_be_hidden()
 
-        hub.dispatcher.report_trouble("device_silent", GONE, device=GONE, detail={"rooms": ["room-3", "room-4"]})
+        hub.dispatcher.report_trouble("device_silent", GONE, device=GONE, detail={"rooms": ["room-3", "room-4"], "silent_s": 31})
         [trouble] = wait_until(lambda: open_troubles(hub), what="the trouble open")
         assert [a["associate"] for a in trouble["alerted"]] == ["maria"]
 
@@ -190,7 +190,7 @@ def test_the_floor_screen_with_a_trouble_and_calls_at_1920_by_1080(hub, browser,
             floor.goto(f"http://127.0.0.1:{hub.http_port}/floor")
             for room in ("room-1", "room-2"):
                 rig.press(room)
-            hub.dispatcher.report_trouble("device_silent", GONE, device=GONE, detail={"rooms": ["room-3", "room-4"]})
+            hub.dispatcher.report_trouble("device_silent", GONE, device=GONE, detail={"rooms": ["room-3", "room-4"], "silent_s": 31})
             expect(floor.locator("#calls .call")).to_have_count(2, timeout=5000)
             expect(floor.locator("#trouble-list .trouble")).to_have_count(1, timeout=5000)
             box = floor.locator("#troubles").bounding_box()
