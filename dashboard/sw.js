@@ -102,9 +102,9 @@ self.addEventListener("notificationclick", (event) => {
   if (trouble && event.action === "acknowledge") {
     // A pushed trouble carries the push token; one the page showed, the session's CSRF token.
     const request = token
-      ? fetch("/api/v1/push/act", {
+      ? fetch("/api/v1/push/acknowledge", {
         method: "POST", headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ token, trouble, action: "acknowledge" }),
+        body: JSON.stringify({ token, trouble }),
       })
       : fetch(`/api/v1/troubles/${encodeURIComponent(trouble)}/acknowledge`, {
         method: "POST", headers: { "Content-Type": "application/json", ...(csrf ? { "X-Callbell-CSRF": csrf } : {}) },

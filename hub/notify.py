@@ -21,12 +21,7 @@ ntfy: one JSON message per new alert, ``POST`` to the server root (docs.ntfy.sh/
 
 Webhook: ``POST`` JSON ``{"kind": "alert", "associate": {...}, "call": {...}}`` for each new
 alert and ``{"kind": "call", "call": {...}}`` for every other call change; ``call`` is the call
-object exactly as published on ``call/{call}`` (docs/spec/PROTOCOL.md).
-
-Troubles (faults of the system itself, hub.domain.troubles) go out like alerts: an ntfy message
-at the top priority with an "Acknowledge" action to each associate the trouble alerted, and a
-webhook ``{"kind": "trouble", "trouble": {...}}`` for every change of it (opened, alerted,
-acknowledged, cleared), ``trouble`` the trouble object of ``GET /api/v1/troubles``. Headers: ``X-Callbell-Event``
+object exactly as published on ``call/{call}`` (docs/spec/PROTOCOL.md). Headers: ``X-Callbell-Event``
 (the kind), ``X-Callbell-Delivery`` (one id per delivery, the same on its retries: a receiver
 that saw it already answers 2xx and does nothing), and with ``[notify] webhook_secret``::
 
@@ -35,6 +30,13 @@ that saw it already answers 2xx and does nothing), and with ``[notify] webhook_s
 
 The timestamp is signed with the body, so a captured request cannot be replayed later with a
 fresh one; a receiver refuses a timestamp more than a few minutes old (docs/integrations.md).
+
+Troubles (faults of the system itself, hub.domain.troubles) go out like alerts: an ntfy message
+at the top priority to each associate the trouble alerts, each time it alerts them, with an
+"Acknowledge" button that posts a token for that trouble and associate
+(:func:`hub.push.trouble_token`) to ``POST /api/v1/push/acknowledge``; and a webhook
+``{"kind": "trouble", "trouble": {...}}`` for every change of it (opened, alerted, acknowledged,
+cleared), ``trouble`` the trouble object of ``GET /api/v1/troubles``.
 """
 from __future__ import annotations
 
@@ -50,11 +52,12 @@ import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from hub.dispatcher import Batch
 from hub.plugins import HubParts, Plugin
+from hub.push import KEY_FILE, PushKeys
+from hub.push import trouble_title, trouble_token
 from hub.views import call_object
 
 log = logging.getLogger("callbell.hub.notify")
@@ -116,8 +119,10 @@ class Notifier(Plugin):
 
     def __init__(self, *, tz: ZoneInfo, rooms: dict[str, str], people: dict[str, dict],
                  ntfy_token: str | None = None, webhook_url: str | None = None, webhook_secret: str | None = None,
-                 public_url: str | None = None, standard_s: float = 90.0,
+                 public_url: str | None = None, keys: PushKeys | None = None, standard_s: float = 90.0,
                  clock=time.time, attempts: int = ATTEMPTS, backoff_s: float = BACKOFF_S):
+        """``keys`` sign the buttons of ntfy alerts (hub.push.PushKeys.alert_token); without
+        them, or without ``public_url``, alerts go out without buttons."""
         self.tz = tz
         self.rooms = rooms                 # room id → name
         self.people = people               # associate id → {"name", "ntfy_url", "ntfy_topic"}
@@ -125,6 +130,7 @@ class Notifier(Plugin):
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret
         self.public_url = public_url.rstrip("/") if public_url else None
+        self.keys = keys
         self.standard_s = standard_s
         self.clock = clock
         self.attempts, self.backoff_s = attempts, backoff_s
@@ -146,9 +152,13 @@ class Notifier(Plugin):
                   for a in config.associates}
         if not n.webhook_url and not any(p["ntfy_topic"] for p in people.values()):
             return None
+        public_url = config.http.public_url
+        # The Web Push key (made at the first start, kept beside the database) signs the buttons.
+        keys = (PushKeys.load_or_create(config.database.path.parent / KEY_FILE)
+                if public_url and any(p["ntfy_topic"] for p in people.values()) else None)
         return cls(tz=config.tz, rooms={r.id: r.name or r.id for r in config.rooms}, people=people,
                    ntfy_token=n.ntfy_token or os.environ.get("CALLBELL_NTFY_TOKEN"),
-                   webhook_url=n.webhook_url, public_url=config.http.public_url,
+                   webhook_url=n.webhook_url, public_url=public_url, keys=keys,
                    webhook_secret=n.webhook_secret or os.environ.get("CALLBELL_WEBHOOK_SECRET"),
                    standard_s=config.store.standard_s, clock=clock)
 
@@ -309,21 +319,27 @@ class Notifier(Plugin):
 
     # -- troubles (the dispatcher thread) ---------------------------------------------------
     def _send_troubles(self, batch: Batch, now: float) -> None:
-        """Queue an ntfy message for each new alert of a trouble, and a webhook for each change."""
+        """Queue an ntfy message for each new alert of a trouble, and a webhook for each change.
+
+        A trouble seen for the first time (it opened, or this hub was restarted since) is pushed
+        for its latest alert of each associate only: earlier ones went out before a restart."""
         for trouble in batch.troubles.values():
+            tid = trouble["id"]
             waiting = trouble.get("cleared_at") is None and trouble.get("acknowledged_by") is None
+            seen = any(k[0] == tid for k in self._troubles_sent)
+            latest = {a["associate"]: a["at"] for a in trouble.get("alerted") or []}  # in the order made
             for a in trouble.get("alerted") or []:
-                key = (trouble["id"], a["associate"], a["at"])
+                key = (tid, a["associate"], a["at"])
                 if key in self._troubles_sent:
                     continue
                 self._troubles_sent.add(key)
-                if waiting and now - datetime.fromisoformat(a["at"]).timestamp() <= FRESH_S:
+                if waiting and (seen or latest[a["associate"]] == a["at"]):
                     self._trouble_ntfy(trouble, a["associate"])
             if self.webhook_url:
                 self._put(Delivery(self.webhook_url, {"kind": "trouble", "trouble": trouble},
-                                   {"X-Callbell-Event": "trouble"}, what=f"webhook trouble {trouble['id']}", signed=True))
-            if not waiting:  # forget a closed trouble's alerts: its id is never used again
-                self._troubles_sent = {k for k in self._troubles_sent if k[0] != trouble["id"]}
+                                   {"X-Callbell-Event": "trouble"}, what=f"webhook trouble {tid}", signed=True))
+            if trouble.get("cleared_at") is not None:  # its id is never used again
+                self._troubles_sent = {k for k in self._troubles_sent if k[0] != tid}
 
     def _trouble_ntfy(self, trouble: dict, associate: str) -> None:
         person = self.people.get(associate, {})
@@ -334,22 +350,22 @@ class Notifier(Plugin):
 
     def trouble_ntfy_message(self, trouble: dict, associate: str) -> dict:
         """The ntfy JSON message for a trouble that alerted ``associate``: top priority, and an
-        "Acknowledge" button that posts to the hub (docs/dashboard.md#troubles)."""
-        kind = trouble["kind"].replace("_", " ").capitalize()
+        "Acknowledge" button that posts to the hub (docs/dashboard.md#troubles) — with
+        ``public_url`` and the hub's key, like an alert's buttons."""
+        kind = trouble_title(trouble)
         since = trouble["since"][11:16]  # HH:MM of the ISO time, in the store's zone
         msg = {"topic": self.people[associate]["ntfy_topic"],
                "title": f"Trouble — {kind}",
-               "message": f"{trouble.get('text') or kind} Since {since}.",
+               "message": f"{trouble.get('text') or kind}. Since {since}.",
                "priority": PRIORITY_TROUBLE,
                "tags": ["warning", trouble["kind"]]}
         if self.public_url:
             msg["click"] = f"{self.public_url}/phone"
-            msg["actions"] = [self._trouble_action(trouble, associate)]
+        if self.public_url and self.keys:
+            token = trouble_token(self.keys, trouble["id"], trouble["since_ts"], associate)
+            body = {"token": token, "trouble": trouble["id"], "associate": associate}
+            msg["actions"] = [{"action": "http", "label": "Acknowledge", "method": "POST",
+                               "url": f"{self.public_url}/api/v1/push/acknowledge",
+                               "headers": {"Content-Type": "application/json"},
+                               "body": json.dumps(body, separators=(",", ":")), "clear": True}]
         return msg
-
-    def _trouble_action(self, trouble: dict, associate: str) -> dict:
-        """The "Acknowledge" http action of a trouble's ntfy message."""
-        body = json.dumps({"associate": associate, "source": "phone"}, separators=(",", ":"))
-        return {"action": "http", "label": "Acknowledge", "method": "POST",
-                "url": f"{self.public_url}/api/v1/troubles/{trouble['id']}/acknowledge",
-                "headers": {"Content-Type": "application/json"}, "body": body, "clear": True}

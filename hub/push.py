@@ -19,13 +19,14 @@ thread posts the pushes, so a slow or dead push service never holds up a press.
 - **Troubles** (faults of the system itself, hub.domain.troubles) ring the same way: pushed to
   each associate in the trouble's ``alerted`` list when they are alerted, and again every
   ``ring_repeat_s`` until someone acknowledges it or it clears (:class:`TroubleRings`,
-  :func:`trouble_message`), with an "Acknowledge" action.
+  :func:`trouble_message`), with an "Acknowledge" action that the service worker posts with
+  the subscription's token (``POST /api/v1/push/acknowledge``); ntfy's "Acknowledge" posts a
+  :func:`trouble_token` there.
 - **Receipts and taps.** Each subscription has a token, sent only inside the encrypted message:
   an HMAC of the subscription under a key derived from the VAPID key, so the database holds
   only its SHA-256 and the hub can make it again for every push. The service worker (dashboard/sw.js) posts it back with its delivery
-  receipt (``POST /api/v1/push/receipt``) and with a tap on "On my way", "Not me" or a
-  trouble's "Acknowledge" (``POST /api/v1/push/act``): a locked phone has no page and so no
-  session to act with.
+  receipt (``POST /api/v1/push/receipt``) and with a tap on "On my way" or "Not me"
+  (``POST /api/v1/push/act``): a locked phone has no page and so no session to act with.
 - **Push services.** Only endpoints at ``[alerts] push_services`` are accepted: without that,
   anyone signed in could make the hub post to any address on the store network.
 
@@ -276,6 +277,16 @@ class TroubleRings:
         return min((r.next_at for r in self.ringing.values()), default=None)
 
 
+def trouble_token(keys: PushKeys, trouble: str, since: float, associate: str) -> str:
+    """The token of an "Acknowledge" button sent outside Web Push (ntfy, hub.notify): it lets
+    ``associate`` acknowledge ``trouble`` (opened at ``since``, seconds since the epoch: a later
+    trouble with the same id after a database reset is not acted on), nothing else. Signed as a
+    subscription's token is (:meth:`PushKeys.token_for`); its message starts with ``trouble``,
+    never an endpoint's URL, so it stands for no subscription. Made again to check one: nothing
+    is stored."""
+    return keys.token_for(f"trouble\0{trouble}", associate, since)
+
+
 def trouble_title(trouble: dict) -> str:
     """A trouble's headline: its kind in words (``device_silent`` → "Device silent")."""
     return trouble["kind"].replace("_", " ").capitalize()
@@ -286,7 +297,7 @@ def trouble_message(r: TroubleRing, token: str, now: float) -> dict:
     the token to post "Acknowledge" back with."""
     t = r.trouble
     since = t["since"][11:16]  # HH:MM of the ISO time, in the store's zone
-    body = f"{t.get('text') or trouble_title(t)} Since {since}."
+    body = f"{t.get('text') or trouble_title(t)}. Since {since}."
     if r.pushes > 1:
         body += " Still not acknowledged."
     return {"v": 1, "kind": "trouble", "trouble": t["id"], "associate": r.associate, "alerted_at": r.alerted_at,

@@ -129,6 +129,8 @@ class HubService:
                                          broker_connected=lambda: self.mqtt.connected, refusals=self.refusals))
         self.app.state.metrics = self.metrics  # GET /metrics (hub/api/routes/metrics.py)
         self.app.state.push = self.push        # /api/v1/push (hub/api/routes/push.py)
+        # The key that signs ntfy alerts' buttons, checked at /api/v1/push/act (hub/notify.py).
+        self.app.state.alert_keys = self.notifier.keys if self.notifier else None
 
     def plugin(self, kind: type[Plugin]) -> Plugin | None:
         """The running plug-in of this kind, or None when the store does not use it."""

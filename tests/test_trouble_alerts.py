@@ -66,7 +66,7 @@ def test_a_trouble_is_pushed_to_the_manager_with_acknowledge_and_again_until_ack
     assert "Still not acknowledged." in second.payload["body"]
 
     # "Acknowledge" on the notification: the service worker posts the push's token.
-    acked = hub.api.ok("POST", "/api/v1/push/act", {"token": p["token"], "trouble": trouble["id"], "action": "acknowledge"})
+    acked = hub.api.ok("POST", "/api/v1/push/acknowledge", {"token": p["token"], "trouble": trouble["id"]})
     assert acked["id"] == trouble["id"] and acked["acknowledged_by"] == "maria"
     count = len(push_service.of(phone))
     time.sleep(4)  # more than a repeat
@@ -87,43 +87,42 @@ def test_a_cleared_trouble_is_pushed_no_more(hub, push_service):
     assert len(push_service.of(phone)) == count, "pushed after the trouble cleared"
 
 
-def test_a_push_token_acknowledges_troubles_only_as_its_own_associate_and_only_open_ones(hub, push_service):
+def test_a_push_acknowledges_only_with_a_subscriptions_token_and_only_an_open_trouble(hub, push_service):
     phone = push_service.phone()
     hub.api.post("/api/v1/push/subscriptions", {"associate": "maria", **phone.to_json()})
     hub.dispatcher.report_trouble("device_silent", GONE, device=GONE)
     [msg] = push_service.wait_for(phone, 1)
     token, trouble = msg.payload["token"], msg.payload["trouble"]
-    status, body = hub.api.post("/api/v1/push/act", {"token": token, "trouble": trouble, "action": "decline"})
-    assert status == 400, body  # a trouble is acknowledged, never declined
-    status, body = hub.api.post("/api/v1/push/act", {"token": token, "trouble": "t-999999", "action": "acknowledge"})
-    assert status == 404, body
-    status, body = hub.api.post("/api/v1/push/act", {"token": token, "call": "c-000001", "trouble": trouble,
-                                                      "action": "acknowledge"})
-    assert status == 400, body  # one of call or trouble
-    status, body = hub.api.post("/api/v1/push/act", {"token": "x" * 43, "trouble": trouble, "action": "acknowledge"})
+    status, body = hub.api.post("/api/v1/push/acknowledge", {"token": "x" * 43, "trouble": trouble})
     assert status == 401 and body["error"]["code"] == "unauthorized"
+    status, body = hub.api.post("/api/v1/push/acknowledge", {"token": token, "trouble": "t-999999"})
+    assert status == 404, body
+    assert hub.api.ok("POST", "/api/v1/push/acknowledge", {"token": token, "trouble": trouble})["acknowledged_by"] == "maria"
+    status, body = hub.api.post(f"/api/v1/troubles/{trouble}/acknowledge", {"associate": "ben"})
+    assert status == 409, body  # Maria has it
 
 
 # -- ntfy and the webhook -------------------------------------------------------------------------
 def notify_store(tmp_path, broker_url: str, ntfy_url: str, webhook: str):
+    """Sign-in on, as a real store is: ntfy's button has no session, only its token."""
     port = free_port()
-    path = write_store(tmp_path / "store.toml", broker_url=broker_url, http_port=port)
+    path = write_store(tmp_path / "store.toml", broker_url=broker_url, http_port=port, demo=False)
     text = path.read_text()
-    text = text.replace("demo = true", f'demo = true\npublic_url = "http://127.0.0.1:{port}"')
+    text = text.replace("demo = false", f'demo = false\npublic_url = "http://127.0.0.1:{port}"')
     text = text.replace('id = "maria"\nrole = "manager"', 'id = "maria"\nrole = "manager"\nntfy_topic = "callbell-maria-9Kd"')
     text += f'\n[notify]\nntfy_url = "{ntfy_url}"\nwebhook_url = "{webhook}"\nwebhook_secret = "{SECRET}"\n'
     path.write_text(text)
     return path, port
 
 
-def test_ntfy_gets_a_trouble_at_top_priority_with_acknowledge_and_the_webhook_every_change_signed(tmp_path, broker):
+def test_ntfy_gets_a_trouble_at_top_priority_with_a_signed_acknowledge_and_the_webhook_every_change(tmp_path, broker):
     ntfy, hook = FakeNtfy(), Receiver(SECRET)
     path, port = notify_store(tmp_path, broker.url, ntfy.url, hook.url)
     try:
         with running_hub(path) as hub:
             hub.dispatcher.report_trouble("device_silent", GONE, device=GONE, detail={"rooms": ["room-3"]})
             wait_until(lambda: ntfy.requests, what="the trouble at ntfy")
-            trouble = open_trouble(hub)
+            [trouble] = hub.dispatcher.open_troubles()
             message = ntfy.json(0)
             base = f"http://127.0.0.1:{port}"
             assert (message["topic"], message["priority"], message["tags"]) == \
@@ -132,7 +131,9 @@ def test_ntfy_gets_a_trouble_at_top_priority_with_acknowledge_and_the_webhook_ev
             assert message["click"] == f"{base}/phone"
             [action] = message["actions"]
             assert (action["action"], action["label"], action["method"], action["url"]) == \
-                ("http", "Acknowledge", "POST", f"{base}/api/v1/troubles/{trouble['id']}/acknowledge")
+                ("http", "Acknowledge", "POST", f"{base}/api/v1/push/acknowledge")
+            tap = json.loads(action["body"])
+            assert (tap["trouble"], tap["associate"]) == (trouble["id"], "maria") and len(tap["token"]) >= 40
 
             wait_until(lambda: hook.requests, what="the webhook")
             first = hook.requests[0]
@@ -141,7 +142,11 @@ def test_ntfy_gets_a_trouble_at_top_priority_with_acknowledge_and_the_webhook_ev
             assert body["kind"] == "trouble" and body["trouble"]["id"] == trouble["id"]
             assert body["trouble"]["cleared_at"] is None
 
-            # Tapping "Acknowledge" is the phone sending exactly what the action says.
+            # Its token is for that trouble and associate only: a forged tap is refused.
+            for forged in ({**tap, "associate": "ben"}, {**tap, "token": tap["token"][:-4] + "AAAA"}):
+                status, body = Api(base).post("/api/v1/push/acknowledge", forged)
+                assert status == 401 and body["error"]["code"] == "unauthorized", body
+            # Tapping "Acknowledge" is the phone sending exactly what the action says, no session.
             status, acked = Api("").request(action["method"], action["url"], raw=action["body"].encode(),
                                             headers=action["headers"])
             assert status == 200 and acked["acknowledged_by"] == "maria", acked

@@ -247,8 +247,8 @@ def test_a_pushed_trouble_reaches_a_closed_page_and_acknowledge_on_the_notificat
                 return true;
             }""", msg.payload["trouble"])
             if not tapped:  # tap as the worker would, with what it was given
-                hub.api.ok("POST", "/api/v1/push/act", {"token": msg.payload["token"], "trouble": msg.payload["trouble"],
-                                                        "action": "acknowledge"})
+                hub.api.ok("POST", "/api/v1/push/acknowledge", {"token": msg.payload["token"],
+                                                                "trouble": msg.payload["trouble"]})
             wait_until(lambda: hub.api.ok("GET", "/api/v1/troubles")["troubles"][0]["acknowledged_by"] == "maria",
                        what="acknowledged from the notification")
     finally:

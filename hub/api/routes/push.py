@@ -1,12 +1,13 @@
 """Web Push (hub/push.py): the hub's public key, the phones' subscriptions, and what a phone's
-service worker posts back from a push — its delivery receipt and a tap on "On my way",
-"Not me" or a trouble's "Acknowledge". Those carry the subscription's token instead of a
-session: a locked phone's service worker has no page, so no session's CSRF token."""
+service worker posts back from a push — its delivery receipt and a tap on "On my way" or
+"Not me". Those two carry the subscription's token instead of a session: a locked phone's
+service worker has no page, so no session's CSRF token."""
 from __future__ import annotations
 
 import asyncio
 import base64
 import binascii
+import hmac
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -20,6 +21,7 @@ from hub.api.routes.calls import receipt_for
 from hub.auth import Principal, digest
 from hub.domain.call import DomainError, Floor
 from hub.push import WebPush, endpoint_allowed
+from hub.push import trouble_token
 from hub.views import call_object
 
 router = APIRouter(prefix="/api/v1/push", tags=["push"])
@@ -69,13 +71,10 @@ class PushReceiptBody(BaseModel):
 
 
 class PushActBody(BaseModel):
-    """A tap on a pushed notification: about a ``call`` (On my way, Not me) or a ``trouble``
-    (Acknowledge), never both."""
     model_config = ConfigDict(extra="forbid")
     token: str = Field(min_length=20, max_length=100, description="The token the push carried")
-    call: str | None = Field(None, pattern=ID_PATTERN.pattern)
-    trouble: str | None = Field(None, pattern=ID_PATTERN.pattern, description="A trouble's id (t-000001)")
-    action: Literal["acknowledge", "decline"] = Field(description="On my way (or a trouble's Acknowledge), or Not me")
+    call: str = Field(pattern=ID_PATTERN.pattern)
+    action: Literal["acknowledge", "decline"] = Field(description="On my way, or Not me")
 
 
 @router.get("/key", summary="The hub's VAPID public key (applicationServerKey)",
@@ -129,17 +128,10 @@ async def push_receipt(body: PushReceiptBody, request: Request, h: HubContext = 
     return await receipt_for(h, body.call, sub["associate"], at, body.stage, "push")
 
 
-@router.post("/act", summary="On my way / Not me / Acknowledge, tapped on a pushed notification")
+@router.post("/act", summary="On my way / Not me, tapped on a pushed notification")
 async def push_act(body: PushActBody, request: Request, h: HubContext = Depends(hub)):
-    if (body.call is None) == (body.trouble is None):
-        raise ApiError("bad_request", "give either call or trouble")
-    if body.trouble is not None and body.action != "acknowledge":
-        raise ApiError("bad_request", "a trouble is acknowledged, not declined")
     sub = await asyncio.to_thread(_subscription, request, body.token)
     associate = sub["associate"]
-    if body.trouble is not None:
-        # The trouble object; a DomainError (not_found: cleared meanwhile; conflict) says why not.
-        return await asyncio.wrap_future(h.dispatcher.acknowledge_trouble(body.trouble, associate, "phone"))
 
     def action(floor: Floor, now: float):
         return getattr(floor, body.action)(body.call, associate, now, "phone")
@@ -150,3 +142,37 @@ async def push_act(body: PushActBody, request: Request, h: HubContext = Depends(
             raise ApiError("conflict", f"call {body.call} was closed meanwhile") from None
         raise
     return call_object(row if row is not None else h.reader.call(body.call), h.config.tz)
+
+
+class PushAcknowledgeBody(BaseModel):
+    """A tap on "Acknowledge" of a pushed trouble: from a service worker with its subscription's
+    token, or from ntfy's button with a trouble token (hub.push.trouble_token) and its associate."""
+    model_config = ConfigDict(extra="forbid")
+    token: str = Field(min_length=20, max_length=100, description="The token the push or the ntfy button carried")
+    trouble: str = Field(pattern=r"^t-[0-9]{1,12}$", description="The trouble's id")
+    associate: str | None = Field(None, pattern=ID_PATTERN.pattern,
+                                  description="With a trouble token (ntfy's button): whose it is. "
+                                              "Without: the token is a Web Push subscription's")
+
+
+def _trouble_token_holder(request: Request, h: HubContext, body: PushAcknowledgeBody) -> str:
+    """The associate a trouble token was made for, if it was made for this open trouble and
+    associate; else not_found (no such open trouble) or unauthorized."""
+    trouble = next((t for t in h.dispatcher.open_troubles() if t["id"] == body.trouble), None)
+    if trouble is None:
+        raise ApiError("not_found", f"no open trouble {body.trouble!r} (cleared meanwhile?)")
+    keys = getattr(request.app.state, "alert_keys", None)
+    expected = trouble_token(keys, body.trouble, trouble["since_ts"], body.associate) if keys is not None else ""
+    if not expected or not hmac.compare_digest(body.token.encode(), expected.encode()):
+        raise ApiError("unauthorized", "the token does not match this trouble and associate")
+    return body.associate
+
+
+@router.post("/acknowledge", summary="Acknowledge, tapped on a pushed trouble (Web Push or ntfy)")
+async def push_acknowledge(body: PushAcknowledgeBody, request: Request, h: HubContext = Depends(hub)):
+    """The trouble object; a trouble cleared meanwhile is 404, one someone else took 409."""
+    if body.associate is None:
+        associate = (await asyncio.to_thread(_subscription, request, body.token))["associate"]
+    else:
+        associate = _trouble_token_holder(request, h, body)
+    return await asyncio.wrap_future(h.dispatcher.acknowledge_trouble(body.trouble, associate, "phone"))
