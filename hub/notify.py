@@ -57,8 +57,8 @@ from zoneinfo import ZoneInfo
 from hub.dispatcher import Batch
 from hub.plugins import HubParts, Plugin
 from hub.push import KEY_FILE, PushKeys
-from hub.push import trouble_title, trouble_token
 from hub.views import call_object
+from hub.push import trouble_title, trouble_token  # apart from the line above: branch package adds that one
 
 log = logging.getLogger("callbell.hub.notify")
 
