@@ -58,7 +58,7 @@ from hub.dispatcher import Batch
 from hub.plugins import HubParts, Plugin
 from hub.push import KEY_FILE, PushKeys
 from hub.views import call_object
-from hub.push import trouble_title, trouble_token  # apart from the line above: branch package adds that one
+from hub.push import trouble_title, trouble_token
 
 log = logging.getLogger("callbell.hub.notify")
 
