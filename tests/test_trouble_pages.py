@@ -140,6 +140,22 @@ def test_an_associate_not_alerted_sees_the_trouble_below_the_calls_without_ringi
         assert rings(phone) == []
 
 
+def test_with_sign_in_on_the_manager_acknowledges_from_her_phone_with_her_session(tmp_path, broker, browser):
+    path = write_store(tmp_path / "store.toml", broker_url=broker.url, http_port=free_port(), demo=False)
+    path.write_text(path.read_text().replace('id = "maria"\n', 'id = "maria"\nname = "Maria"\npin = "8642"\n'))
+    with running_hub(path) as hub, open_page(browser, PHONE) as phone:
+        phone.add_init_script(RECORD_RINGS)
+        sign_in(phone, hub, "Maria", pin="8642")
+        hub.dispatcher.report_trouble("device_silent", GONE, device=GONE)
+        card = phone.locator("#my-troubles .trouble")
+        wait_until(lambda: rings(phone), timeout=5, what="the first ring")
+        card.get_by_role("button", name="Acknowledge").click()
+        expect(phone.locator("#other-troubles .trouble-state")).to_contain_text("Acknowledged by you")
+        expect(card.locator(".error")).to_have_count(0)
+        [trouble] = hub.dispatcher.open_troubles()
+        assert trouble["acknowledged_by"] == "maria"
+
+
 def test_the_device_list_flags_a_device_by_the_hubs_troubles_not_the_browsers_clock(hub, browser, tmp_path):
     rig = mock_device(hub.broker_url, tmp_path, rooms=(1, 2))
     try:
