@@ -351,7 +351,7 @@ function renderDevices() {
   const listed = [...live.devices.values()].filter((d) => d.status !== "retired").map((d) => d.id);
   const ids = [...new Set([...listed, ...faults.keys()])].sort();
   $("devices").replaceChildren(...ids.map((id) => {
-    const d = live.devices.get(id) || { id, status: "never seen" };
+    const d = live.devices.get(id) || { id, status: "never" };
     const troubles = faults.get(id) || [];
     const li = document.createElement("li");
     li.dataset.device = id;
@@ -359,9 +359,14 @@ function renderDevices() {
     li.dataset.trouble = troubles.length ? "yes" : "no";
     const h = d.health || {};
     const extra = [h.version && `v${h.version}`, h.outbox ? `${h.outbox} queued` : null].filter(Boolean).join(", ");
-    const status = d.status === "online" ? `online${extra ? ` (${extra})` : ""}` : (d.status || "unknown").toUpperCase();
-    li.textContent = troubles.length ? `⚠ ${id}: ${status} — ${troubles.map((t) => kindOf(t.kind).words).join(", ")}`
-                                     : `${d.status === "online" ? "●" : "○"} ${id}: ${status}`;
+    // "never": configured in [[devices]] but never heard of since the hub started.
+    const status = d.status === "online" ? `online${extra ? ` (${extra})` : ""}`
+      : d.status === "never" ? "NEVER CONNECTED" : (d.status || "unknown").toUpperCase();
+    // The kinds of trouble, but not "never connected" twice.
+    const kinds = troubles.filter((t) => !(t.kind === "device_never_connected" && d.status === "never"))
+      .map((t) => kindOf(t.kind).words);
+    const mark = troubles.length ? "⚠" : d.status === "online" ? "●" : "○";
+    li.textContent = `${mark} ${id}: ${status}${kinds.length ? ` — ${kinds.join(", ")}` : ""}`;
     return li;
   }));
 }

@@ -208,13 +208,16 @@ function ringNow() {
   const round = (x) => (troubles.has(x.id) ? troubleRound(x) : roundKey(x));
   const due = ringer.due([...live.calls.values(), ...live.troubles.values()], rings, round, Date.now());
   for (const id of ringer.stopped) closeNotification(id);
+  if (due.length) {
+    // One sound for the lot (the most urgent), before the page is drawn again: a ring does not
+    // wait for rendering, and it comes ring_repeat_s after the last one, not that plus a render.
+    const loudest = due.find((d) => d.urgent) || due[0];
+    sound(loudest.urgent ? PATTERNS.urgent : PATTERNS.alert);
+    document.body.classList.add("flash");
+    setTimeout(() => document.body.classList.remove("flash"), 1500);
+  }
   if (ringer.stopped.length || due.length) render();
-  if (!due.length) return;
-  // One sound for the lot (the most urgent), a notification for each call and trouble.
-  const loudest = due.find((d) => d.urgent) || due[0];
-  sound(loudest.urgent ? PATTERNS.urgent : PATTERNS.alert);
-  document.body.classList.add("flash");
-  setTimeout(() => document.body.classList.remove("flash"), 1500);
+  // A notification for each call and trouble.
   for (const d of due) {
     if (troubles.has(d.call.id)) announceTrouble(d.call, d.why);
     else announce(d);

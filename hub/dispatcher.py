@@ -20,6 +20,11 @@ id (kept in the ``inbox`` table) makes the repeat harmless. Batching turns a bur
 into one disk sync instead of one each. A batch that cannot be stored is rolled back and its
 inputs are worked again a second later, each in a batch of its own: should one input be what
 fails, it does not hold the others back.
+
+Troubles (hub.domain.troubles: a device silent, the broker gone, ...) are decided in step 1
+like the rest, from what the inputs say and the clock. They are held in memory and reach the
+communicators even from a batch that cannot be stored; their events are written with the next
+batch that can be.
 """
 from __future__ import annotations
 
@@ -235,8 +240,9 @@ class Dispatcher:
     @staticmethod
     def _refuse_pending(items: list) -> None:
         for item in items:
-            future = getattr(item, "future", None)
-        if isinstance(item, (_Command, _AssociateCommand, _TroubleCommand)) and future is not None and not future.done():
+            future = getattr(item, "future", None)  # a queued trouble report has none
+            if isinstance(item, (_Command, _AssociateCommand, _TroubleCommand)) and future is not None \
+                    and not future.done():
                 future.set_exception(DomainError("unavailable", "the hub is stopping; try again"))
 
     # -- inputs (any thread) ----------------------------------------------------------------
@@ -300,7 +306,8 @@ class Dispatcher:
 
     def retire_device(self, device: str, actor: str | None = None, source: str = "api") -> concurrent.futures.Future:
         """``device`` is taken out of service: no longer expected, its troubles clear (until it
-        is heard again). The future gets ``{"id", "status": "retired", "at"}`` or the DomainError."""
+        is heard again). The future gets ``{"id", "status": "retired"}`` or the DomainError
+        (not_found: a device the hub neither expects nor has heard)."""
         def action(now: float, batch: Batch) -> list[Transition]:
             out = self.device_watch.retire(device, now, actor, source)
             if out:
@@ -341,6 +348,8 @@ class Dispatcher:
             self._restore()
             self._restore_troubles()
             self.device_watch = self._new_device_watch(self.clock.time(), self._writer.retired_devices())
+            # Configured devices never heard of are listed (status "never"), not left out.
+            self._writer.expect_devices(sorted(self.devices or ()), self.clock.time())
             restored = self.floor.active_calls()
             if restored:
                 log.info("restored %d open call(s) from %s", len(restored), self.db_path)
@@ -544,6 +553,11 @@ class Dispatcher:
                 cmd.future.set_result(self._views.get(cmd.associate))
             else:
                 cmd.future.set_result(batch.calls.get(cmd.call, (0, None))[1] if cmd.call else None)
+
+    def _hold(self, transitions: list[Transition]) -> None:
+        """Keep trouble transitions made while nothing can be written (after a rollback) for
+        the next batch that commits, instead of writing them now (dispatcher thread)."""
+        self._troubles_unstored += transitions
 
     def _take_troubles(self, batch: Batch) -> None:
         """Put every trouble changed since the last time into ``batch`` (its object)."""

@@ -135,7 +135,7 @@ class Metrics:
                 ({"outcome": "duplicate"}, d.counters["duplicates"])])
         statuses = Counter(row["status"] for row in devices if row.get("status"))
         family("callbell_devices", "gauge", "Devices by their last status.",
-               [({"status": s}, statuses.get(s, 0)) for s in ("online", "offline")])
+               [({"status": s}, statuses.get(s, 0)) for s in ("online", "offline", "never", "retired")])
         family("callbell_device_online", "gauge", "1 while the device says it is online.",
                [({"device": row["id"]}, 1 if row.get("status") == "online" else 0) for row in devices])
         outbox, age = [], []

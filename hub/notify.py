@@ -137,7 +137,8 @@ class Notifier(Plugin):
         self._queue: queue.Queue[Delivery | None] = queue.Queue(QUEUE_SIZE)
         self._sent: set[tuple] = set()     # (call, associate, step, at) already pushed
         self._status: dict[str, str] = {}  # call → latest status
-        self._troubles_sent: set[tuple] = set()  # (trouble, associate, at) already pushed
+        #: trouble id → its alerts already pushed, (associate, at): those the trouble object still lists
+        self._troubles_sent: dict[str, set[tuple[str, str]]] = {}
         self._thread: threading.Thread | None = None
         self.delivered = 0
         self.failed = 0
@@ -326,20 +327,21 @@ class Notifier(Plugin):
         for trouble in batch.troubles.values():
             tid = trouble["id"]
             waiting = trouble.get("cleared_at") is None and trouble.get("acknowledged_by") is None
-            seen = any(k[0] == tid for k in self._troubles_sent)
-            latest = {a["associate"]: a["at"] for a in trouble.get("alerted") or []}  # in the order made
-            for a in trouble.get("alerted") or []:
-                key = (tid, a["associate"], a["at"])
-                if key in self._troubles_sent:
+            alerted = trouble.get("alerted") or []  # the latest ones, in the order made
+            sent = self._troubles_sent.get(tid)
+            latest = {a["associate"]: a["at"] for a in alerted}
+            for a in alerted:
+                if sent is not None and (a["associate"], a["at"]) in sent:
                     continue
-                self._troubles_sent.add(key)
-                if waiting and (seen or latest[a["associate"]] == a["at"]):
+                if waiting and (sent is not None or latest[a["associate"]] == a["at"]):
                     self._trouble_ntfy(trouble, a["associate"])
+            # Older alerts drop off the object's list, never to come back: forget them too.
+            self._troubles_sent[tid] = {(a["associate"], a["at"]) for a in alerted}
             if self.webhook_url:
                 self._put(Delivery(self.webhook_url, {"kind": "trouble", "trouble": trouble},
                                    {"X-Callbell-Event": "trouble"}, what=f"webhook trouble {tid}", signed=True))
             if trouble.get("cleared_at") is not None:  # its id is never used again
-                self._troubles_sent = {k for k in self._troubles_sent if k[0] != tid}
+                del self._troubles_sent[tid]
 
     def _trouble_ntfy(self, trouble: dict, associate: str) -> None:
         person = self.people.get(associate, {})

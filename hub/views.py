@@ -59,12 +59,19 @@ def associate_object(view: dict, tz: tzinfo, now: float) -> dict:
             "heard_at": iso(view.get("heard_at"), tz), "position": pos}
 
 
+#: A trouble object lists at most this many of its alerts, the latest: one nobody acknowledges
+#: is alerted again every minute, and its object goes to every page at each round.
+TROUBLE_ALERTS_SHOWN = 20
+
+
 def trouble_object(t: Trouble, tz: tzinfo) -> dict:
-    """A trouble → the API's, the SSE stream's and the webhook's trouble object."""
+    """A trouble → the API's, the SSE stream's and the webhook's trouble object. ``alerted``
+    holds the latest TROUBLE_ALERTS_SHOWN alerts; ``alerts`` counts them all."""
     return {
         "id": t.id, "kind": t.kind, "key": t.key, "device": t.device, "room": t.room, "detail": t.detail,
         "since": iso(t.since, tz), "cleared_at": iso(t.cleared_at, tz), "duration_s": t.duration_s,
-        "alerted": [{"associate": a["associate"], "at": iso(a["at"], tz)} for a in t.alerted],
+        "alerted": [{"associate": a["associate"], "at": iso(a["at"], tz)} for a in t.alerted[-TROUBLE_ALERTS_SHOWN:]],
+        "alerts": len(t.alerted),
         "acknowledged_by": t.acknowledged_by, "acknowledged_at": iso(t.acknowledged_at, tz),
         "text": text(t),
         # Seconds since the epoch too, so a page can run its timer without parsing dates.

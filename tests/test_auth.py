@@ -64,6 +64,9 @@ ROLE_OF = {
     ("GET", "/api/v1/events.csv"): "manager",
     ("GET", "/api/v1/events.jsonl"): "manager",
     ("GET", "/api/v1/rejected"): "admin",
+    ("GET", "/api/v1/troubles"): "display",
+    ("POST", "/api/v1/troubles/{trouble}/acknowledge"): "associate",
+    ("POST", "/api/v1/devices/{device}/retire"): "manager",
 }
 #: Bodies of the routes that take one.
 BODIES = {"acknowledge": {"associate": "ana"}, "answer": {"associate": "ana"}, "done": {"associate": "ana"},
@@ -197,6 +200,7 @@ def concrete(method: str, path: str, calls: dict[str, str]) -> tuple[str, dict |
         body = {**body, "alerted_at": calls["alerted_at"]}
     if verb == "subscriptions" and method == "DELETE":
         path, body = f"{path}?associate=ana&endpoint={BODIES[verb]['endpoint']}", None
+    path = path.replace("{trouble}", calls.get("trouble", "")).replace("{device}", "pi-a")
     return path.replace("{call}", call).replace("{associate}", "ana"), body
 
 
@@ -222,6 +226,9 @@ def test_every_api_route_and_metrics_refuse_no_credentials_and_a_lower_role_and_
     calls["receipted"] = press(broker.url, secured, "room-3")
     [alert] = wait_until(lambda: json.loads(secured.reader.call(calls["receipted"])["alerted"]), what="Ana alerted")
     calls["alerted_at"] = alert["at"]
+    secured.dispatcher.report_trouble("storm", "pi-a", device="pi-a")  # to acknowledge, and a device to retire
+    [trouble] = wait_until(lambda: secured.dispatcher.open_troubles(), what="a trouble")
+    calls["trouble"] = trouble["id"]
     refused, served = [], []
     for (method, template), role in ROLE_OF.items():
         path, body = concrete(method, template, calls)

@@ -107,6 +107,17 @@ def test_the_dashboard_shows_associates_device_faults_and_today_s_figures(hub, d
     expect(page.locator("#troubles")).to_be_hidden()
 
 
+def test_a_configured_device_that_never_connected_is_listed_as_such(tmp_path, broker, page):
+    from tests.helpers import write_store
+    store = write_store(tmp_path / "store.toml", broker_url=broker.url, http_port=free_port(),
+                        extra='[[devices]]\nid = "pi-gone"\nrooms = ["room-1"]\nheartbeat_s = 0.5\n')
+    with running_hub(store) as hub:
+        page.goto(f"http://127.0.0.1:{hub.http_port}/")
+        # Listed at once; flagged once the hub raises its trouble (after 3 heartbeats).
+        expect(page.locator("#devices li")).to_have_text("⚠ pi-gone: NEVER CONNECTED", timeout=5000)
+        expect(page.locator("#trouble-list .trouble-title")).to_have_text("Device never connected")
+
+
 def test_the_list_view_is_the_default_on_a_small_screen(hub, browser):
     with open_page(browser, {"width": 400, "height": 800}) as page:
         page.goto(f"http://127.0.0.1:{hub.http_port}/")

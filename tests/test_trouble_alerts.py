@@ -188,3 +188,26 @@ def test_the_trouble_schedule_stops_when_cleared_and_pushes_a_new_alert_at_once(
     assert [r.associate for r in s.due(105)] == ["ben"]  # maria's repeat is not due yet
     s.update(trouble(alerted=later, cleared_at="2026-12-06T18:01:00.000+01:00"), 106)
     assert s.due(500) == []
+
+
+def test_ntfy_pushes_each_new_alert_of_a_trouble_once_and_after_a_restart_only_the_latest():
+    from zoneinfo import ZoneInfo
+    from hub.dispatcher import Batch
+    from hub.notify import Notifier
+    ntfy = FakeNtfy()
+    people = {"maria": {"name": "Maria", "ntfy_topic": "t-maria", "ntfy_url": ntfy.url},
+              "ben": {"name": "Ben", "ntfy_topic": "t-ben", "ntfy_url": ntfy.url}}
+    n = Notifier(tz=ZoneInfo("UTC"), rooms={}, people=people).start()
+    try:
+        at = ["2026-12-06T18:00:00.000+00:00", "2026-12-06T18:01:00.000+00:00", "2026-12-06T18:02:00.000+00:00"]
+        # A restarted hub's first word of a trouble carries its alerts from before: the latest only.
+        n.send(Batch(troubles={"t-000001": trouble(alerted=(("maria", at[0]), ("maria", at[1])))}))
+        n.send(Batch(troubles={"t-000001": trouble(alerted=(("maria", at[0]), ("maria", at[1])))}))  # no news
+        n.send(Batch(troubles={"t-000001": trouble(alerted=(("maria", at[1]), ("maria", at[2])))}))  # alerted again
+        n.send(Batch(troubles={"t-000001": trouble(alerted=(("maria", at[2]),), acknowledged_by="maria")}))
+        wait_until(lambda: n.idle() and len(ntfy.requests) >= 2, what="the pushes")
+        assert [ntfy.json(i)["topic"] for i in range(len(ntfy.requests))] == ["t-maria", "t-maria"]
+        assert "actions" not in ntfy.json(0)  # no public_url: nowhere for a button to post
+    finally:
+        n.stop()
+        ntfy.close()

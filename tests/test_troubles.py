@@ -137,6 +137,19 @@ def test_each_kind_has_a_sentence_for_people():
     assert text(t) == "Device pi-1 has not been heard for 95 s (rooms r1, r2)"
 
 
+def test_a_trouble_object_lists_only_the_latest_alerts_of_a_long_fault_and_counts_them_all():
+    from zoneinfo import ZoneInfo
+    from hub.views import TROUBLE_ALERTS_SHOWN, trouble_object
+    troubles = Troubles()
+    troubles.report("device_silent", "pi-1", T0, device="pi-1", detail={"rooms": ["r1"], "silent_s": 30})
+    for i in range(100):  # 100 minutes nobody acknowledged
+        troubles.alert(["maria"], T0 + i * REALERT_S)
+    obj = trouble_object(troubles.open()[0], ZoneInfo("Europe/Berlin"))
+    assert obj["alerts"] == 100 and len(obj["alerted"]) == TROUBLE_ALERTS_SHOWN
+    assert obj["alerted"][-1] == {"associate": "maria", "at": "2025-12-06T08:25:40.000+01:00"}
+    assert obj["since"] == "2025-12-06T06:46:40.000+01:00" and obj["text"].startswith("Device pi-1 has not")
+
+
 # -- device supervision ----------------------------------------------------------------------
 def watch(**devices) -> tuple[DeviceWatch, Troubles]:
     troubles = Troubles()
@@ -289,3 +302,43 @@ def test_a_trouble_reaches_the_communicators_while_nothing_can_be_stored_and_is_
         assert [e["kind"] for e in trouble_events(db)] == ["trouble_opened", "trouble_cleared"]
     finally:
         d.stop()
+
+
+def test_a_trouble_command_still_queued_when_the_hub_stops_is_told_so(tmp_path):
+    d = dispatcher(tmp_path / "db", FakeClock(T0))
+    d.start()
+    inside, release = threading.Event(), threading.Event()
+    held = d.command(lambda floor, now: (inside.set(), release.wait(5), [])[2])
+    assert inside.wait(5)
+    d.report_trouble("broker", "broker")  # no one waits on this one
+    fut = d.acknowledge_trouble("t-000001", "maria")
+    d._put(None)  # stop()'s sentinel, in the same batch as them (stop() itself may take them one by one)
+    release.set()
+    held.result(5)
+    error = fut.exception(5)
+    assert isinstance(error, DomainError) and error.code == "unavailable"
+    d.stop()
+
+
+# -- configuration ---------------------------------------------------------------------------
+STORE = '[store]\nid = "s1"\n\n[[rooms]]\nid = "r1"\n\n[[devices]]\nid = "pi-a"\nrooms = ["r1"]\n'
+
+
+def test_the_troubles_section_has_defaults_and_a_bad_value_names_its_line_and_key(tmp_path):
+    from callbell.settings import ConfigError
+    from hub.config import load_store_config
+    path = tmp_path / "store.toml"
+    path.write_text(STORE)
+    c = load_store_config(path)
+    assert (c.troubles.alert_role, c.troubles.device_heartbeat_s, c.troubles.history_days) == ("manager", 10.0, 7)
+    assert c.devices[0].heartbeat_s is None
+    path.write_text(STORE + 'heartbeat_s = 2.5\n\n[troubles]\nalert_role = "associate"\n')
+    c = load_store_config(path)
+    assert c.troubles.alert_role == "associate" and c.devices[0].heartbeat_s == 2.5
+    for bad, where in (('[troubles]\nalert_role = "boss"\n', "line 11: troubles.alert_role"),
+                       ('[troubles]\ndevice_heartbeat_s = 0\n', "line 11: troubles.device_heartbeat_s"),
+                       ('heartbeat_s = -1\n', "line 10: devices[0].heartbeat_s")):
+        path.write_text(STORE + bad)
+        with pytest.raises(ConfigError) as e:
+            load_store_config(path)
+        assert where in str(e.value), str(e.value)

@@ -79,12 +79,16 @@ def test_a_killed_device_a_frozen_one_and_one_never_connected_reach_a_person_and
         device = start_device(tmp_path, broker)
         try:
             wait_until(lambda: "status ok" in device.lines, timeout=15, what="the device to see the hub")
-            never = wait_until(lambda: open_troubles(hub, "device_never_connected"), timeout=3 * HEARTBEAT_S + 5,
+            # (pi-proc too, should it take longer than 3 heartbeats to start on a loaded machine)
+            never = wait_until(lambda: [t for t in open_troubles(hub, "device_never_connected")
+                                        if t["device"] == "pi-never"], timeout=3 * HEARTBEAT_S + 5,
                                what="the configured device that never connected")
-            assert [t["device"] for t in never] == ["pi-never"]
+            wait_until(lambda: [t["device"] for t in open_troubles(hub)] == ["pi-never"], what="pi-proc heard")
             assert never[0]["detail"]["rooms"] == ["room-4"] and never[0]["room"] == "room-4"
             assert never[0]["alerted"][0]["associate"] == "maria", "the manager (off shift, but the only one)"
-            wait_until(lambda: not open_troubles(hub, "device_silent"), what="pi-proc heard")
+
+            listed = {d["id"]: d["status"] for d in hub.api.ok("GET", "/api/v1/devices")}
+            assert listed == {"pi-proc": "online", "pi-never": "never"}, "a device never heard of is listed"
 
             stream = TroubleEvents(hub.http_port)
             assert [t["device"] for t in stream.snapshot["troubles"]] == ["pi-never"]
@@ -119,7 +123,7 @@ def test_a_killed_device_a_frozen_one_and_one_never_connected_reach_a_person_and
             took = time.monotonic() - frozen
             print(f"measured: SIGSTOP → device_silent trouble in {took * 1000:.0f} ms "
                   f"(3 × heartbeat_s = {3 * HEARTBEAT_S:.0f} s)")
-            assert took >= 2 * HEARTBEAT_S, "not before its heartbeats were missed"
+            assert took >= HEARTBEAT_S, "not before its heartbeats were missed"
             assert silent["detail"]["silent_s"] >= 3 * HEARTBEAT_S
             device.proc.send_signal(signal.SIGCONT)
             wait_until(lambda: not open_troubles(hub, "device_silent"), timeout=10, what="cleared once it talks")
@@ -131,12 +135,19 @@ def test_a_killed_device_a_frozen_one_and_one_never_connected_reach_a_person_and
             assert devices.get("pi-never") == "retired"
             assert hub.api.post("/api/v1/devices/nobody/retire")[0] == 404
 
+            # A retired device that is heard again is expected again, and the log says so.
+            hub.api.ok("POST", "/api/v1/devices/pi-proc/retire")
+            wait_until(lambda: {d["id"]: d["status"] for d in hub.api.ok("GET", "/api/v1/devices")}["pi-proc"]
+                       == "online", timeout=3 * HEARTBEAT_S, what="pi-proc back from retirement at its next heartbeat")
+
             _, export = hub.api.get("/api/v1/events.csv")
             rows = list(csv.DictReader(io.StringIO(export.decode() if isinstance(export, bytes) else export)))
             cleared = [json.loads(r["detail"]) for r in rows if r["kind"] == "trouble_cleared"]
             assert {c["kind"] for c in cleared} == {"device_silent", "device_never_connected"}
             assert all(c["duration_s"] > 0 for c in cleared)
-            assert [r["kind"] for r in rows if r["kind"].startswith("device_re")] == ["device_retired"]
+            assert [(r["kind"], json.loads(r["detail"])["device"]) for r in rows if r["kind"].startswith(
+                ("device_retired", "device_unretired"))] == [
+                ("device_retired", "pi-never"), ("device_retired", "pi-proc"), ("device_unretired", "pi-proc")]
             stream.close()
         finally:
             device.proc.send_signal(signal.SIGCONT)

@@ -18,7 +18,8 @@ them (:func:`rebuild`). A trouble is about one thing (``key``): at most one trou
 open for a key, so reporting a fault again changes nothing.
 
 Device supervision (:class:`DeviceWatch`) decides from what the hub hears when a configured
-device is silent or never connected, and raises and clears those troubles.
+device is silent or never connected, and raises and clears those troubles; :class:`BrokerWatch`
+does the same for the hub's link to the broker. Who is alerted: :func:`pick_alerted`.
 """
 from __future__ import annotations
 

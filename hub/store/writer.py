@@ -163,6 +163,14 @@ class Writer:
             "ON CONFLICT(id) DO UPDATE SET status = excluded.status, status_at = excluded.status_at",
             (device, status, at))
 
+    def expect_devices(self, devices: list[str], at: float) -> list[str]:
+        """List the configured ``devices`` the hub has never heard of, status ``never``; returns them."""
+        new = [d for d in devices
+               if self._conn.execute("SELECT 1 FROM devices WHERE id = ?", (d,)).fetchone() is None]
+        for d in new:
+            self._conn.execute("INSERT INTO devices (id, status, status_at) VALUES (?, 'never', ?)", (d, at))
+        return new
+
     def device_health(self, device: str, health: dict, at: float) -> None:
         self._conn.execute(
             "INSERT INTO devices (id, health, health_at) VALUES (?, ?, ?) "

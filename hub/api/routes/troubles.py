@@ -40,7 +40,8 @@ class TroubleObject(BaseModel):
     since: str
     cleared_at: str | None
     duration_s: float | None
-    alerted: list[Alerted]
+    alerted: list[Alerted] = Field(description="Who was alerted, when: the latest 20")
+    alerts: int = Field(description="How many alerts in all")
     acknowledged_by: str | None
     acknowledged_at: str | None
     text: str
