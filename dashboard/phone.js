@@ -227,7 +227,7 @@ function ringNow() {
 // A system notification for a trouble, with "Acknowledge" (sw.js posts it).
 function announceTrouble(t, why) {
   const d = describe(t, { now: live.now(), person: personName, room: roomName, timeZone: store.timezone });
-  const body = `${d.text} (${d.since})${why === "repeat" ? " Still not acknowledged." : ""}`;
+  const body = `${d.text} — ${d.since}.${why === "repeat" ? " Still not acknowledged." : ""}`;
   notify(`⚠ Trouble — ${d.title}`, body, t.id, { trouble: t.id }, [{ action: "acknowledge", title: "Acknowledge" }], false);
 }
 
