@@ -208,8 +208,10 @@ def test_the_floor_screen_with_a_trouble_and_calls_at_1920_by_1080(hub, browser,
             floor.add_init_script(RECORD_RINGS)
             floor.goto(f"http://127.0.0.1:{hub.http_port}/floor")
             # Chromium lets some pages start audio without a tap; else a tap turns it on (test_floor_screen).
-            floor.wait_for_function("document.getElementById('sound-on').hidden === false || "
-                                    "document.body.dataset.soundState === 'running'", timeout=10_000)
+            # (Polled from here: a string polled in the page would be an eval, which the hub's CSP refuses.)
+            wait_until(lambda: floor.evaluate("document.getElementById('sound-on').hidden === false || "
+                                              "document.body.dataset.soundState === 'running'"),
+                       timeout=10, what="the sound on, or a button to turn it on")
             if floor.locator("#sound-on").is_visible():
                 floor.locator("#sound-on").click()
             for room in ("room-1", "room-2"):
