@@ -1,5 +1,6 @@
 // Callbell floor dashboard: the floor plan with every room's state, the open calls, who is
-// where, device trouble and today's figures — live from the hub's SSE stream (live.js).
+// where, the hub's open troubles (a silent device, a stuck button, the database…) and today's
+// figures — live from the hub's SSE stream (live.js).
 //
 // At /floor the same page is the floor screen (kiosk): signed in once with a display token,
 // read-only, the calls as big cards legible from 5 m (the oldest and the overdue biggest), and
@@ -8,6 +9,7 @@
 import { API, Live, fmt, loadStore, reasonOf, syncList, verdict } from "/static/live.js";
 import { api, mayAct, signedIn } from "/static/auth.js";
 import { PATTERNS } from "/static/ringer.js";
+import { describe, kindOf, sortedTroubles } from "/static/troubles.js";
 
 const TICK_MS = 250;                 // timer refresh
 const PX_PER_M = 20;                 // floor plan scale: SVG units per metre
@@ -16,9 +18,7 @@ const ROOM_M = 2.3;                  // a room's box on the plan: width, metres 
 const ROOM_H_M = 3.2;                // ...and height, metres: room for three lines of text
 const AUTO_SPACING_M = 3;            // rooms without positions: laid out in rows, this far apart
 const PERSON_R = 9;                  // an associate's dot, SVG units
-const DEVICE_POLL_MS = 15_000;       // how often device health is read for silent devices
-// A device whose last heartbeat is older than this is in trouble (three missed 10 s heartbeats).
-const TROUBLE_SILENT_S = 35;
+const DEVICE_POLL_MS = 15_000;       // how often device health (version, queue) is read
 const STATS_REFRESH_MS = 60_000;     // today's figures: at least this often, and after a call closes
 const STATS_AFTER_CLOSE_MS = 1500;   // ...this long after it (the figures come from the database)
 const NARROW_PX = 760;               // below this width the list view is the default
@@ -32,7 +32,7 @@ const roomSpots = new Map();         // room id → its SVG group
 let statsTimer = null;
 let auth = { demo: true, who: null };  // who is signed in (auth.js); demo: nobody needs to be
 
-const live = new Live({ banner: $("offline-banner"), onChange: changed, onCall: chime });
+const live = new Live({ banner: $("offline-banner"), onChange: changed, onCall: chime, onTrouble: chimeTrouble });
 
 // -- the floor screen's sound -------------------------------------------------------------------
 // A new call plays the phone's alert tones; a call turning overdue its urgent ones. Calls the
@@ -54,6 +54,15 @@ function chime(call, { replayed }) {
     heard.set(call.id, "overdue");
     if (!quiet) sound(PATTERNS.urgent);
   }
+}
+
+// A trouble the screen had not seen plays the urgent tones once (the phones of the people it
+// alerts ring until they acknowledge it). Troubles open when the screen starts are shown only.
+const troublesHeard = new Set();
+function chimeTrouble(t) {
+  if (!KIOSK || t.cleared_at || troublesHeard.has(t.id)) return;
+  troublesHeard.add(t.id);
+  if (live.generation >= 1) sound(PATTERNS.urgent);
 }
 
 function sound(pattern) {
@@ -331,32 +340,61 @@ function renderPeople() {
   drawPeople();
 }
 
-function deviceTrouble(d) {
-  if (d.status === "offline") return "offline";
-  if (d.status === "never") return "never connected";  // configured, never heard of
-  if (d.health_at && live.now() - Date.parse(d.health_at) / 1000 > TROUBLE_SILENT_S) return "silent";
-  return null;
-}
-
+// The devices, each flagged by the hub's open troubles about it (a silent device, one that never
+// connected, a stuck button on it): the hub decides what is a fault, not this page's clock.
 function renderDevices() {
+  const faults = new Map();  // device id → its open troubles
+  for (const t of live.troubles.values()) {
+    if (t.device) faults.set(t.device, [...(faults.get(t.device) || []), t]);
+  }
   // A retired device (POST /api/v1/devices/{id}/retire) is no longer expected: not listed.
-  const items = [...live.devices.values()].filter((d) => d.status !== "retired").sort((a, b) => a.id.localeCompare(b.id));
-  const trouble = [];
-  $("devices").replaceChildren(...items.map((d) => {
+  const listed = [...live.devices.values()].filter((d) => d.status !== "retired").map((d) => d.id);
+  const ids = [...new Set([...listed, ...faults.keys()])].sort();
+  $("devices").replaceChildren(...ids.map((id) => {
+    const d = live.devices.get(id) || { id, status: "never" };
+    const troubles = faults.get(id) || [];
     const li = document.createElement("li");
-    const problem = deviceTrouble(d);
-    li.dataset.status = problem ? "offline" : d.status || "unknown";
-    if (problem) trouble.push(`${d.id} ${problem}`);
+    li.dataset.device = id;
+    li.dataset.status = d.status || "unknown";
+    li.dataset.trouble = troubles.length ? "yes" : "no";
     const h = d.health || {};
     const extra = [h.version && `v${h.version}`, h.outbox ? `${h.outbox} queued` : null].filter(Boolean).join(", ");
-    const said = { offline: "OFFLINE", "never connected": "NEVER CONNECTED" }[problem] || "SILENT (no heartbeat)";
-    li.textContent = problem ? `⚠ ${d.id}: ${said}`
-                             : `● ${d.id}: online${extra ? ` (${extra})` : ""}`;
+    // "never": configured in [[devices]] but never heard of since the hub started.
+    const status = d.status === "online" ? `online${extra ? ` (${extra})` : ""}`
+      : d.status === "never" ? "NEVER CONNECTED" : (d.status || "unknown").toUpperCase();
+    // The kinds of trouble, but not "never connected" twice.
+    const kinds = troubles.filter((t) => !(t.kind === "device_never_connected" && d.status === "never"))
+      .map((t) => kindOf(t.kind).words);
+    const mark = troubles.length ? "⚠" : d.status === "online" ? "●" : "○";
+    li.textContent = `${mark} ${id}: ${status}${kinds.length ? ` — ${kinds.join(", ")}` : ""}`;
     return li;
   }));
-  const banner = $("trouble-banner");
-  banner.hidden = trouble.length === 0;
-  banner.textContent = trouble.length ? `Trouble: ${trouble.join(", ")} — rooms on it cannot call the hub.` : "";
+}
+
+// The open troubles, oldest first, above everything: what is wrong, where, since when, who was
+// told and whether they acknowledged. Gone when the hub clears them.
+function newTrouble() {
+  return $("trouble-template").content.firstElementChild.cloneNode(true);
+}
+
+function fillTrouble(li, t) {
+  const d = describe(t, { now: live.now(), person: personName, room: roomName, timeZone: store.timezone });
+  li.dataset.kind = t.kind;
+  li.dataset.acknowledged = t.acknowledged_by ? "yes" : "no";
+  li.querySelector(".trouble-icon").textContent = d.icon;
+  li.querySelector(".trouble-title").textContent = d.title;
+  li.querySelector(".trouble-where").textContent = [d.device, d.rooms].filter(Boolean).join(" · ");
+  li.querySelector(".trouble-text").textContent = d.text;
+  li.querySelector(".trouble-since").textContent = d.since;
+  li.querySelector(".trouble-alerted").textContent = d.alerted;
+  li.querySelector(".trouble-state").textContent = d.state;
+}
+
+function renderTroubles() {
+  const items = sortedTroubles(live.troubles);
+  syncList($("trouble-list"), items, newTrouble, fillTrouble);
+  $("troubles").hidden = items.length === 0;
+  $("troubles-title").textContent = items.length > 1 ? `⚠ ${items.length} troubles` : "⚠ Trouble";
 }
 
 function renderRecent() {
@@ -377,7 +415,8 @@ function changed(what) {
     renderRecent();
   }
   if (what === "call" || what === "associate" || what === "connected") renderPeople();
-  if (what === "device" || what === "connected") renderDevices();
+  if (what === "trouble" || what === "connected") renderTroubles();
+  if (what === "device" || what === "trouble" || what === "connected") renderDevices();
   if (what === "call" && live.recent.size) scheduleStats(STATS_AFTER_CLOSE_MS);
 }
 
@@ -387,6 +426,10 @@ function tick() {
     if (c) tickCard(li, c);
   }
   renderRooms();
+  for (const li of $("trouble-list").children) {
+    const t = live.troubles.get(li.dataset.id);
+    if (t) li.querySelector(".trouble-since").textContent = describe(t, { now: live.now(), timeZone: store.timezone }).since;
+  }
   if (live.expireRecent()) renderRecent();
 }
 

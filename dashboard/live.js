@@ -4,9 +4,10 @@
 //   const live = new Live({ banner: document.getElementById("offline-banner"), onChange: render });
 //   live.connect();
 //
-// `live.calls` (active calls), `live.recent` (just closed), `live.devices`, `live.associates`
-// are Maps kept up to date from the hub's SSE stream (`snapshot`, `call`, `device`,
-// `associate`, `resumed`, `heartbeat`). When the stream drops — the hub restarts, the Wi-Fi
+// `live.calls` (active calls), `live.recent` (just closed), `live.devices`, `live.associates`,
+// `live.troubles` (open troubles: faults of the system itself, docs/dashboard.md#troubles) are
+// Maps kept up to date from the hub's SSE stream (`snapshot`, `call`, `device`, `associate`,
+// `trouble`, `resumed`, `heartbeat`). When the stream drops — the hub restarts, the Wi-Fi
 // blips — the banner shows and the page reconnects with the last event id it saw, so the hub
 // replays what changed meanwhile: no reload, no lost change, no duplicate row.
 //
@@ -79,15 +80,17 @@ export function syncList(list, items, create, update) {
 }
 
 export class Live {
-  constructor({ banner, onChange, onCall, onHeard } = {}) {
+  constructor({ banner, onChange, onCall, onHeard, onTrouble } = {}) {
     this.banner = banner;
     this.onChange = onChange || (() => {});
     this.onCall = onCall || (() => {});   // (call, {replayed}) for every call message
     this.onHeard = onHeard || (() => {});  // every message heard, heartbeats included
+    this.onTrouble = onTrouble || (() => {});  // (trouble) for every trouble message
     this.calls = new Map();
     this.recent = new Map();
     this.devices = new Map();
     this.associates = new Map();
+    this.troubles = new Map();   // trouble id → trouble object, open ones only
     this.info = {};
     this.clockOffset = 0;      // hub seconds − browser seconds
     this.lastId = null;        // id of the last message applied
@@ -139,6 +142,8 @@ export class Live {
       data.devices.forEach((d) => this.devices.set(d.id, d));
       this.associates.clear();
       (data.associates || []).forEach((a) => this.associates.set(a.id, a));
+      if (data.troubles) this._setTroubles(data.troubles);
+      else this.refreshTroubles();  // a hub whose snapshot does not carry them
       this.generation += 1;
       data.calls.forEach((c) => this.onCall(c, { replayed: true }));
       this._setConnected(true);
@@ -162,6 +167,11 @@ export class Live {
       this.associates.set(a.id, a);
       this.onChange("associate");
     });
+    source.addEventListener("trouble", (e) => {
+      heard(e);
+      this._upsertTrouble(JSON.parse(e.data));
+      this.onChange("trouble");
+    });
     source.addEventListener("resumed", (e) => {
       const data = JSON.parse(e.data);
       if (data.to < data.from) {  // the hub's database was reset: start again from a snapshot
@@ -172,7 +182,35 @@ export class Live {
       heard(e);
       this._setConnected(true);
       this.refreshDevices();   // device changes during the gap are not replayed
+      this.refreshTroubles();  // nor are trouble changes
     });
+  }
+
+  // The open troubles from GET /api/v1/troubles: after a replay, which carries calls only.
+  async refreshTroubles() {
+    try {
+      const r = await fetch(`${API}/troubles`);
+      if (!r.ok) return;
+      this._setTroubles((await r.json()).troubles);
+    } catch { /* offline: the banner already says so */ }
+  }
+
+  // Apply a trouble object we got from an action's reply (it may be newer than the stream).
+  applyTrouble(trouble) {
+    this._upsertTrouble(trouble);
+    this.onChange("trouble");
+  }
+
+  _setTroubles(list) {
+    this.troubles.clear();
+    list.forEach((t) => this._upsertTrouble(t));
+    this.onChange("trouble");
+  }
+
+  _upsertTrouble(t) {
+    if (t.cleared_at) this.troubles.delete(t.id);
+    else this.troubles.set(t.id, t);
+    this.onTrouble(t);
   }
 
   async refreshDevices() {

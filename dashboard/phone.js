@@ -2,6 +2,10 @@
 // act; break, shift and zone. A new alert for me sounds, vibrates and shows a system
 // notification (where permitted); the screen is kept awake while on shift.
 //
+// Troubles (faults of the system itself: a silent device, a stuck button, the database) that
+// the hub alerted me for ring the same way, at the very top, until I tap "Acknowledge" or the
+// fault clears; every other open trouble is listed below the calls for everyone.
+//
 // Sign-in goes through POST /api/v1/session with the associate's PIN: the hub sets a session
 // cookie (HttpOnly) and answers with the CSRF token every action sends (auth.js). In demo mode
 // (authentication off) there is no session: the page only remembers who you said you are, in
@@ -9,6 +13,7 @@
 
 import { API, Live, fmt, loadStore, reasonOf, syncList, verdict } from "/static/live.js";
 import { PATTERNS, Ringer } from "/static/ringer.js";
+import { describe, sortedTroubles } from "/static/troubles.js";
 import { disablePush, enablePush } from "/static/push.js";
 import { api, csrfToken, sessionOptions, setCsrf, showDemoBanner, signOut as endSession } from "/static/auth.js";
 
@@ -36,9 +41,10 @@ let audio = null;                      // AudioContext, created on a tap (browse
 let wakeLock = null;
 let options = { demo: true };          // GET /api/v1/session: demo mode, who may sign in, who I am
 let started = false;                   // store loaded and the live stream connected
-let ringer = new Ringer();             // which of my alerts ring, and when again (ringer.js)
+let ringer = new Ringer();             // which of my alerts and troubles ring, and when again (ringer.js)
 
-const live = new Live({ banner: $("offline-banner"), onChange: render, onCall: onCallMessage, onHeard: pingHub });
+const live = new Live({ banner: $("offline-banner"), onChange: render, onCall: onCallMessage, onHeard: pingHub,
+                        onTrouble: () => ringNow() });
 
 const roomName = (id) => (store.rooms.find((r) => r.id === id) || {}).name || id;
 const personName = (id) => (store.associates.find((a) => a.id === id) || {}).name || id;
@@ -187,18 +193,42 @@ function onCallMessage(call) {
   ringNow();
 }
 
+// A trouble rings for me while it is open, the hub alerted me for it and nobody acknowledged it.
+function troubleRingsForMe(t) {
+  return Boolean(me) && !t.cleared_at && !t.acknowledged_by && (t.alerted || []).some((a) => a.associate === me.id);
+}
+
+const troubleRound = (t) => (t.alerted || []).filter((a) => a.associate === me.id).map((a) => a.at).join(",");
+
 function ringNow() {
   if (!me) return;
-  const due = ringer.due([...live.calls.values()], ringsForMe, roundKey, Date.now());
+  // Calls and troubles ring through the one ringer (their ids differ: "c-…", "t-…").
+  const troubles = new Set(live.troubles.keys());
+  const rings = (x) => (troubles.has(x.id) ? troubleRingsForMe(x) : ringsForMe(x));
+  const round = (x) => (troubles.has(x.id) ? troubleRound(x) : roundKey(x));
+  const due = ringer.due([...live.calls.values(), ...live.troubles.values()], rings, round, Date.now());
   for (const id of ringer.stopped) closeNotification(id);
+  if (due.length) {
+    // One sound for the lot (the most urgent), before the page is drawn again: a ring does not
+    // wait for rendering, and it comes ring_repeat_s after the last one, not that plus a render.
+    const loudest = due.find((d) => d.urgent) || due[0];
+    sound(loudest.urgent ? PATTERNS.urgent : PATTERNS.alert);
+    document.body.classList.add("flash");
+    setTimeout(() => document.body.classList.remove("flash"), 1500);
+  }
   if (ringer.stopped.length || due.length) render();
-  if (!due.length) return;
-  // One sound for the lot (the most urgent), a notification for each call.
-  const loudest = due.find((d) => d.urgent) || due[0];
-  sound(loudest.urgent ? PATTERNS.urgent : PATTERNS.alert);
-  document.body.classList.add("flash");
-  setTimeout(() => document.body.classList.remove("flash"), 1500);
-  for (const d of due) announce(d);
+  // A notification for each call and trouble.
+  for (const d of due) {
+    if (troubles.has(d.call.id)) announceTrouble(d.call, d.why);
+    else announce(d);
+  }
+}
+
+// A system notification for a trouble, with "Acknowledge" (sw.js posts it).
+function announceTrouble(t, why) {
+  const d = describe(t, { now: live.now(), person: personName, room: roomName, timeZone: store.timezone });
+  const body = `${d.text} — ${d.since}.${why === "repeat" ? " Still not acknowledged." : ""}`;
+  notify(`⚠ Trouble — ${d.title}`, body, t.id, { trouble: t.id }, [{ action: "acknowledge", title: "Acknowledge" }], false);
 }
 
 async function announce({ call, why, urgent }) {
@@ -208,7 +238,8 @@ async function announce({ call, why, urgent }) {
   const lines = [call.overdue ? `Over the standard: waiting ${waited}.` : `A shopper is waiting (${waited}).`];
   if (call.reminders) lines.push(`Pressed ${call.reminders + 1} times.`);
   lines.push(why === "new" || why === "again" ? "Tap to open." : "Still nobody on the way.");
-  const shown = await notify(title, lines.join(" "), call, urgent);
+  const shown = await notify(title, lines.join(" "), call.id, { call: call.id },
+                             [{ action: "acknowledge", title: "On my way" }, { action: "decline", title: "Not me" }], urgent);
   const [alert] = myRoundAlerts(call).slice(-1);
   const visible = document.visibilityState === "visible";
   if (alert && (visible || shown)) sendReceipt(call, alert, "shown", visible ? "page" : "notification");
@@ -297,16 +328,17 @@ function askNotifications() {
   if (Notification.permission === "default") Notification.requestPermission().then(() => { renderNotice(); setUpPush(); });
 }
 
-// A system notification for the call (one per call: the same tag, shown again on a repeat).
+// A system notification for a call or a trouble (one per `tag`, its id: shown again on a
+// repeat), with `actions` that sw.js carries out from `data` ({call} or {trouble}).
 // Resolves true once it was shown, false when it could not be.
-async function notify(title, body, call, urgent) {
+async function notify(title, body, tag, data, actions, urgent) {
   if (!("Notification" in window) || Notification.permission !== "granted") return false;
   const options = {
-    body, tag: call.id, renotify: true, requireInteraction: true, icon: "/static/icon-192.png",
+    body, tag, renotify: true, requireInteraction: true, icon: "/static/icon-192.png",
     badge: "/static/icon-192.png", vibrate: (urgent ? PATTERNS.urgent : PATTERNS.alert).vibrate,
     // sw.js acts from the notification: with a session it needs the CSRF token too.
-    data: { call: call.id, associate: me.id, ...(csrfToken() ? { csrf: csrfToken() } : {}) },
-    actions: [{ action: "acknowledge", title: "On my way" }, { action: "decline", title: "Not me" }],
+    data: { ...data, associate: me.id, ...(csrfToken() ? { csrf: csrfToken() } : {}) },
+    actions,
   };
   try {
     const reg = await registration();
@@ -408,6 +440,26 @@ async function act(event, id) {
   }
 }
 
+// "Acknowledge" on a trouble of mine: the hub records who took it, and it stops ringing for all.
+async function acknowledgeTrouble(event, id) {
+  const button = event.target.closest("button");
+  if (!button || !me) return;
+  unlockAudio();
+  const error = button.closest("li").querySelector(".error");
+  error.hidden = true;
+  button.disabled = true;
+  try {
+    live.applyTrouble(await post(`/troubles/${encodeURIComponent(id)}/acknowledge`, { associate: me.id, source: "phone" }));
+    closeNotification(id);
+    ringNow();
+  } catch (e) {
+    error.textContent = e instanceof TypeError ? "Could not reach the hub. Tap again once the red banner is gone." : e.message;
+    error.hidden = false;
+  } finally {
+    button.disabled = false;
+  }
+}
+
 async function setState(state) {
   const a = await post(`/associates/${me.id}/state`, { state, source: "phone" });
   live.associates.set(a.id, a);
@@ -424,6 +476,13 @@ function render() {
   fillList($("all"), others);
   $("mine-empty").hidden = mine.length > 0;
   $("all-empty").hidden = others.length > 0;
+  const troubles = sortedTroubles(live.troubles);
+  const mineT = troubles.filter(troubleRingsForMe);
+  const othersT = troubles.filter((t) => !troubleRingsForMe(t));
+  syncList($("my-troubles"), mineT, newTroubleCard, fillTrouble);
+  syncList($("other-troubles"), othersT, newTroubleCard, fillTrouble);
+  $("my-troubles-section").hidden = mineT.length === 0;
+  $("other-troubles-section").hidden = othersT.length === 0;
   const a = live.associates.get(me.id);
   if (a) {
     const words = { available: "● free", busy: "◐ busy", break: "☕ on break", off: "○ off shift" };
@@ -455,6 +514,30 @@ function newCard(c) {
   const li = $("call-template").content.firstElementChild.cloneNode(true);
   li.querySelector(".actions").addEventListener("click", (e) => act(e, c.id));
   return li;
+}
+
+function newTroubleCard(t) {
+  const li = $("trouble-template").content.firstElementChild.cloneNode(true);
+  li.querySelector(".actions").addEventListener("click", (e) => acknowledgeTrouble(e, t.id));
+  return li;
+}
+
+function fillTrouble(li, t) {
+  const person = (id) => (me && id === me.id ? "you" : personName(id));
+  const d = describe(t, { now: live.now(), person, room: roomName, timeZone: store.timezone });
+  li.dataset.kind = t.kind;
+  li.querySelector(".trouble-icon").textContent = d.icon;
+  li.querySelector(".trouble-title").textContent = d.title;
+  li.querySelector(".trouble-where").textContent = [d.device, d.rooms].filter(Boolean).join(" · ");
+  li.querySelector(".trouble-text").textContent = d.text;
+  li.querySelector(".trouble-since").textContent = d.since;
+  li.querySelector(".trouble-state").textContent = d.state;
+  const ringing = ringer.isRinging(t.id);
+  li.dataset.ringing = ringing ? "yes" : "no";
+  const ring = li.querySelector(".ring");
+  ring.hidden = !ringing;
+  ring.textContent = `🔔 Rings every ${ringer.repeatS} s until you tap Acknowledge`;
+  li.querySelector('[data-action="acknowledge"]').hidden = !troubleRingsForMe(t);
 }
 
 function fillList(list, calls) {
@@ -502,6 +585,12 @@ function tick() {
     for (const li of list.children) {
       const c = live.calls.get(li.dataset.id);
       if (c) tickCard(li, c);
+    }
+  }
+  for (const list of [$("my-troubles"), $("other-troubles")]) {
+    for (const li of list.children) {
+      const t = live.troubles.get(li.dataset.id);
+      if (t) li.querySelector(".trouble-since").textContent = describe(t, { now: live.now(), timeZone: store.timezone }).since;
     }
   }
 }

@@ -1,14 +1,15 @@
 // Callbell phone page service worker: makes the page installable and usable for a moment
 // offline (the page itself shows "reconnecting"), shows the alerts the hub pushes (Web Push:
 // a locked phone, a closed page) and tells the hub it has them, and handles taps on alert
-// notifications: "On my way" / "Not me" call the hub's API without opening the page.
+// notifications: "On my way" / "Not me" call the hub's API without opening the page, and so does
+// "Acknowledge" on a trouble (a fault of the system itself, docs/dashboard.md#troubles).
 //
 // Network first, always: the page must never run stale code against a newer hub. The cache is
 // only a fallback for when the hub cannot be reached. The API and the event stream pass through.
 
-const CACHE = "callbell-phone-v3";
+const CACHE = "callbell-phone-v4";
 const SHELL = ["/phone", "/static/phone.js", "/static/phone.css", "/static/live.js", "/static/auth.js",
-               "/static/ringer.js", "/static/push.js",
+               "/static/ringer.js", "/static/push.js", "/static/troubles.js",
                "/static/icon.svg", "/static/icon-192.png", "/manifest.webmanifest"];
 
 self.addEventListener("install", (event) => {
@@ -48,6 +49,10 @@ self.addEventListener("push", (event) => {
   let msg = null;
   try { msg = event.data ? event.data.json() : null; } catch { msg = null; }
   event.waitUntil((async () => {
+    if (msg && msg.kind === "trouble") {
+      await showTrouble(msg);
+      return;
+    }
     if (!msg || msg.kind !== "alert") {
       // Browsers require every push to show something.
       await self.registration.showNotification("Callbell", { body: "Open the page for your calls.", tag: "callbell" });
@@ -68,6 +73,20 @@ self.addEventListener("push", (event) => {
   })());
 });
 
+// A trouble the hub alerts this person for (hub/push.py trouble_message): shown with
+// "Acknowledge" unless the page is in front of them (it rings itself). No receipts: the hub
+// asks nobody else for a trouble, it rings until acknowledged or cleared.
+async function showTrouble(msg) {
+  const pages = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
+  if (pages.some((c) => c.visibilityState === "visible" && c.focused && new URL(c.url).pathname === "/phone")) return;
+  await self.registration.showNotification(msg.title, {
+    body: msg.body, tag: msg.trouble, renotify: true, requireInteraction: true,
+    icon: "/static/icon-192.png", badge: "/static/icon-192.png", vibrate: BUZZ.alert,
+    data: { trouble: msg.trouble, token: msg.token },
+    actions: [{ action: "acknowledge", title: "Acknowledge" }],
+  });
+}
+
 async function pushReceipt(msg, stage) {
   try {
     await fetch("/api/v1/push/receipt", {
@@ -78,8 +97,22 @@ async function pushReceipt(msg, stage) {
 }
 
 self.addEventListener("notificationclick", (event) => {
-  const { call, associate, csrf, token } = event.notification.data || {};
+  const { call, trouble, associate, csrf, token } = event.notification.data || {};
   event.notification.close();
+  if (trouble && event.action === "acknowledge") {
+    // A pushed trouble carries the push token; one the page showed, the session's CSRF token.
+    const request = token
+      ? fetch("/api/v1/push/acknowledge", {
+        method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ token, trouble }),
+      })
+      : fetch(`/api/v1/troubles/${encodeURIComponent(trouble)}/acknowledge`, {
+        method: "POST", headers: { "Content-Type": "application/json", ...(csrf ? { "X-Callbell-CSRF": csrf } : {}) },
+        body: JSON.stringify({ associate, source: "phone" }),
+      });
+    event.waitUntil(request.catch(() => self.clients.openWindow("/phone")));
+    return;
+  }
   if (call && token && (event.action === "acknowledge" || event.action === "decline")) {
     // A pushed alert: the push's token stands for the session a locked phone does not have.
     event.waitUntil(fetch("/api/v1/push/act", {

@@ -37,6 +37,13 @@ that saw it already answers 2xx and does nothing), and with ``[notify] webhook_s
 
 The timestamp is signed with the body, so a captured request cannot be replayed later with a
 fresh one; a receiver refuses a timestamp more than a few minutes old (docs/integrations.md).
+
+Troubles (faults of the system itself, hub.domain.troubles) go out like alerts: an ntfy message
+at the top priority to each associate the trouble alerts, each time it alerts them, with an
+"Acknowledge" button that posts a token for that trouble and associate
+(:func:`hub.push.trouble_token`) to ``POST /api/v1/push/acknowledge``; and a webhook
+``{"kind": "trouble", "trouble": {...}}`` for every change of it (opened, alerted, acknowledged,
+cleared), ``trouble`` the trouble object of ``GET /api/v1/troubles``.
 """
 from __future__ import annotations
 
@@ -57,7 +64,7 @@ from zoneinfo import ZoneInfo
 
 from hub.dispatcher import Batch
 from hub.plugins import HubParts, Plugin
-from hub.push import KEY_FILE, PushKeys
+from hub.push import KEY_FILE, PushKeys, trouble_title, trouble_token
 from hub.views import call_object
 
 log = logging.getLogger("callbell.hub.notify")
@@ -84,6 +91,8 @@ FRESH_S = 30.0
 #: call past the standard (long vibration, pop-over).
 PRIORITY_FIRST = 4
 PRIORITY_URGENT = 5
+#: A trouble: the top priority from the first message (a fault can leave rooms that cannot call).
+PRIORITY_TROUBLE = 5
 
 #: Call ids whose latest status is remembered, to skip alerts already taken by someone.
 STATUS_MEMORY = 2000
@@ -154,6 +163,8 @@ class Notifier(Plugin):
         self._queue: queue.Queue[Delivery | None] = queue.Queue(QUEUE_SIZE)
         self._sent: set[tuple] = set()     # (call, associate, step, at) already pushed
         self._status: dict[str, str] = {}  # call → latest status
+        #: trouble id → its alerts already pushed, (associate, at): those the trouble object still lists
+        self._troubles_sent: dict[str, set[tuple[str, str]]] = {}
         self._thread: threading.Thread | None = None
         self.delivered = 0
         self.failed = 0
@@ -215,6 +226,7 @@ class Notifier(Plugin):
     # -- the dispatcher thread: look, queue, return -----------------------------------------
     def send(self, batch: Batch) -> None:
         now = self.clock()
+        self._send_troubles(batch, now)
         for _, row in sorted(batch.calls.values(), key=lambda c: c[0]):
             call = call_object(row, self.tz)
             self._remember(call)
@@ -338,3 +350,57 @@ class Notifier(Plugin):
         req = urllib.request.Request(d.url, data=data, method="POST", headers=headers)
         with urllib.request.urlopen(req, timeout=TIMEOUT_S) as r:
             r.read()
+
+    # -- troubles (the dispatcher thread) ---------------------------------------------------
+    def _send_troubles(self, batch: Batch, now: float) -> None:
+        """Queue an ntfy message for each new alert of a trouble, and a webhook for each change.
+
+        A trouble seen for the first time (it opened, or this hub was restarted since) is pushed
+        for its latest alert of each associate only: earlier ones went out before a restart."""
+        for trouble in batch.troubles.values():
+            tid = trouble["id"]
+            waiting = trouble.get("cleared_at") is None and trouble.get("acknowledged_by") is None
+            alerted = trouble.get("alerted") or []  # the latest ones, in the order made
+            sent = self._troubles_sent.get(tid)
+            latest = {a["associate"]: a["at"] for a in alerted}
+            for a in alerted:
+                if sent is not None and (a["associate"], a["at"]) in sent:
+                    continue
+                if waiting and (sent is not None or latest[a["associate"]] == a["at"]):
+                    self._trouble_ntfy(trouble, a["associate"])
+            # Older alerts drop off the object's list, never to come back: forget them too.
+            self._troubles_sent[tid] = {(a["associate"], a["at"]) for a in alerted}
+            if self.webhook_url:
+                self._put(Delivery(self.webhook_url, {"kind": "trouble", "trouble": trouble},
+                                   {"X-Callbell-Event": "trouble"}, what=f"webhook trouble {tid}", signed=True))
+            if trouble.get("cleared_at") is not None:  # its id is never used again
+                del self._troubles_sent[tid]
+
+    def _trouble_ntfy(self, trouble: dict, associate: str) -> None:
+        person = self.people.get(associate, {})
+        if person.get("ntfy_topic") and person.get("ntfy_url"):
+            headers = {"Authorization": f"Bearer {self.ntfy_token}"} if self.ntfy_token else {}
+            self._put(Delivery(person["ntfy_url"] + "/", self.trouble_ntfy_message(trouble, associate), headers,
+                               what=f"ntfy trouble {trouble['id']} → {associate}"))
+
+    def trouble_ntfy_message(self, trouble: dict, associate: str) -> dict:
+        """The ntfy JSON message for a trouble that alerted ``associate``: top priority, and an
+        "Acknowledge" button that posts to the hub (docs/dashboard.md#troubles) — with
+        ``public_url`` and the hub's key, like an alert's buttons."""
+        kind = trouble_title(trouble)
+        since = trouble["since"][11:16]  # HH:MM of the ISO time, in the store's zone
+        msg = {"topic": self.people[associate]["ntfy_topic"],
+               "title": f"Trouble — {kind}",
+               "message": f"{trouble.get('text') or kind}. Since {since}.",
+               "priority": PRIORITY_TROUBLE,
+               "tags": ["warning", trouble["kind"]]}
+        if self.public_url:
+            msg["click"] = f"{self.public_url}/phone"
+        if self.public_url and self.keys:
+            token = trouble_token(self.keys, trouble["id"], trouble["since_ts"], associate)
+            body = {"token": token, "trouble": trouble["id"], "associate": associate}
+            msg["actions"] = [{"action": "http", "label": "Acknowledge", "method": "POST",
+                               "url": f"{self.public_url}/api/v1/push/acknowledge",
+                               "headers": {"Content-Type": "application/json"},
+                               "body": json.dumps(body, separators=(",", ":")), "clear": True}]
+        return msg

@@ -16,6 +16,12 @@ thread posts the pushes, so a slow or dead push service never holds up a press.
   while the call is open, its associate was alerted in the current round and has not said
   "Not me" (the same rule as the phone page: dashboard/ringer.js); at once again on a reminder
   press or when the call turns overdue.
+- **Troubles** (faults of the system itself, hub.domain.troubles) ring the same way: pushed to
+  each associate in the trouble's ``alerted`` list when they are alerted, and again every
+  ``ring_repeat_s`` until someone acknowledges it or it clears (:class:`TroubleRings`,
+  :func:`trouble_message`), with an "Acknowledge" action that the service worker posts with
+  the subscription's token (``POST /api/v1/push/acknowledge``); ntfy's "Acknowledge" posts a
+  :func:`trouble_token` there.
 - **Receipts and taps.** Each subscription has a token, sent only inside the encrypted message:
   an HMAC of the subscription under a key derived from the VAPID key, so the database holds
   only its SHA-256 and the hub can make it again for every push. The service worker (dashboard/sw.js) posts it back with its delivery
@@ -241,6 +247,80 @@ def alert_message(r: Ringing, room: str, token: str, now: float, tz: ZoneInfo) -
             "urgent": r.urgent, "repeat": r.pushes, "receipt": not receipted, "token": token, "sent_at": now}
 
 
+@dataclass
+class TroubleRing:
+    """One trouble being pushed to one associate it alerted, until it is acknowledged or clears."""
+
+    trouble: dict              # the trouble object (docs/dashboard.md#troubles)
+    associate: str
+    alerted_at: str           # the alert's time as the trouble object gives it (ISO 8601)
+    next_at: float            # when to push it (again), seconds since the epoch
+    pushes: int = 0
+
+
+@dataclass
+class TroubleRings:
+    """Which troubles to push to whom, and when again: while a trouble is open and nobody has
+    acknowledged it, every associate it alerted is pushed at once and every ``repeat_s`` after."""
+
+    repeat_s: float
+    ringing: dict[tuple[str, str], TroubleRing] = field(default_factory=dict)
+
+    def update(self, trouble: dict, now: float) -> None:
+        """A trouble changed (opened, alerted someone, acknowledged, cleared)."""
+        wanted: dict[str, str] = {}
+        if trouble.get("cleared_at") is None and trouble.get("acknowledged_by") is None:
+            for a in trouble.get("alerted") or []:
+                wanted[a["associate"]] = a["at"]  # the latest alert of each associate
+        for key in [k for k in self.ringing if k[0] == trouble["id"] and k[1] not in wanted]:
+            del self.ringing[key]
+        for who, at in wanted.items():
+            r = self.ringing.get((trouble["id"], who))
+            if r is None or r.alerted_at != at:  # a new alert: at once
+                self.ringing[(trouble["id"], who)] = TroubleRing(trouble, who, at, now)
+            else:
+                r.trouble = trouble
+
+    def due(self, now: float) -> list[TroubleRing]:
+        """The troubles to push now; each is then due again ``repeat_s`` later."""
+        out = [r for r in self.ringing.values() if r.next_at <= now]
+        for r in out:
+            r.pushes += 1
+            r.next_at = now + self.repeat_s
+        return out
+
+    def next_at(self) -> float | None:
+        return min((r.next_at for r in self.ringing.values()), default=None)
+
+
+def trouble_token(keys: PushKeys, trouble: str, since: float, associate: str) -> str:
+    """The token of an "Acknowledge" button sent outside Web Push (ntfy, hub.notify): it lets
+    ``associate`` acknowledge ``trouble`` (opened at ``since``, seconds since the epoch: a later
+    trouble with the same id after a database reset is not acted on), nothing else. Signed as a
+    subscription's token is (:meth:`PushKeys.token_for`); its message starts with ``trouble``,
+    never an endpoint's URL, so it stands for no subscription. Made again to check one: nothing
+    is stored."""
+    return keys.token_for(f"trouble\0{trouble}", associate, since)
+
+
+def trouble_title(trouble: dict) -> str:
+    """A trouble's headline: its kind in words (``device_silent`` → "Device silent")."""
+    return trouble["kind"].replace("_", " ").capitalize()
+
+
+def trouble_message(r: TroubleRing, token: str, now: float) -> dict:
+    """The JSON a phone's service worker gets for a trouble (dashboard/sw.js): what to show, and
+    the token to post "Acknowledge" back with."""
+    t = r.trouble
+    since = t["since"][11:16]  # HH:MM of the ISO time, in the store's zone
+    body = f"{t.get('text') or trouble_title(t)}. Since {since}."
+    if r.pushes > 1:
+        body += " Still not acknowledged."
+    return {"v": 1, "kind": "trouble", "trouble": t["id"], "associate": r.associate, "alerted_at": r.alerted_at,
+            "title": f"⚠ Trouble — {trouble_title(t)}", "body": body, "repeat": r.pushes, "token": token,
+            "sent_at": now}
+
+
 class WebPush(Plugin):
     """The Web Push communicator. Start, send batches, stop."""
 
@@ -256,6 +336,7 @@ class WebPush(Plugin):
         self.services = tuple(services)
         self.clock = clock
         self.schedule = RingSchedule(repeat_s)
+        self.troubles = TroubleRings(repeat_s)
         self._post = post or _webpush
         #: Told when an associate gains their first subscription or loses their last (the
         #: roster's push flag: hub.domain.associates "Reach").
@@ -309,12 +390,14 @@ class WebPush(Plugin):
 
     # -- the dispatcher thread: note, return ------------------------------------------------
     def send(self, batch: Batch) -> None:
-        if not batch.calls:
+        if not batch.calls and not batch.troubles:
             return
         now = self.clock()
         with self._lock:
             for _, row in batch.calls.values():
                 self.schedule.update(row, call_object(row, self.tz), now)
+            for trouble in batch.troubles.values():
+                self.troubles.update(trouble, now)
             self._lock.notify()
 
     # -- life cycle -------------------------------------------------------------------------
@@ -337,9 +420,11 @@ class WebPush(Plugin):
                 while not self._stopping:
                     now = self.clock()
                     due = [r for r in self.schedule.due(now) if r.associate in self._subscribed]
-                    if due:
+                    troubles = [r for r in self.troubles.due(now) if r.associate in self._subscribed]
+                    if due or troubles:
                         break
-                    nxt = self.schedule.next_at()
+                    nxt = min((t for t in (self.schedule.next_at(), self.troubles.next_at()) if t is not None),
+                              default=None)
                     self._lock.wait(None if nxt is None else min(1.0, max(0.01, nxt - now)))
                 if self._stopping:
                     return
@@ -348,18 +433,28 @@ class WebPush(Plugin):
                     self._push(r)
                 except Exception:  # one bad subscription must not end the worker
                     log.exception("push of %s to %s failed", r.call["id"], r.associate)
+            for t in troubles:
+                try:
+                    self._push_to(t.associate, lambda token, now, t=t: trouble_message(t, token, now))
+                except Exception:
+                    log.exception("push of trouble %s to %s failed", t.trouble["id"], t.associate)
 
     def _push(self, r: Ringing) -> None:
-        now = self.clock()
         room = self.rooms.get(r.call["room"], r.call["room"])
-        for sub in self.subscriptions.of(r.associate):
+        self._push_to(r.associate, lambda token, now: alert_message(r, room, token, now, self.tz))
+
+    def _push_to(self, associate: str, message_for: Callable[[str, float], dict]) -> None:
+        """Push ``message_for(token, now)`` to each of ``associate``'s subscriptions; drop the
+        ones their push service says are gone, or that failed MAX_FAILURES times in a row."""
+        now = self.clock()
+        for sub in self.subscriptions.of(associate):
             token = self.keys.token_for(sub["endpoint"], sub["associate"], sub["created_at"])
-            message = alert_message(r, room, token, now, self.tz)
+            message = message_for(token, now)
             status = self._send_one(sub, message)
             if status in (404, 410):
-                log.info("push subscription of %s is gone (%d): removed", r.associate, status)
+                log.info("push subscription of %s is gone (%d): removed", associate, status)
                 self.subscriptions.remove(sub["endpoint"])
-                self.unsubscribed(r.associate)
+                self.unsubscribed(associate)
             elif status is not None and 200 <= status < 300:
                 self.sent += 1
                 self.subscriptions.delivered(sub["endpoint"], True, now)
@@ -367,16 +462,16 @@ class WebPush(Plugin):
                 self.failed += 1
                 self.subscriptions.delivered(sub["endpoint"], False, now)
                 if sub["failures"] + 1 >= MAX_FAILURES:
-                    log.warning("push subscription of %s failed %d times in a row: removed", r.associate, MAX_FAILURES)
+                    log.warning("push subscription of %s failed %d times in a row: removed", associate, MAX_FAILURES)
                     self.subscriptions.remove(sub["endpoint"])
-                    self.unsubscribed(r.associate)
+                    self.unsubscribed(associate)
 
     def _send_one(self, sub: dict, message: dict) -> int | None:
         """Post one message; the push service's HTTP status, or None if it could not be reached."""
         info = {"endpoint": sub["endpoint"], "keys": {"p256dh": sub["p256dh"], "auth": sub["auth"]}}
         try:
             return self._post(info, json.dumps(message, separators=(",", ":")), self._vapid,
-                              {"sub": self.contact}, message["call"])
+                              {"sub": self.contact}, message.get("call") or message["trouble"])
         except OSError as e:
             log.warning("push to %s: %s", urlsplit(sub["endpoint"]).hostname, e)
             return None

@@ -31,7 +31,8 @@ log = logging.getLogger("callbell.hub.http")
 #: its display token (hub/api/routes/display.py).
 PUBLIC_ROUTES = {("GET", "/api/v1/session"), ("POST", "/api/v1/session"), ("DELETE", "/api/v1/session"),
                  ("POST", "/api/v1/push/receipt"), ("POST", "/api/v1/push/act"),
-                 ("POST", "/api/v1/display/session")}
+                 ("POST", "/api/v1/display/session"),
+                 ("POST", "/api/v1/push/acknowledge")}  # a pushed trouble's Acknowledge: its token
 #: Paths whose every other route must declare the role it needs (hub.api.deps.allow).
 GUARDED_PREFIXES = ("/api/", "/metrics", "/openapi.json")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hmac
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -21,6 +22,7 @@ from hub.api.routes.calls import receipt_for
 from hub.auth import Principal, digest
 from hub.domain.call import DomainError, Floor
 from hub.push import WebPush, endpoint_allowed
+from hub.push import trouble_token
 from hub.views import call_object
 
 router = APIRouter(prefix="/api/v1/push", tags=["push"], responses=error_responses(401))
@@ -160,3 +162,37 @@ async def push_act(body: PushActBody, request: Request, h: HubContext = Depends(
             raise ApiError("conflict", f"call {body.call} was closed meanwhile") from None
         raise
     return call_object(row if row is not None else h.reader.call(body.call), h.config.tz)
+
+
+class PushAcknowledgeBody(BaseModel):
+    """A tap on "Acknowledge" of a pushed trouble: from a service worker with its subscription's
+    token, or from ntfy's button with a trouble token (hub.push.trouble_token) and its associate."""
+    model_config = ConfigDict(extra="forbid")
+    token: str = Field(min_length=20, max_length=100, description="The token the push or the ntfy button carried")
+    trouble: str = Field(pattern=r"^t-[0-9]{1,12}$", description="The trouble's id")
+    associate: str | None = Field(None, pattern=ID_PATTERN.pattern,
+                                  description="With a trouble token (ntfy's button): whose it is. "
+                                              "Without: the token is a Web Push subscription's")
+
+
+def _trouble_token_holder(request: Request, h: HubContext, body: PushAcknowledgeBody) -> str:
+    """The associate a trouble token was made for, if it was made for this open trouble and
+    associate; else not_found (no such open trouble) or unauthorized."""
+    trouble = next((t for t in h.dispatcher.open_troubles() if t["id"] == body.trouble), None)
+    if trouble is None:
+        raise ApiError("not_found", f"no open trouble {body.trouble!r} (cleared meanwhile?)")
+    keys = getattr(request.app.state, "alert_keys", None)
+    expected = trouble_token(keys, body.trouble, trouble["since_ts"], body.associate) if keys is not None else ""
+    if not expected or not hmac.compare_digest(body.token.encode(), expected.encode()):
+        raise ApiError("unauthorized", "the token does not match this trouble and associate")
+    return body.associate
+
+
+@router.post("/acknowledge", summary="Acknowledge, tapped on a pushed trouble (Web Push or ntfy)")
+async def push_acknowledge(body: PushAcknowledgeBody, request: Request, h: HubContext = Depends(hub)):
+    """The trouble object; a trouble cleared meanwhile is 404, one someone else took 409."""
+    if body.associate is None:
+        associate = (await asyncio.to_thread(_subscription, request, body.token))["associate"]
+    else:
+        associate = _trouble_token_holder(request, h, body)
+    return await asyncio.wrap_future(h.dispatcher.acknowledge_trouble(body.trouble, associate, "phone"))
