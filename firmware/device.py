@@ -133,7 +133,10 @@ class Device:
 
     def stop(self) -> None:
         """Stop: say ``offline``, and leave every lamp steady in the state it showed (lit for a
-        room with a call, dark for an idle one) after the program has gone."""
+        room with a call, dark for an idle one) after the program has gone. A second stop does
+        nothing (the pins are let go already)."""
+        if self._stop.is_set():
+            return
         self.systemd.stopping()
         self._stop.set()
         self.link.stop(farewell=[(self.topics.device_status(self.id), OFFLINE.encode(), 1, True)])

@@ -187,7 +187,8 @@ def test_a_configured_device_that_stops_is_a_trouble_on_the_dashboard_until_it_i
             expect(li).to_have_attribute("data-trouble", "no", timeout=3000)
             rig.device.stop()  # a clean stop publishes offline, as the last will would
             row = dashboard.locator("#trouble-list .trouble")
-            expect(row.locator(".trouble-title")).to_have_text("Device silent", timeout=5000)
+            # Silent one heartbeat (10 s) after its goodbye, unless it is back (OFFLINE_GRACE_BEATS).
+            expect(row.locator(".trouble-title")).to_have_text("Device silent", timeout=20_000)
             expect(row.locator(".trouble-where")).to_have_text("pi-floor · Room 1, Room 2")
             expect(li).to_have_text("⚠ pi-floor: OFFLINE — Device silent")
         finally:

@@ -19,6 +19,7 @@ from hub.api.deps import HubContext, acting_as, allow, hub
 from hub.api.errors import ApiError, error_responses
 from hub.api.params import BodyTime, parse_time
 from hub.api.routes.calls import receipt_for
+from hub.api.routes.troubles import TroubleObject
 from hub.auth import Principal, digest
 from hub.domain.call import DomainError, Floor
 from hub.push import WebPush, endpoint_allowed
@@ -188,7 +189,9 @@ def _trouble_token_holder(request: Request, h: HubContext, body: PushAcknowledge
     return body.associate
 
 
-@router.post("/acknowledge", summary="Acknowledge, tapped on a pushed trouble (Web Push or ntfy)")
+@router.post("/acknowledge", summary="Acknowledge, tapped on a pushed trouble (Web Push or ntfy)",
+             response_model=TroubleObject,
+             responses=error_responses(400, 401, 404, 409, 413, 422, 503))
 async def push_acknowledge(body: PushAcknowledgeBody, request: Request, h: HubContext = Depends(hub)):
     """The trouble object; a trouble cleared meanwhile is 404, one someone else took 409."""
     if body.associate is None:
