@@ -148,13 +148,17 @@ def _decode(raw: bytes, content_type: str):
 
 def write_store(path: Path, *, broker_url: str | None, http_port: int, db: str = "callbell.db",
                 rooms: int = 3, standard_s: float = 90, expiry_s: float = 900, store_id: str = "test-store",
-                demo: bool = True, extra: str = "") -> Path:
+                demo: bool = True, extra: str = "", flood: bool = False) -> Path:
     """A small store config; ``demo=False`` turns authentication on (docs/security.md);
-    ``extra``: more TOML, appended (an ``[alerts]`` section, say)."""
+    ``extra``: more TOML, appended (an ``[alerts]`` section, say); ``flood``: lift the
+    per-device rate limit (hub.domain.admission), for tests whose few simulated devices press
+    far faster than any room would (one device standing in for a whole store's load)."""
     room_blocks = "\n".join(
         f'[[rooms]]\nid = "room-{i}"\nname = "Room {i}"\nzone = "{"a" if i <= 2 else "b"}"\n'
         for i in range(1, rooms + 1))
     mqtt = f'url = "{broker_url}"' if broker_url else f"embedded_port = {free_port()}"
+    if flood:
+        mqtt += "\ndevice_rate_per_s = 1000000\ndevice_burst = 1000000"
     path.write_text(f"""
 [store]
 id = "{store_id}"

@@ -58,6 +58,7 @@ ROLE_OF = {
     ("GET", "/api/v1/stats/heatmap"): "manager",
     ("GET", "/api/v1/stats/distribution"): "manager",
     ("GET", "/api/v1/stats/staffing"): "manager",
+    ("GET", "/api/v1/stats/service"): "manager",
     ("GET", "/api/v1/stats/overview"): "manager",
     ("GET", "/api/v1/stats/receipts"): "manager",
     ("GET", "/api/v1/calls.csv"): "manager",

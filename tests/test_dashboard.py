@@ -99,8 +99,9 @@ def test_the_dashboard_shows_associates_device_faults_and_today_s_figures(hub, d
     device.device.stop()  # a clean stop publishes offline, as the last will would
     # The broker's word; whether it is a fault is the hub's troubles' (tests/test_trouble_pages.py).
     expect(page.locator("#devices li")).to_contain_text("pi-floor: OFFLINE", timeout=3000)
-    # The hub raises the trouble (its last will: a silent device), and retiring it clears it.
-    expect(page.locator("#trouble-list .trouble-title")).to_have_text("Device silent", timeout=3000)
+    # The hub raises the trouble one heartbeat (10 s) after its goodbye unless it is back
+    # (OFFLINE_GRACE_BEATS: a restart pages nobody), and retiring it clears it.
+    expect(page.locator("#trouble-list .trouble-title")).to_have_text("Device silent", timeout=20_000)
     expect(page.locator('#devices li[data-device="pi-floor"]')).to_have_attribute("data-trouble", "yes")
     hub.api.ok("POST", "/api/v1/devices/pi-floor/retire")  # taken out of service: no longer OFFLINE for ever
     expect(page.locator("#devices li")).to_have_count(0, timeout=3000)

@@ -90,7 +90,7 @@ class Store:
         self.broker = Broker(tmp / "broker", extra_config=central.bridge(store_id))
         self.broker.start()
         self.store_file = write_store(tmp / "store.toml", broker_url=self.broker.url, http_port=free_port(),
-                                      rooms=rooms, store_id=store_id,
+                                      rooms=rooms, store_id=store_id, flood=True,
                                       extra=f"\n[chain]\nenabled = true\nresend_after_s = {resend_after_s}\n")
         self.config = load_store_config(self.store_file)
         self.hub = HubProcess(self.store_file, self.config.http.port, tmp / "hub.log").start()

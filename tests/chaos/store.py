@@ -28,7 +28,7 @@ class Store:
         self.rng = random.Random(seed)
         self.broker = Broker(tmp_path / "broker").start()
         self.store_file = write_store(tmp_path / "store.toml", broker_url=self.broker.url,
-                                      http_port=free_port(), rooms=rooms)
+                                      http_port=free_port(), rooms=rooms, flood=True)
         self.config = load_store_config(self.store_file)
         self.db = self.config.database.path
         self.hub = HubProcess(self.store_file, self.config.http.port, tmp_path / "hub.log").start()
