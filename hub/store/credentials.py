@@ -2,19 +2,14 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import sqlite3
 from pathlib import Path
 
-from hub.store import damage
-from hub.store.schema import CREDENTIAL_TABLES, connect, transaction
+from hub.store.schema import CREDENTIAL_TABLES, connect, prepare_tables, transaction
 
 #: Browsers remembered per associate (hub/api/routes/session.py): a phone or two, the shared
 #: tablets; the oldest beyond this are forgotten.
 BROWSERS_PER_ASSOCIATE = 20
-
-log = logging.getLogger("callbell.hub.database")
-
 
 class Credentials:
     """Writes API tokens and sessions, each on a short connection of its own (see the module
@@ -22,18 +17,7 @@ class Credentials:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            conn = connect(self.path)
-            try:  # the CLI may come first, on a new file: WAL as create_schema would set it
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.executescript(CREDENTIAL_TABLES)
-            finally:
-                conn.close()
-        except sqlite3.Error as e:  # a full or failing disk: the hub still starts (hub.store.damage)
-            if damage.kind_of(e) is None:
-                raise
-            log.error("could not prepare %s (%s); going on", self.path, e)
+        prepare_tables(self.path, CREDENTIAL_TABLES)
 
     def _write(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         return transaction(self.path)

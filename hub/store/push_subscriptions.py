@@ -1,19 +1,14 @@
 """The phones' Web Push subscriptions (hub/push.py), written beside the Writer."""
 from __future__ import annotations
 
-import logging
-import sqlite3
 from pathlib import Path
 
-from hub.store import damage
-from hub.store.schema import connect, transaction
+from hub.store.schema import connect, prepare_tables, transaction
 
 PUSH_TABLE = """CREATE TABLE IF NOT EXISTS push_subscriptions (
     endpoint TEXT PRIMARY KEY, associate TEXT NOT NULL, p256dh TEXT NOT NULL, auth TEXT NOT NULL,
     token_hash TEXT NOT NULL UNIQUE, created_at REAL NOT NULL, last_ok_at REAL, failures INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS push_by_associate ON push_subscriptions (associate)"""
-
-log = logging.getLogger("callbell.hub.database")
 
 
 class PushSubscriptions:
@@ -23,18 +18,7 @@ class PushSubscriptions:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            conn = connect(self.path)
-            try:
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.executescript(PUSH_TABLE)
-            finally:
-                conn.close()
-        except sqlite3.Error as e:  # a full or failing disk: the hub still starts (hub.store.damage)
-            if damage.kind_of(e) is None:
-                raise
-            log.error("could not prepare %s (%s); going on", self.path, e)
+        prepare_tables(self.path, PUSH_TABLE)
 
     def _read(self, sql: str, args: tuple = ()) -> list[dict]:
         conn = connect(self.path)

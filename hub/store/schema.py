@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import sqlite3
 from pathlib import Path
 from typing import Iterator
@@ -66,6 +67,25 @@ def connect(path: Path, same_thread: bool = True) -> sqlite3.Connection:
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA busy_timeout = %d" % int(BUSY_TIMEOUT_S * 1000))
     return conn
+
+
+def prepare_tables(path: Path, script: str) -> None:
+    """Create the tables of ``script`` in the file at ``path`` on a short connection of its own
+    (the CLI may come before the hub, on a new file: WAL as create_schema would set it). A full
+    or failing disk is logged, not raised (hub.store.damage): the hub still starts, lamps first."""
+    from hub.store import damage  # here: damage's rules are the store's, not the schema's
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        conn = connect(path)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.executescript(script)
+        finally:
+            conn.close()
+    except sqlite3.Error as e:
+        if damage.kind_of(e) is None:
+            raise
+        logging.getLogger("callbell.hub.database").error("could not prepare %s (%s); going on", path, e)
 
 
 def create_schema(path: Path) -> None:
