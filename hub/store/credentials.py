@@ -11,6 +11,7 @@ from hub.store.schema import CREDENTIAL_TABLES, connect, prepare_tables, transac
 #: tablets; the oldest beyond this are forgotten.
 BROWSERS_PER_ASSOCIATE = 20
 
+
 class Credentials:
     """Writes API tokens and sessions, each on a short connection of its own (see the module
     docstring for why that is safe alongside the Writer). Thread-safe: nothing is shared."""
